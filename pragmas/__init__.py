@@ -1,0 +1,16 @@
+"""The pragma language and everything behind it: parser, job model, validation, graph, engine,
+backends and the code that runs inside a task. Import-light: the kernel loads the engine only
+when the first pragma cell arrives (``create_engine``)."""
+
+from __future__ import annotations
+
+from pragmas.cells import is_pragma_cell
+
+__all__ = ["create_engine", "is_pragma_cell"]
+
+
+def create_engine():
+    """The pragma engine, implementing ``kernel.seam.CellEngine``."""
+    from pragmas.engine import PragmaEngine
+
+    return PragmaEngine()

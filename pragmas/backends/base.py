@@ -1,0 +1,181 @@
+"""The one interface every scheduler implements: local, Dask, ProActive.
+
+The engine validates the job, freezes it into a :class:`JobPlan` and hands it to
+``Backend.submit`` together with a listener. The backend runs the tasks (through
+``pragmas.runtime.run_task`` wherever they execute), calls the listener as things happen
+(state changes, output), and keeps each task's :class:`TaskResult` in the returned
+:class:`JobRun`. The listener is called from backend threads; it must be quick and thread-safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pragmas.model import Job, Task
+
+
+class TaskState(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  #: an ancestor failed
+    CANCELLED = "cancelled"  #: the job was cancelled (interrupt) before it finished
+
+    @property
+    def final(self) -> bool:
+        return self not in (TaskState.PENDING, TaskState.RUNNING)
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """A task as it will run: its existing deps and where each import comes from."""
+
+    task: Task
+    deps: tuple[str, ...]  #: only deps on tasks that exist (unknown ones were dropped, warned)
+    #: import name -> name of the nearest ancestor task exporting it, or None for the local
+    #: namespace snapshot (``JobPlan.local_inputs``)
+    import_sources: dict[str, str | None]
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+
+@dataclass
+class JobPlan:
+    """A validated, frozen job: what a backend needs and nothing it must look up elsewhere."""
+
+    job: Job
+    name: str
+    tasks: dict[str, PlannedTask]  #: in a topological order
+    #: cloudpickled values of the imports read from the local namespace at submission
+    local_inputs: dict[str, bytes] = field(default_factory=dict)
+
+    def dependents(self, name: str) -> list[str]:
+        return [t.name for t in self.tasks.values() if name in t.deps]
+
+
+@dataclass
+class Output:
+    """One output of a task, in the order it was produced (a Jupyter output, minus the cell)."""
+
+    kind: str  #: "stream" | "display"
+    name: str = ""  #: stream name: "stdout" | "stderr"
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  #: mime bundle for "display"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskError:
+    """Why a task failed, ready to show: a traceback that reads like Python's, on cell lines."""
+
+    ename: str
+    evalue: str
+    traceback: list[str]  #: lines, last one "ename: evalue"
+    platform: bool = False  #: True for platform failures (crash, timeout, lost worker)
+
+
+@dataclass
+class TaskResult:
+    """What became of one task (all its replicas)."""
+
+    name: str
+    state: TaskState = TaskState.PENDING
+    exports: dict[str, Any] = field(default_factory=dict)  #: values (lists for runs>1)
+    result: Any = None  #: ``result`` (list for runs>1)
+    variables: dict[str, Any] = field(default_factory=dict)  #: what the task put
+    outputs: list[Output] = field(default_factory=list)
+    error: TaskError | None = None
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    notes: list[str] = field(default_factory=list)  #: e.g. "rescheduled after a lost worker"
+
+    @property
+    def duration(self) -> float:
+        if self.started is None or self.finished is None:
+            return 0.0
+        return self.finished - self.started
+
+
+@dataclass
+class TaskEvent:
+    """Reported to the listener as it happens."""
+
+    task: str
+    kind: str  #: "state" | "output"
+    state: TaskState | None = None
+    output: Output | None = None
+    replica: int | None = None
+
+
+Listener = Callable[[TaskEvent], None]
+
+
+class JobRun:
+    """A submitted job. Backends fill ``results`` and call :meth:`finish` when all is final."""
+
+    def __init__(self, job_id: str, plan: JobPlan, backend: Backend):
+        self.job_id = job_id
+        self.plan = plan
+        self.backend = backend
+        self.results: dict[str, TaskResult] = {n: TaskResult(n) for n in plan.tasks}
+        self.submitted = time.time()
+        self.finished: float | None = None
+        self._done = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is over; interruptible (short waits in a loop)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.wait(0.05):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
+
+    def finish(self) -> None:
+        self.finished = time.time()
+        self._done.set()
+
+    def cancel(self) -> None:
+        self.backend.cancel(self)
+
+
+class Backend(ABC):
+    """A scheduler. Implementations: ``local.LocalBackend``, ``dask.DaskBackend``,
+    ``proactive.ProActiveBackend``."""
+
+    name: str = "?"
+
+    @abstractmethod
+    def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
+        """Start running the plan and return at once."""
+
+    @abstractmethod
+    def cancel(self, run: JobRun) -> None:
+        """Stop running tasks, cancel queued ones (state CANCELLED), keep finished results."""
+
+    def close(self) -> None:
+        """Release workers / clusters / connections."""
+
+    def describe(self) -> str:
+        """One line for the user: what this backend is connected to."""
+        return self.name
+
+    def dashboard_url(self) -> str | None:
+        """The scheduler's own portal or dashboard, where it has one."""
+        return None

@@ -1,0 +1,1 @@
+"""Pragma family: connection (see pragmas/declarations/__init__.py)."""

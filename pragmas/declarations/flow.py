@@ -1,0 +1,1 @@
+"""Pragma family: flow (see pragmas/declarations/__init__.py)."""

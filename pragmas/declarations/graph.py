@@ -1,0 +1,1 @@
+"""Pragma family: graph (see pragmas/declarations/__init__.py)."""

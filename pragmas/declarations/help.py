@@ -1,0 +1,1 @@
+"""Pragma family: help (see pragmas/declarations/__init__.py)."""

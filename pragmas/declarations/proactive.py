@@ -1,0 +1,1 @@
+"""Pragma family: proactive (see pragmas/declarations/__init__.py)."""

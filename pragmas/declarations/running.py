@@ -1,0 +1,1 @@
+"""Pragma family: running (see pragmas/declarations/__init__.py)."""

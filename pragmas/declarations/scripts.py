@@ -1,0 +1,1 @@
+"""Pragma family: scripts (see pragmas/declarations/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Pragma family: tasks (see pragmas/declarations/__init__.py)."""

@@ -1,0 +1,104 @@
+"""The job model: what the pragma cells of a notebook have declared so far (SPEC §2).
+
+Plain data, no behaviour beyond bookkeeping: validation lives in ``pragmas.validation``, drawing
+in ``pragmas.graph``, running in the engine and backends. Every backend reads these classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_LANGUAGE = "Python"
+
+
+@dataclass
+class SourceLocation:
+    """Where a piece of code came from, so errors point at the user's cell.
+
+    ``first_line`` is the 1-based line of the cell where the code starts (the line after the
+    pragma lines for a body). A runtime compiles the code padded with ``first_line - 1`` blank
+    lines under the file name ``label`` so tracebacks carry the cell's own line numbers.
+    """
+
+    label: str = "<unknown>"  #: e.g. "Cell In[4]" or a file path for ``path=``
+    first_line: int = 1
+
+
+@dataclass
+class Script:
+    """A script attached to a task or the job (pre/post/selection/fork env/flow)."""
+
+    code: str
+    language: str = DEFAULT_LANGUAGE
+    path: str | None = None
+    source: SourceLocation = field(default_factory=SourceLocation)
+
+
+@dataclass
+class FlowInfo:
+    """ProActive control flow (SPEC §8): the block a task opens/closes and its flow script."""
+
+    block: str | None = None  #: "start" | "end" | None
+    action: str | None = None  #: "replicate" | "loop" | "if" | None
+    script: Script | None = None  #: the runs / condition script
+    target: str | None = None  #: loop target (start task)
+    if_target: str | None = None
+    else_target: str | None = None
+    continuation_target: str | None = None
+
+
+@dataclass
+class Task:
+    name: str
+    code: str = ""
+    language: str = DEFAULT_LANGUAGE
+    source: SourceLocation = field(default_factory=SourceLocation)
+    dep: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)
+    runs: int = 1
+    path: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    generic_info: dict[str, str] = field(default_factory=dict)
+    precious_result: bool = False
+    retries: int = 0
+    timeout: float | None = None
+    pre_script: Script | None = None
+    post_script: Script | None = None
+    # ProActive-only attachments, carried into its job; other backends say they do not apply.
+    selection_script: Script | None = None
+    fork_env: Script | None = None
+    flow: FlowInfo = field(default_factory=FlowInfo)
+
+
+@dataclass
+class Job:
+    """The current job of the kernel: named tasks in definition order."""
+
+    name: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    generic_info: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    #: ``#%import(language=L)`` code, prepended to every task of language L
+    import_code: dict[str, str] = field(default_factory=dict)
+    job_selection_script: Script | None = None
+    job_fork_env: Script | None = None
+    runtime_env: dict[str, Any] | None = None
+
+    def define(self, task: Task) -> Task | None:
+        """Add or replace a task by name (re-running a cell is idempotent); return the old one."""
+        old = self.tasks.get(task.name)
+        self.tasks[task.name] = task
+        return old
+
+    def delete(self, name: str) -> Task:
+        """Remove a task and the edges that pointed at it. KeyError when there is none."""
+        task = self.tasks.pop(name)
+        for other in self.tasks.values():
+            if name in other.dep:
+                other.dep.remove(name)
+        return task
+
+    def last_task(self) -> Task | None:
+        return next(reversed(self.tasks.values()), None)
