@@ -1,0 +1,133 @@
+"""The JVM behind the ``proactive`` SDK: started on demand, shared, stopped at engine shutdown.
+
+``proactive.ProActiveGateway`` starts a JVM through py4j (about 0.25 s) whether or not a server
+exists; job building, XML export and ProActive's own schema validation all work offline. One
+gateway serves the whole kernel: ``#%export_xml`` on any backend and the ProActive backend's
+connection (which only points the gateway at its URL before logging in).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import threading
+from typing import Any
+
+#: the workflow namespace the SDK writes (``exportJob2XML``); validation follows the document's own
+DEFAULT_NAMESPACE = "urn:proactive:jobdescriptor:3.13"
+_OFFLINE_URL = "http://localhost:8080"  # never contacted: the SDK needs *a* URL to start
+
+_lock = threading.Lock()
+_gateway: Any = None
+
+
+class JavaMissingError(RuntimeError):
+    """No Java runtime: the SDK cannot start its JVM."""
+
+    def __init__(self, detail: str = ""):
+        message = (
+            "ProActive's SDK needs a Java runtime and none was found (no `java` on PATH, no "
+            "JAVA_HOME). Install one, e.g. `apt-get install default-jre-headless`, then retry."
+        )
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+class WorkflowXMLInvalid(ValueError):
+    """ProActive's validator rejected a workflow; the message is the validator's own."""
+
+
+def java_executable() -> str | None:
+    """The ``java`` the SDK will start (py4j uses JAVA_HOME's, else the one on PATH)."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = os.path.join(java_home, "bin", "java")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("java")
+
+
+def gateway() -> Any:
+    """The shared ``proactive.ProActiveGateway``, starting its JVM on first use.
+
+    Raises :class:`JavaMissingError` when there is no Java to start.
+    """
+    global _gateway
+    with _lock:
+        if _gateway is None:
+            _gateway = _start_gateway()
+        return _gateway
+
+
+def is_running() -> bool:
+    return _gateway is not None
+
+
+def shutdown() -> None:
+    """Stop the JVM if it was started (engine shutdown). Safe to call more than once."""
+    global _gateway
+    with _lock:
+        started, _gateway = _gateway, None
+    if started is None:
+        return
+    # terminate() logs the REST API out first, which prints "[ERROR] You are not connected!"
+    # when offline; that is noise for the user, not news.
+    with contextlib.redirect_stdout(io.StringIO()):
+        started.terminate()
+
+
+def _start_gateway() -> Any:
+    if java_executable() is None:
+        raise JavaMissingError()
+    import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
+
+    try:
+        return proactive.ProActiveGateway(_OFFLINE_URL)
+    except Exception as exc:  # py4j raises a bare Exception when java fails to start
+        if "java" in str(exc).lower():
+            raise JavaMissingError(str(exc)) from exc
+        raise
+
+
+def jvm() -> Any:
+    """The py4j JVM view (``jvm.org.ow2...``) of the shared gateway."""
+    return gateway().runtime_gateway.jvm
+
+
+def validate_workflow_xml(xml: str) -> None:
+    """Check ``xml`` with ProActive's own validator and schema; raise :class:`WorkflowXMLInvalid`.
+
+    Uses ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace`` names,
+    read from inside the SDK's scheduler-api jar: the route that works on Java 17 (ProActive's
+    full parser ``StaxJobFactory`` does not, see research/PROACTIVE.md).
+    """
+    from py4j.protocol import Py4JJavaError
+
+    view = jvm()
+    factories = view.org.ow2.proactive.scheduler.common.job.factories
+    schema = factories.Schemas.getSchemaByNamespace(_namespace_of(xml))
+    location = schema.getLocation()
+    schema_stream = schema.getClass().getResourceAsStream(location)
+    if schema_stream is None:
+        raise WorkflowXMLInvalid(f"ProActive's schema {location} is missing from the SDK's jars")
+    document = view.java.io.ByteArrayInputStream(xml.encode("utf-8"))
+    try:
+        factories.ValidationUtil.validate(document, schema_stream)
+    except Py4JJavaError as exc:
+        raise WorkflowXMLInvalid(str(exc.java_exception.getMessage())) from None
+    finally:
+        schema_stream.close()
+
+
+def _namespace_of(xml: str) -> str:
+    """The job descriptor namespace the document declares (the SDK's default otherwise)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(xml.encode("utf-8"))
+    except ET.ParseError as exc:
+        raise WorkflowXMLInvalid(f"not well-formed XML: {exc}") from None
+    if root.tag.startswith("{"):
+        return root.tag[1:].split("}", 1)[0]
+    return DEFAULT_NAMESPACE
