@@ -4,8 +4,11 @@ from __future__ import annotations
 
 
 def is_pragma_line(line: str) -> bool:
-    """A line whose text, after optional leading spaces, starts with ``#%``."""
-    return line.lstrip(" \t").startswith("#%")
+    """A line whose text, after optional leading spaces, starts with ``#%``.
+
+    ``#%%`` is not one: Spyder and VS Code use it to mark cells in scripts."""
+    text = line.lstrip(" \t")
+    return text.startswith("#%") and not text.startswith("#%%")
 
 
 def is_pragma_cell(code: str) -> bool:

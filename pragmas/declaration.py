@@ -19,8 +19,9 @@ A handler receives the engine, the checked call and the cell's output context::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from kernel.seam import OutputContext
@@ -60,6 +61,24 @@ class PragmaCall:
     lineno: int  #: 1-based line of the pragma in the cell
     body: str = ""  #: the code the pragma owns ("" if none)
     body_source: SourceLocation | None = None
+    #: parameter -> 0-based column of its value in ``line`` (for errors pointing at a value)
+    columns: dict[str, int] = field(default_factory=dict)
+
+    def error(self, message: str, param: str | None = None) -> Exception:
+        """A :class:`pragmas.errors.PragmaUsageError` about this line, with the caret on
+        ``param``'s value (or on the pragma name), for a handler to raise."""
+        from pragmas.errors import Location, PragmaUsageError
+
+        column = self.columns.get(param, self.columns.get("", 0)) if param else self.columns.get(
+            "", 0
+        )
+        where = f"#%{self.spec.name}" + (f", parameter '{param}'" if param else "")
+        return PragmaUsageError(
+            f"{where}: {message}",
+            Location(self.line, self.lineno, column),
+            pragma=self.spec.name,
+            param=param,
+        )
 
 
 Handler = Callable[[Any, PragmaCall, "OutputContext"], None]

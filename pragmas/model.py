@@ -82,6 +82,8 @@ class Job:
     tasks: dict[str, Task] = field(default_factory=dict)
     #: ``#%import(language=L)`` code, prepended to every task of language L
     import_code: dict[str, str] = field(default_factory=dict)
+    #: where each language's ``import_code`` was written, for error locations
+    import_source: dict[str, SourceLocation] = field(default_factory=dict)
     job_selection_script: Script | None = None
     job_fork_env: Script | None = None
     runtime_env: dict[str, Any] | None = None

@@ -1,1 +1,254 @@
-"""Pragma family: flow (see pragmas/declarations/__init__.py)."""
+"""Pragma family: flow — ProActive's control flow (SPEC §8), with Activeeon's syntax and order.
+
+Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
+
+- replicate: ``split`` → ``runs`` → ``process`` → ``merge``
+- loop:      ``start`` → ``condition`` → ``loop``
+- branch:    ``branch`` → ``condition`` → ``if`` → ``else`` → ``continuation``
+
+Task-creating steps define tasks like ``#%task`` and record the control in ``Task.flow``
+(block start/end, the flow script, its targets) so the ProActive export carries it and the
+embedded backends can run it. ``runs`` and ``condition`` take the flow script as body. Running
+the current step's cell again is allowed (notebooks are re-run); skipping a step is an error that
+says which pragma is expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pragmas.declaration import Param, PragmaCall, pragma
+from pragmas.declarations.tasks import (
+    DEP,
+    GENERIC_INFO,
+    PATH,
+    define_task,
+    language_param,
+)
+from pragmas.errors import PragmaStateError
+from pragmas.model import FlowInfo, Script, SourceLocation
+
+SEQUENCES = {
+    "replicate": ("split", "runs", "process", "merge"),
+    "loop": ("start", "condition", "loop"),
+    "branch": ("branch", "condition", "if", "else", "continuation"),
+}
+
+
+@dataclass
+class FlowControl:
+    """The control being written: its kind, the step reached and the tasks made so far."""
+
+    kind: str
+    step: int
+    tasks: dict[str, str] = field(default_factory=dict)  #: step pragma -> task name
+    script: Script | None = None  #: the saved loop/branch condition
+
+    @property
+    def expected(self) -> str | None:
+        sequence = SEQUENCES[self.kind]
+        return sequence[self.step + 1] if self.step + 1 < len(sequence) else None
+
+
+def _order(kind: str) -> str:
+    return " → ".join(f"#%{p}" for p in SEQUENCES[kind])
+
+
+def _advance(engine: Any, call: PragmaCall, kinds: tuple[str, ...]) -> FlowControl:
+    """Check that ``call`` may come now; move the control to its step."""
+    name = call.spec.name
+    control: FlowControl | None = getattr(engine, "control", None)
+    for kind in kinds:
+        step = SEQUENCES[kind].index(name)
+        if control is not None and control.kind == kind and control.step in (step - 1, step):
+            control.step = step
+            return control
+    kind = kinds[0]
+    if control is None or control.kind not in kinds:
+        starts = " or ".join(f"#%{SEQUENCES[k][0]}" for k in kinds)
+        raise PragmaStateError(
+            f"#%{name} belongs to a {' or '.join(kinds)} control, which starts with {starts} "
+            f"({_order(kind)})"
+        )
+    expected = control.expected
+    wanted = f"expected #%{expected} now" if expected else "that control is complete"
+    raise PragmaStateError(
+        f"#%{name} is out of order: {wanted} (the {control.kind} control is "
+        f"{_order(control.kind)})"
+    )
+
+
+def _unique(engine: Any, prefix: str) -> str:
+    number = 0
+    while f"{prefix}{number}" in engine.job.tasks:
+        number += 1
+    return f"{prefix}{number}"
+
+
+def _derived_name(call: PragmaCall, control: FlowControl, prefix: str) -> str:
+    """Activeeon's default (``process`` + the digits of the split task), without its crash on
+    a split named without digits."""
+    if call.args.get("name"):
+        return call.args["name"]
+    first = next(iter(control.tasks.values()))
+    digits = re.findall(r"\d+", first)
+    return f"{prefix}{digits[-1]}" if digits else f"{first}_{prefix}"
+
+
+def _start(engine: Any, call: PragmaCall, ctx: Any, kind: str) -> None:
+    name = call.args.get("name") or _unique(engine, call.spec.name)
+    define_task(engine, call, ctx, name=name, flow=FlowInfo(block="start"))
+    engine.control = FlowControl(kind, 0, {call.spec.name: name})
+
+
+def _flow_script(call: PragmaCall, ctx: Any) -> Script:
+    if not call.body.strip():
+        raise call.error("needs the flow script as the code below the pragma line")
+    source = call.body_source or SourceLocation(ctx.cell_label, call.lineno + 1)
+    return Script(code=call.body, language=call.args["language"], source=source)
+
+
+def _step_task(engine: Any, call: PragmaCall, ctx: Any, control: FlowControl, prefix: str,
+               dep: list[str], flow: FlowInfo) -> str:
+    name = _derived_name(call, control, prefix)
+    define_task(engine, call, ctx, name=name, dep=dep, flow=flow)
+    control.tasks[call.spec.name] = name
+    return name
+
+
+def _opening_params(what: str) -> list[Param]:
+    return [Param("name", "name", help=f"the {what} task (default {what}N)"), DEP,
+            *_common_params()]
+
+
+def _common_params() -> list[Param]:
+    return [GENERIC_INFO, language_param(), PATH,
+            Param("import", "list", default=[], help="as for #%task"),
+            Param("export", "list", default=[], help="as for #%task"),
+            Param("variables", "pairs", default={}, help="as for #%task")]
+
+
+def _step_params(what: str) -> list[Param]:
+    return [Param("name", "name", help=f"the {what} task (default derived from the control's "
+                  "first task)"), *_common_params()]
+
+
+SCRIPT_PARAMS = [language_param("Javascript")]
+
+
+# --------------------------------------------------------------------------- replicate
+
+
+@pragma("split", family="flow", summary="creates the splitting task of a replicate control",
+        params=_opening_params("split"), body="optional",
+        example="#%split(name=split1)\nprint('splitting')",
+        details=f"Replicate control: {_order('replicate')}.")
+def split(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _start(engine, call, ctx, "replicate")
+
+
+@pragma("runs", family="flow", summary="sets the replicate script (how many replicas) of the split",
+        params=SCRIPT_PARAMS, body="required", example="#%runs()\nruns = 3",
+        details="The code sets `runs`, the number of replicas of the process task "
+        f"(Javascript by default, as in ProActive). Replicate control: {_order('replicate')}.")
+def runs(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    control = _advance(engine, call, ("replicate",))
+    split_task = engine.job.tasks[control.tasks["split"]]
+    split_task.flow.action = "replicate"
+    split_task.flow.script = _flow_script(call, ctx)
+    ctx.stream("stdout", f"Replicate script of '{split_task.name}' set.\n")
+
+
+@pragma("process", family="flow", summary="creates the replicated task of a replicate control",
+        params=_step_params("process"), body="optional",
+        example="#%process(name=process1)\nprint(variables.get('PA_TASK_REPLICATION'))",
+        details=f"Depends on the split task. Replicate control: {_order('replicate')}.")
+def process(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    control = _advance(engine, call, ("replicate",))
+    _step_task(engine, call, ctx, control, "process", [control.tasks["split"]], FlowInfo())
+
+
+@pragma("merge", family="flow", summary="creates the merging task of a replicate control",
+        params=_step_params("merge"), body="optional", example="#%merge(name=merge1)\nprint('merged')",
+        details=f"Depends on the process task. Replicate control: {_order('replicate')}.")
+def merge(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    control = _advance(engine, call, ("replicate",))
+    _step_task(engine, call, ctx, control, "merge", [control.tasks["process"]],
+               FlowInfo(block="end"))
+
+
+# --------------------------------------------------------------------------- loop
+
+
+@pragma("start", family="flow", summary="creates the first task of a loop control",
+        params=_opening_params("start"), body="optional", example="#%start(name=start1)\ni = 0",
+        details=f"Loop control: {_order('loop')}.")
+def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _start(engine, call, ctx, "loop")
+
+
+@pragma("condition", family="flow",
+        summary="sets the condition script of a loop or branch control",
+        params=SCRIPT_PARAMS, body="required", example="#%condition()\nloop = variables.get('i') < 3",
+        details="After #%start the code sets `loop` (true: run the loop again); after #%branch "
+        f"it sets `branch` to 'if' or 'else'. Loop: {_order('loop')}. Branch: {_order('branch')}.")
+def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    control = _advance(engine, call, ("loop", "branch"))
+    control.script = _flow_script(call, ctx)
+    if control.kind == "branch":
+        branch_task = engine.job.tasks[control.tasks["branch"]]
+        branch_task.flow.action = "if"
+        branch_task.flow.script = control.script
+    ctx.stream("stdout", f"Condition of the {control.kind} control set.\n")
+
+
+@pragma("loop", family="flow", summary="creates the last task of a loop control",
+        params=_step_params("loop"), body="optional", example="#%loop(name=loop1)\ni += 1",
+        details=f"Depends on the start task; runs the condition to go round again. "
+        f"Loop control: {_order('loop')}.")
+def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    control = _advance(engine, call, ("loop",))
+    first = control.tasks["start"]
+    flow = FlowInfo(block="end", action="loop", script=control.script, target=first)
+    _step_task(engine, call, ctx, control, "loop", [first], flow)
+
+
+# --------------------------------------------------------------------------- branch
+
+
+@pragma("branch", family="flow", summary="creates the deciding task of a branch control",
+        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nx = 1",
+        details=f"Branch control: {_order('branch')}.")
+def branch(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _start(engine, call, ctx, "branch")
+
+
+def _branch_target(engine: Any, call: PragmaCall, ctx: Any, attribute: str) -> None:
+    control = _advance(engine, call, ("branch",))
+    name = _step_task(engine, call, ctx, control, call.spec.name, [], FlowInfo())
+    setattr(engine.job.tasks[control.tasks["branch"]].flow, attribute, name)
+
+
+@pragma("if", family="flow", summary="creates the task run when the branch condition says 'if'",
+        params=_step_params("if"), body="optional", example="#%if(name=if1)\nprint('if')",
+        details=f"Branch control: {_order('branch')}.")
+def if_(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _branch_target(engine, call, ctx, "if_target")
+
+
+@pragma("else", family="flow", summary="creates the task run when the branch condition says 'else'",
+        params=_step_params("else"), body="optional", example="#%else(name=else1)\nprint('else')",
+        details=f"Branch control: {_order('branch')}.")
+def else_(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _branch_target(engine, call, ctx, "else_target")
+
+
+@pragma("continuation", family="flow",
+        summary="creates the task run after the if or else task of a branch control",
+        params=_step_params("continuation"), body="optional",
+        example="#%continuation(name=continuation1)\nprint('after the branch')",
+        details=f"Branch control: {_order('branch')}.")
+def continuation(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    _branch_target(engine, call, ctx, "continuation_target")

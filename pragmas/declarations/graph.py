@@ -1,1 +1,92 @@
-"""Pragma family: graph (see pragmas/declarations/__init__.py)."""
+"""Pragma family: graph — draw_job, write_dot, import_dot (SPEC §6)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pragmas import graph
+from pragmas.declaration import Param, PragmaCall, pragma
+from pragmas.model import SourceLocation, Task
+
+
+def _file_stem(title: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", title).strip("_") or "job"
+
+
+def last_states(engine: Any) -> dict[str, str]:
+    """The states of the last submitted run, for the tasks of the current job."""
+    if not engine.submitted:
+        return {}
+    run = engine.submitted[-1]
+    return {name: result.state.value for name, result in run.results.items()
+            if name in engine.job.tasks}  # fmt: skip
+
+
+@pragma(
+    "draw_job",
+    family="graph",
+    summary="draws the job's tasks and dependencies (SVG in the notebook, PNG with save=on)",
+    params=[
+        Param("name", "word", help="the title (default: the job's name)"),
+        Param("inline", "flag", default=True, help="show the picture in the notebook"),
+        Param("save", "flag", default=False, help="also write <title>.png in the working "
+              "directory"),
+    ],
+    example="#%draw_job(save=on)",
+    details="After a job ran, each task is coloured by its state: pending grey, running blue, "
+    "done green, failed red, skipped or cancelled light. inline=off only writes the PNG file. "
+    "Needs Graphviz's dot program.",
+)  # fmt: skip
+def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    title = call.args["name"] or engine.job_name(ctx)
+    picture = graph.job_graph(engine.job, title, last_states(engine))
+    inline, save = call.args["inline"], call.args["save"]
+    if inline:
+        svg = graph.render(picture, "svg").decode()
+        ctx.display({"image/svg+xml": svg, "text/plain": f"<job {title}: "
+                     f"{len(engine.job.tasks)} tasks>"})  # fmt: skip
+    if save or not inline:
+        path = Path(f"{_file_stem(title)}.png")
+        path.write_bytes(graph.render(picture, "png"))
+        ctx.stream("stdout", f"Saved {path.resolve()}\n")
+
+
+@pragma(
+    "write_dot",
+    family="graph",
+    summary="writes the job's dependency graph to a Graphviz .dot file",
+    params=[Param("name", "path", help="the file (default <job name>.dot; .dot is added)")],
+    example="#%write_dot(name=pipeline)",
+)
+def write_dot(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    title = engine.job_name(ctx)
+    name = call.args["name"] or _file_stem(title)
+    path = Path(name if name.endswith(".dot") else f"{name}.dot")
+    graph.write_dot(engine.job, path, title)
+    ctx.stream("stdout", f"Wrote {path.resolve()}\n")
+
+
+@pragma(
+    "import_dot",
+    family="graph",
+    summary="creates tasks with empty bodies and the dependencies of a .dot file",
+    params=[Param("path", "path", required=True, help="the .dot file")],
+    example="#%import_dot(path=pipeline.dot)",
+    details="A node becomes a task with an empty body (an existing task keeps its code); an "
+    "edge A -> B makes B depend on A. Define the bodies afterwards with #%task.",
+)
+def import_dot(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    read = graph.read_dot(call.args["path"])
+    created = 0
+    for name in read.nodes:
+        if name not in engine.job.tasks:
+            engine.job.define(Task(name=name, source=SourceLocation(call.args["path"], 1)))
+            created += 1
+    for source, target in read.edges:
+        deps = engine.job.tasks[target].dep
+        if source not in deps:
+            deps.append(source)
+    ctx.stream("stdout", f"Imported {len(read.nodes)} tasks ({created} new) and "
+                         f"{len(read.edges)} dependencies from {call.args['path']}.\n")

@@ -1,1 +1,270 @@
-"""Pragma family: tasks (see pragmas/declarations/__init__.py)."""
+"""Pragma family: tasks — task, delete_task, import, configure, job (SPEC §2).
+
+Also the helpers the other task-creating families (flow) share: the task parameters, reading a
+body from ``path=``, compiling a Python body at definition, warning about unknown deps.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+from pathlib import Path
+from typing import Any
+
+from pragmas.declaration import Param, PragmaCall, pragma
+from pragmas.errors import PragmaStateError
+from pragmas.model import DEFAULT_LANGUAGE, FlowInfo, Job, SourceLocation, Task
+from pragmas.validation import check_python_syntax, unknown_deps
+
+#: ProActive's script languages (the SDK's ``ProactiveScriptLanguage``), Python first.
+LANGUAGES = (
+    "Python", "Linux_Bash", "Bash", "Shell", "Windows_Cmd", "DockerCompose", "DockerFile",
+    "Kubernetes", "PHP", "VBScript", "Scalaw", "Groovy", "Javascript", "Jython", "Ruby", "Perl",
+    "PowerShell", "R",
+)  # fmt: skip
+
+
+def language_param(default: str = DEFAULT_LANGUAGE, required: bool = False) -> Param:
+    return Param(
+        "language", "choice", required=required, default=default, choices=LANGUAGES,
+        help=f"the script language (default {default}); Python runs on every backend",
+    )  # fmt: skip
+
+
+NAME = Param("name", "name", required=True, help="the task's name; defining it again replaces it")
+DEP = Param("dep", "list", default=[], help="tasks that must finish first")
+GENERIC_INFO = Param("generic_info", "pairs", default={}, help="ProActive generic information")
+PATH = Param("path", "path", help="take the code from this file instead of the cell")
+
+TASK_PARAMS = (
+    NAME,
+    DEP,
+    Param("import", "list", default=[], help="variables bound before the body runs, from the "
+          "nearest ancestor that exports them, else from the notebook's namespace"),
+    Param("export", "list", default=[], help="variables kept at the end of the task for its "
+          "dependents and pulled into the notebook"),
+    Param("runs", "int", default=1, help="run N replicas in parallel; each sees `replication`"),
+    language_param(),
+    PATH,
+    Param("variables", "pairs", default={}, help="task variables, seen as `variables[K]`"),
+    GENERIC_INFO,
+    Param("precious_result", "flag", default=False, help="ProActive: keep the task's result "
+          "as a job result"),
+    Param("retries", "int", default=0, help="run again up to N times after a failure "
+          "(local and Dask)"),
+    Param("timeout", "number", help="seconds after which the task is stopped and fails "
+          "(local and Dask)"),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def load_body(call: PragmaCall, ctx: Any) -> tuple[str, SourceLocation]:
+    """The code of a body-taking pragma: the file of ``path=`` (relative to the working
+    directory) or the cell's body."""
+    path = call.args.get("path")
+    if not path:
+        source = call.body_source or SourceLocation(ctx.cell_label, call.lineno + 1)
+        return call.body, source
+    file = Path(path)
+    try:
+        code = file.read_text()
+    except OSError as error:
+        raise call.error(f"cannot read {str(file)!r} ({error.strerror or error}); the path is "
+                         f"relative to {os.getcwd()}", "path") from None
+    if call.body.strip():
+        ctx.stream("stderr", f"Warning: #%{call.spec.name} reads its code from {path}; the code "
+                             "in this cell is ignored.\n")
+    return code, SourceLocation(str(file), 1)
+
+
+def check_identifiers(call: PragmaCall, names: list[str], param: str) -> None:
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise call.error(f"{name!r} is not a Python variable name", param)
+
+
+def compile_if_python(code: str, language: str, source: SourceLocation) -> None:
+    """Compile a Python body now, so a syntax error is reported at definition."""
+    if language == "Python":
+        error = check_python_syntax(code, source)
+        if error is not None:
+            raise error
+
+
+def warn_unknown_deps(job: Job, task: Task, ctx: Any) -> None:
+    for dep in unknown_deps(job, task):
+        ctx.stream("stderr", f"Warning: task '{task.name}' depends on '{dep}', which is not "
+                             "defined; that dependency is ignored until it is.\n")
+
+
+def define_task(
+    engine: Any, call: PragmaCall, ctx: Any, *, name: str | None = None,
+    dep: list[str] | None = None, flow: FlowInfo | None = None,
+) -> Task:
+    """Create or replace a task from a task-like pragma (task, split, process, ...)."""
+    args = call.args
+    name = name or args["name"]
+    dep = list(args.get("dep") or []) if dep is None else dep
+    if name in dep:
+        raise call.error(f"task '{name}' cannot depend on itself", "dep")
+    language = args.get("language") or DEFAULT_LANGUAGE
+    code, source = load_body(call, ctx)
+    task = Task(name=name, code=code, language=language, source=source, dep=dep,
+                path=args.get("path"), generic_info=dict(args.get("generic_info") or {}),
+                flow=flow or FlowInfo())  # fmt: skip
+    if "variables" in args:
+        task.variables = dict(args["variables"] or {})
+    _set_options(call, task)
+    compile_if_python(code, language, source)
+    old = engine.job.tasks.get(name)
+    if old is not None:  # attachments come from other cells: keep them
+        task.pre_script, task.post_script = old.pre_script, old.post_script
+        task.selection_script, task.fork_env = old.selection_script, old.fork_env
+    engine.job.define(task)
+    engine.note_defined(name)
+    warn_unknown_deps(engine.job, task, ctx)
+    verb = "replaced" if old is not None else "defined"
+    ctx.stream("stdout", f"Task '{name}' {verb}.\n")
+    return task
+
+
+def _set_options(call: PragmaCall, task: Task) -> None:
+    args = call.args
+    task.imports = list(args.get("import") or [])
+    task.exports = list(args.get("export") or [])
+    if task.language == "Python":
+        check_identifiers(call, task.imports, "import")
+        check_identifiers(call, task.exports, "export")
+    if "runs" in args:
+        if args["runs"] < 1:
+            raise call.error(f"runs must be a positive whole number, not {args['runs']}", "runs")
+        task.runs = args["runs"]
+    task.precious_result = bool(args.get("precious_result", False))
+    if args.get("retries", 0) < 0:
+        raise call.error("retries cannot be negative", "retries")
+    task.retries = args.get("retries", 0)
+    timeout = args.get("timeout")
+    if timeout is not None and timeout <= 0:
+        raise call.error("timeout must be a positive number of seconds", "timeout")
+    task.timeout = timeout
+
+
+def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
+    """The task named by ``param``, or an error that suggests the closest existing one."""
+    from pragmas.parser import closest
+
+    name = call.args[param]
+    task = engine.job.tasks.get(name)
+    if task is None:
+        names = list(engine.job.tasks)
+        hint = closest(name, names)
+        known = f" Did you mean '{hint}'?" if hint else (
+            f" Defined tasks: {', '.join(names)}." if names else " No task is defined yet.")
+        raise call.error(f"there is no task '{name}'.{known}", param)
+    return task
+
+
+# --------------------------------------------------------------------------- pragmas
+
+
+@pragma(
+    "task",
+    family="tasks",
+    summary="creates or replaces a task whose code is the rest of the cell",
+    params=TASK_PARAMS,
+    body="optional",
+    example="#%task(name=train, dep=[prep], import=[df], export=[model])\nmodel = fit(df)",
+    details=(
+        "Running the cell again replaces the task with what the cell now says (idempotent); "
+        "pre/post/selection scripts and fork environments attached by other cells are kept. "
+        "A dep on a task that does not exist is a warning and is ignored. The code is compiled "
+        "now: a syntax error is reported at its line. retries and timeout apply on the local "
+        "and Dask backends."
+    ),
+)
+def task(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    define_task(engine, call, ctx)
+
+
+@pragma(
+    "delete_task",
+    family="tasks",
+    summary="removes a task (and the dependencies on it) from the job",
+    params=[Param("name", "name", required=True, help="the task to remove")],
+    example="#%delete_task(name=train)",
+)
+def delete_task(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    existing_task(engine, call)
+    engine.job.delete(call.args["name"])
+    engine.note_deleted(call.args["name"])
+    ctx.stream("stdout", f"Task '{call.args['name']}' deleted.\n")
+
+
+@pragma(
+    "import",
+    family="tasks",
+    summary="code (usually imports) run at the start of every task of a language",
+    params=[language_param()],
+    body="required",
+    example="#%import()\nimport numpy as np\nimport pandas as pd",
+    details=(
+        "Running it again replaces that language's import code. It applies when the job is "
+        "submitted, so it reaches tasks defined before it too (Activeeon's kernel applied it "
+        "only to tasks defined after it)."
+    ),
+)
+def import_(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    language = call.args["language"]
+    code, source = load_body(call, ctx)
+    compile_if_python(code, language, source)
+    engine.job.import_code[language] = code
+    engine.job.import_source[language] = source
+    ctx.stream("stdout", f"Import code for {language} tasks set.\n")
+
+
+@pragma(
+    "configure",
+    family="tasks",
+    summary="block: cells without pragma run locally; multiblock: they extend the last task",
+    params=[Param("task", "choice", required=True, choices=("block", "multiblock"),
+                  help="block (default) or multiblock")],
+    example="#%configure(task=multiblock)",
+    details=(
+        "In multiblock mode a cell without a pragma is appended to the last defined task "
+        "instead of running locally; running the same cell again does not append it twice. "
+        "#%configure(task=block) restores local runs."
+    ),
+)  # fmt: skip
+def configure(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    engine.mode = call.args["task"]
+    where = ("are appended to the last defined task" if engine.mode == "multiblock"
+             else "run locally")
+    ctx.stream("stdout", f"Cells without a pragma now {where}.\n")
+
+
+@pragma(
+    "job",
+    family="tasks",
+    summary="names the job and sets its variables and generic information",
+    params=[
+        Param("name", "name", help="the job's name (default: the notebook's name)"),
+        Param("variables", "pairs", default={}, help="job variables, seen by every task"),
+        GENERIC_INFO,
+    ],
+    example="#%job(name=training, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')])",
+    details="Given variables and generic information replace the previous ones (unlike "
+    "Activeeon's kernel, they are never ignored).",
+)
+def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    current = engine.job
+    if "name" in call.given:
+        current.name = call.args["name"]
+    if "variables" in call.given:
+        current.variables = dict(call.args["variables"])
+    if "generic_info" in call.given:
+        current.generic_info = dict(call.args["generic_info"])
+    if not call.given:
+        raise PragmaStateError("#%job: give at least one of name, variables, generic_info")
+    ctx.stream("stdout", f"Job {current.name or '(unnamed)'} updated.\n")

@@ -1,0 +1,172 @@
+"""Editor support for pragma lines: Tab completion, Shift-Tab inspection, is_complete.
+
+Pure functions of the cell text, the cursor and the registry (plus the current task names, to
+complete ``dep=[...]``); the engine forwards the kernel's requests here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pragmas.cells import is_pragma_cell, is_pragma_line
+from pragmas.declaration import PragmaSpec
+from pragmas.errors import LocatedError
+from pragmas.parser import parse_line, split_cell
+from pragmas.reference import pragma_help
+
+_PREFIX = re.compile(r"[ \t]*#%[ \t]*")
+_WORD_TAIL = re.compile(r"[A-Za-z0-9_\-./:@~+]*\Z")
+#: parameters whose values are task names
+_TASK_PARAMS = {"dep", "task_name"}
+_TASK_NAME_PRAGMAS = {"delete_task", "pre_script", "post_script", "selection_script", "fork_env",
+                      "run_local"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    line: str
+    line_start: int  #: offset of the line in the cell
+    column: int  #: cursor column in the line
+
+
+def _cursor(code: str, cursor_pos: int) -> _Cursor:
+    cursor_pos = max(0, min(cursor_pos, len(code)))
+    line_start = code.rfind("\n", 0, cursor_pos) + 1
+    line_end = code.find("\n", cursor_pos)
+    line = code[line_start: len(code) if line_end == -1 else line_end]
+    return _Cursor(line, line_start, cursor_pos - line_start)
+
+
+def _reply(matches: Iterable[str], start: int, end: int) -> dict[str, Any]:
+    return {"status": "ok", "matches": list(matches), "cursor_start": start, "cursor_end": end,
+            "metadata": {}}  # fmt: skip
+
+
+def _argument_context(text: str) -> tuple[str | None, str, int, bool]:
+    """For the argument text before the cursor (after ``(``): the parameter being valued (None
+    while its name is typed), the partial word at the cursor, its start, and whether the cursor
+    is inside a list."""
+    depth, quote, segment_start = 0, None, 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = None if char == quote and text[index - 1] != "\\" else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            segment_start = index + 1
+    segment = text[segment_start:]
+    partial = _WORD_TAIL.search(text).group()
+    start = len(text) - len(partial)
+    if "=" not in segment:
+        return None, partial, start, False
+    key = segment.split("=", 1)[0].strip()
+    return key, partial, start, depth > 0
+
+
+def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
+             task_names: Iterable[str] = ()) -> dict[str, Any] | None:
+    """A complete_reply content, or None when the cursor is not on a pragma line."""
+    cur = _cursor(code, cursor_pos)
+    if not is_pragma_line(cur.line):
+        return None
+    before = cur.line[: cur.column]
+    prefix = _PREFIX.match(before)
+    if prefix is None:  # cursor inside the leading spaces or on '#'
+        return _reply([], cursor_pos, cursor_pos)
+    rest = before[prefix.end():]
+    if "(" not in rest:
+        if not re.fullmatch(r"\w*", rest):
+            return _reply([], cursor_pos, cursor_pos)
+        names = sorted({s.name for s in registry.values()} | set(registry))
+        return _reply([n for n in names if n.startswith(rest)], cur.line_start + prefix.end(),
+                      cursor_pos)  # fmt: skip
+    name, _, arguments = rest.partition("(")
+    spec = registry.get(name.strip())
+    if spec is None:
+        return _reply([], cursor_pos, cursor_pos)
+    key, partial, start, in_list = _argument_context(arguments)
+    start += cur.line_start + prefix.end() + len(name) + 1
+    return _reply(_candidates(spec, key, partial, in_list, arguments, task_names), start,
+                  cursor_pos)
+
+
+def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, arguments: str,
+                task_names: Iterable[str]) -> list[str]:
+    if key is None:
+        given = set(re.findall(r"(\w+)\s*=", arguments))
+        return [f"{p.name}=" for p in spec.params
+                if p.name.startswith(partial) and p.name not in given]  # fmt: skip
+    param = spec.param(key)
+    if param is None:
+        return []
+    if param.kind == "choice":
+        values = list(param.choices)
+    elif param.kind == "flag":
+        values = ["on", "off"]
+    elif key in _TASK_PARAMS or (key == "name" and spec.name in _TASK_NAME_PRAGMAS):
+        values = list(task_names)
+    else:
+        values = []
+    if param.kind == "list" and not in_list:
+        return []
+    return [v for v in values if v.startswith(partial)]
+
+
+def inspect(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec]) -> dict[str, Any] | None:
+    """An inspect_reply content for the pragma on the cursor's line, or None."""
+    cur = _cursor(code, cursor_pos)
+    if not is_pragma_line(cur.line):
+        return None
+    prefix = _PREFIX.match(cur.line)
+    found = re.match(r"\w+", cur.line[prefix.end():]) if prefix else None
+    spec = registry.get(found.group()) if found else None
+    if spec is None:
+        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+    text = pragma_help(spec)
+    word = re.search(r"\w+\Z", cur.line[: cur.column])
+    tail = re.match(r"\w*", cur.line[cur.column:]).group()
+    param = spec.param((word.group() if word else "") + tail)
+    if param is not None:
+        text = f"{param.name}: {param.help}\n\n{text}"
+    return {"status": "ok", "found": True, "data": {"text/plain": text}, "metadata": {}}
+
+
+def is_complete(code: str) -> dict[str, Any] | None:
+    """An is_complete_reply content for a pragma cell, or None for other cells.
+
+    A pragma line cannot continue on the next line, so a line that does not parse (e.g.
+    unbalanced parentheses) is ``invalid``: running it shows the error with its caret. A cell
+    whose pragma takes code is complete once the code is followed by a blank line, as in a
+    console; a cell of pragmas taking no code is complete at once.
+    """
+    if not is_pragma_cell(code):
+        return None
+    from pragmas.declaration import declarations
+
+    registry = declarations()
+    parts = split_cell(code)
+    takes_body = False
+    for lineno, line in parts.pragma_lines:
+        try:
+            parsed = parse_line(line, lineno)
+        except LocatedError:
+            return {"status": "invalid"}
+        spec = registry.get(parsed.name)
+        if spec is None:
+            return {"status": "invalid"}
+        takes_body = takes_body or spec.body != "none"
+    lines = code.split("\n")
+    if not takes_body or (len(lines) > 1 and not lines[-1].strip()):
+        return {"status": "complete"}
+    last = lines[-1]
+    indent = last[: len(last) - len(last.lstrip())]
+    if last.rstrip().endswith(":"):
+        indent += "    "
+    return {"status": "incomplete", "indent": indent}

@@ -1,0 +1,238 @@
+"""The pragma engine: the kernel's :class:`kernel.seam.CellEngine` for pragma cells.
+
+It owns the state of the language in one kernel — the current job, the cell mode (block or
+multiblock), the backend, the submitted jobs — and runs a pragma cell in three steps: parse every
+pragma line (all syntax errors of the cell reported at once), hand the body to the pragmas that
+take one, call the handlers in order. :meth:`PragmaEngine.plan` freezes the job for a backend.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from pragmas import completion
+from pragmas.backends.base import JobPlan, PlannedTask
+from pragmas.cells import is_pragma_cell
+from pragmas.declaration import PragmaCall, declarations
+from pragmas.errors import (
+    JobValidationError,
+    LocatedError,
+    Location,
+    PragmaStateError,
+    PragmaUsageError,
+    combine,
+)
+from pragmas.model import Job, SourceLocation
+from pragmas.parser import has_code, parse_pragma, split_cell
+from pragmas.validation import check_python_syntax, validate
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from kernel.seam import OutputContext
+    from pragmas.backends.base import Backend, JobRun
+
+
+class PragmaEngine:
+    """The pragma language of one kernel (implements ``kernel.seam.CellEngine``)."""
+
+    def __init__(self) -> None:
+        self.registry = declarations()
+        self.job = Job()
+        self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
+        self.backend: Backend | None = None
+        self.submitted: list[JobRun] = []
+        self.control = None  #: the control-flow sequence being written (declarations.flow)
+        self._said: set[str] = set()
+        self._appended: dict[str, list[str]] = {}  #: multiblock cells already in a task
+        self._last_defined: str | None = None
+        self._generated_name: str | None = None
+
+    # ------------------------------------------------------------------ backend
+
+    def get_backend(self) -> Backend:
+        if self.backend is None:
+            from pragmas.backends.local import LocalBackend
+
+            self.backend = LocalBackend()
+        return self.backend
+
+    def set_backend(self, backend: Backend) -> None:
+        previous, self.backend = self.backend, backend
+        if previous is not None and previous is not backend:
+            previous.close()
+
+    def say_once(self, key: str, text: str, ctx: OutputContext) -> None:
+        """Print a plain notice the first time ``key`` comes up in this kernel."""
+        if key not in self._said:
+            self._said.add(key)
+            ctx.stream("stdout", text if text.endswith("\n") else text + "\n")
+
+    # ------------------------------------------------------------------ job bookkeeping
+
+    def note_defined(self, name: str) -> None:
+        """A task was (re)defined: multiblock cells go to it, earlier appended cells are gone."""
+        self._last_defined = name
+        self._appended.pop(name, None)
+
+    def note_deleted(self, name: str) -> None:
+        self._appended.pop(name, None)
+        if self._last_defined == name:
+            self._last_defined = None
+
+    def job_name(self, ctx: OutputContext | None, name: str | None = None) -> str:
+        """name → ``#%job`` name → notebook name → ``JPY_SESSION_NAME`` → generated."""
+        notebook = getattr(ctx, "notebook_name", None) or os.environ.get("JPY_SESSION_NAME")
+        if name or self.job.name:
+            return name or self.job.name
+        if notebook:
+            stem = PurePath(notebook).name
+            return stem.removesuffix(".ipynb")
+        if self._generated_name is None:
+            self._generated_name = f"job_{secrets.token_hex(3)}"
+        return self._generated_name
+
+    # ------------------------------------------------------------------ CellEngine
+
+    def claims(self, code: str) -> bool:
+        if is_pragma_cell(code):
+            return True
+        return self.mode == "multiblock" and bool(code.strip())
+
+    def run_cell(self, code: str, ctx: OutputContext) -> None:
+        if not is_pragma_cell(code):
+            self._append_to_last_task(code, ctx)
+            return
+        calls = self._parse_cell(code, ctx)
+        for call in calls:
+            try:
+                call.spec.handler(self, call, ctx)
+            except LocatedError as error:
+                raise self._label(error, ctx) from None
+
+    def _parse_cell(self, code: str, ctx: OutputContext) -> list[PragmaCall]:
+        parts = split_cell(code)
+        calls, errors = [], []
+        for lineno, line in parts.pragma_lines:
+            try:
+                calls.append(parse_pragma(line, lineno, self.registry))
+            except LocatedError as error:
+                errors.append(self._label(error, ctx))
+        if errors:
+            raise combine(errors)
+        source = SourceLocation(ctx.cell_label, parts.body_first_line)
+        owners = [c for c in calls if c.spec.body != "none"]
+        if has_code(parts.body) and not owners:
+            raise self._stray_code(calls[-1], parts.body, parts.body_first_line, ctx)
+        for call in owners:
+            call.body, call.body_source = parts.body, source
+            if call.spec.body == "required" and not has_code(parts.body) and not call.args.get(
+                "path"
+            ):
+                errors.append(self._label(call.error("needs code below the pragma line"), ctx))
+        if errors:
+            raise combine(errors)
+        return calls
+
+    def _stray_code(self, last: PragmaCall, body: str, first_line: int,
+                    ctx: OutputContext) -> LocatedError:
+        lines = body.splitlines()
+        index = next(i for i, line in enumerate(lines)
+                     if line.strip() and not line.strip().startswith("#"))  # fmt: skip
+        line = lines[index]
+        error = PragmaUsageError(
+            f"#%{last.spec.name} takes no code, and no pragma of this cell takes it: the code "
+            "would never run. Put it in a cell of its own, or under a #%task(...) line",
+            Location(line, first_line + index, len(line) - len(line.lstrip())),
+            pragma=last.spec.name,
+        )
+        return self._label(error, ctx)
+
+    @staticmethod
+    def _label(error: LocatedError, ctx: OutputContext) -> LocatedError:
+        return error.relabel(ctx.cell_label) if error.label == "<cell>" else error
+
+    def _append_to_last_task(self, code: str, ctx: OutputContext) -> None:
+        """Multiblock mode: a cell without pragma extends the last defined task."""
+        name = self._last_defined if self._last_defined in self.job.tasks else None
+        task = self.job.tasks.get(name) if name else self.job.last_task()
+        if task is None:
+            raise PragmaStateError(
+                "multiblock mode: this cell has no pragma and there is no task to append it to. "
+                "Start with #%task(name=...), or run #%configure(task=block) to run cells locally"
+            )
+        appended = self._appended.setdefault(task.name, [])
+        if code in appended:
+            ctx.stream("stdout", f"This cell is already part of task '{task.name}'.\n")
+            return
+        if task.language == "Python":
+            error = check_python_syntax(code, SourceLocation(ctx.cell_label, 1))
+            if error is not None:
+                raise error
+        task.code = f"{task.code.rstrip(chr(10))}\n{code}" if task.code.strip() else code
+        appended.append(code)
+        ctx.stream("stdout", f"Appended to task '{task.name}'.\n")
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self, ctx: OutputContext, name: str | None = None) -> JobPlan:
+        """Validate the job (every problem in one error) and freeze it for a backend."""
+        if not self.job.tasks:
+            raise PragmaStateError("the job has no task yet: define one with #%task(name=...)")
+        report = validate(self.job, ctx.namespace)
+        for warning in report.warnings:
+            ctx.stream("stderr", f"Warning: {warning}.\n")
+        if report.errors:
+            raise JobValidationError(report.errors)
+        frozen = copy.deepcopy(self.job)
+        tasks = {
+            task: PlannedTask(frozen.tasks[task], report.deps[task], report.import_sources[task])
+            for task in report.order
+        }
+        local_inputs = self._local_inputs(tasks, ctx)
+        return JobPlan(job=frozen, name=self.job_name(ctx, name), tasks=tasks,
+                       local_inputs=local_inputs)  # fmt: skip
+
+    @staticmethod
+    def _local_inputs(tasks: dict[str, PlannedTask], ctx: OutputContext) -> dict[str, bytes]:
+        values: dict[str, bytes] = {}
+        problems = []
+        for planned in tasks.values():
+            for variable, source in planned.import_sources.items():
+                if source is not None or variable in values:
+                    continue
+                try:
+                    values[variable] = cloudpickle.dumps(ctx.namespace[variable])
+                # Any exception of pickling (TypeError, PicklingError, RecursionError...) is the
+                # user's value's problem: reported with its name, never swallowed.
+                except Exception as error:  # noqa: BLE001
+                    problems.append(
+                        f"task '{planned.name}' imports '{variable}' from the notebook, but it "
+                        f"cannot be serialised: {type(error).__name__}: {error}"
+                    )
+        if problems:
+            raise JobValidationError(problems)
+        return values
+
+    # ------------------------------------------------------------------ editor support
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
+        return completion.complete(code, cursor_pos, self.registry, self.job.tasks)
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any] | None:
+        return completion.inspect(code, cursor_pos, self.registry)
+
+    def is_complete(self, code: str) -> dict[str, Any] | None:
+        return completion.is_complete(code)
+
+    def shutdown(self) -> None:
+        for run in self.submitted:
+            if not run.done:
+                run.cancel()
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None

@@ -1,0 +1,155 @@
+"""The job as a picture and as a Graphviz dot file (SPEC §6), through pydot and ``dot``.
+
+Nodes are tasks, edges their dependencies (dependency → dependent); ProActive control flow adds
+labelled edges (replicate, loop, if, else, continuation). After a run, nodes take the colour of
+their state. ``write_dot``/``read_dot`` round-trip the dependency graph.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydot
+
+from pragmas.errors import GraphvizMissingError, PragmaError
+from pragmas.model import Job
+from pragmas.validation import validate
+
+#: fill colour of a node by task state (``TaskState`` values); no state: pending
+STATE_COLOURS = {
+    "pending": "#e0e0e0",
+    "running": "#7fb3ff",
+    "done": "#8fd694",
+    "failed": "#ff8a80",
+    "skipped": "#f5f5f5",
+    "cancelled": "#f5f5f5",
+}
+_FLOW_EDGE_STYLE = {"style": "dashed", "color": "#7a5cc7", "fontcolor": "#7a5cc7"}
+
+
+class DotFileError(PragmaError):
+    """A dot file that cannot be read or parsed."""
+
+
+@dataclass(frozen=True)
+class DotGraph:
+    """Nodes and edges as read from a dot file, in file order."""
+
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
+
+
+def has_dot() -> bool:
+    return shutil.which("dot") is not None
+
+
+def require_dot() -> None:
+    if not has_dot():
+        raise GraphvizMissingError()
+
+
+def job_graph(job: Job, title: str, states: Mapping[str, str] | None = None) -> pydot.Dot:
+    """The pydot graph of ``job``; ``states`` maps task names to ``TaskState`` values."""
+    report = validate(job)
+    graph = pydot.Dot(title, graph_type="digraph", rankdir="TB", label=title, labelloc="t",
+                      fontname="Helvetica")  # fmt: skip
+    graph.set_node_defaults(shape="box", style="rounded,filled", fontname="Helvetica",
+                            fillcolor=STATE_COLOURS["pending"], color="#555555")  # fmt: skip
+    graph.set_edge_defaults(color="#555555", fontname="Helvetica", fontsize="9")
+    states = states or {}
+    for name, task in job.tasks.items():
+        attributes = {"label": _label(name, task.runs, states.get(name))}
+        state = states.get(name)
+        if state in STATE_COLOURS:
+            attributes["fillcolor"] = STATE_COLOURS[state]
+        graph.add_node(pydot.Node(name, **attributes))
+    for name, deps in report.deps.items():
+        for dep in deps:
+            graph.add_edge(pydot.Edge(dep, name))
+    for name, task in job.tasks.items():
+        for target, label in _flow_edges(task):
+            if target in job.tasks:
+                graph.add_edge(pydot.Edge(name, target, label=label, **_FLOW_EDGE_STYLE))
+    return graph
+
+
+def _label(name: str, runs: int, state: str | None) -> str:
+    label = name if runs == 1 else f"{name} ×{runs}"
+    return label if state is None else f"{label}\n{state}"
+
+
+def _flow_edges(task) -> list[tuple[str, str]]:
+    flow = task.flow
+    edges = []
+    if flow.action == "loop" and flow.target:
+        edges.append((flow.target, "loop"))
+    for target, label in ((flow.if_target, "if"), (flow.else_target, "else"),
+                          (flow.continuation_target, "continuation")):  # fmt: skip
+        if target:
+            edges.append((target, label))
+    return edges
+
+
+def render(graph: pydot.Dot, fmt: str) -> bytes:
+    """``svg`` or ``png`` bytes from Graphviz's ``dot``."""
+    require_dot()
+    return graph.create(prog="dot", format=fmt)
+
+
+def to_dot(job: Job, title: str) -> str:
+    """The dependency graph in dot: one node per task, one edge per existing dependency."""
+    report = validate(job)
+    graph = pydot.Dot(title, graph_type="digraph")
+    for name in job.tasks:
+        graph.add_node(pydot.Node(name))
+    for name, deps in report.deps.items():
+        for dep in deps:
+            graph.add_edge(pydot.Edge(dep, name))
+    return graph.to_string()
+
+
+def write_dot(job: Job, path: str | Path, title: str) -> Path:
+    path = Path(path)
+    path.write_text(to_dot(job, title))
+    return path
+
+
+def _unquote(identifier: str) -> str:
+    if len(identifier) >= 2 and identifier[0] == identifier[-1] == '"':
+        return identifier[1:-1].replace('\\"', '"')
+    return identifier
+
+
+_RESERVED = {"node", "edge", "graph"}
+
+
+def read_dot(path: str | Path) -> DotGraph:
+    """Nodes and edges of the first graph of a dot file (subgraphs included)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise DotFileError(f"cannot read {str(path)!r}: {error.strerror or error}") from None
+    graphs = pydot.graph_from_dot_data(text)
+    if not graphs:
+        raise DotFileError(f"{str(path)!r} is not a Graphviz dot file")
+    nodes: dict[str, None] = {}
+    edges: dict[tuple[str, str], None] = {}
+    _collect(graphs[0], nodes, edges)
+    return DotGraph(tuple(nodes), tuple(edges))
+
+
+def _collect(graph: pydot.Graph, nodes: dict[str, None], edges: dict[tuple[str, str], None]):
+    for node in graph.get_nodes():
+        name = _unquote(node.get_name())
+        if name not in _RESERVED:
+            nodes[name] = None
+    for edge in graph.get_edges():
+        source, target = _unquote(str(edge.get_source())), _unquote(str(edge.get_destination()))
+        nodes.setdefault(source, None)
+        nodes.setdefault(target, None)
+        edges[(source, target)] = None
+    for subgraph in graph.get_subgraphs():
+        _collect(subgraph, nodes, edges)

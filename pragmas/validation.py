@@ -1,0 +1,201 @@
+"""Checks a job before anything runs (SPEC §2–§4); ``draw_job`` uses the same graph facts.
+
+:func:`validate` finds every problem in one pass: dependency cycles (naming the tasks), deps on
+tasks that do not exist (warnings; the edge is dropped), imports that neither an ancestor exports
+nor the notebook's namespace holds, ``runs`` that is not a positive integer, Python bodies that do
+not compile, control-flow targets that do not exist. It also computes what a plan needs: a
+topological order, the existing deps of each task and where each import comes from.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pragmas.errors import Location, TaskSyntaxError
+from pragmas.model import Job, SourceLocation, Task
+
+#: ``import_sources`` value meaning "from the notebook's namespace at submission"
+LOCAL_NAMESPACE = None
+
+
+@dataclass
+class ValidationReport:
+    order: list[str] = field(default_factory=list)  #: topological (cycle members appended last)
+    deps: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: existing deps only
+    #: task -> import name -> nearest exporting ancestor, or None for the local namespace
+    import_sources: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def unknown_deps(job: Job, task: Task) -> list[str]:
+    return [d for d in task.dep if d not in job.tasks]
+
+
+def check_python_syntax(code: str, source: SourceLocation) -> TaskSyntaxError | None:
+    """Compile ``code``; on failure a located error at the line of the cell (or file)."""
+    try:
+        compile(code, source.label, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return _syntax_error(code, source, error)
+    except ValueError as error:  # e.g. null bytes in the source
+        return TaskSyntaxError(str(error), Location("", source.first_line, 0), label=source.label)
+    return None
+
+
+def _syntax_error(code: str, source: SourceLocation, error: SyntaxError) -> TaskSyntaxError:
+    lines = code.splitlines()
+    index = (error.lineno or 1) - 1
+    line = lines[index] if 0 <= index < len(lines) else (error.text or "").rstrip("\n")
+    column = max((error.offset or 1) - 1, 0)
+    return TaskSyntaxError(
+        f"{error.msg}",
+        Location(line, source.first_line + index, min(column, len(line))),
+        label=source.label,
+    )
+
+
+def validate(job: Job, namespace: Mapping[str, object] | None = None) -> ValidationReport:
+    """Every problem of ``job``; ``namespace`` None skips the check of local imports."""
+    report = ValidationReport()
+    tasks = job.tasks
+    for task in tasks.values():
+        existing = tuple(d for d in dict.fromkeys(task.dep) if d in tasks)
+        report.deps[task.name] = existing
+        for dep in unknown_deps(job, task):
+            report.warnings.append(
+                f"task '{task.name}' depends on '{dep}', which is not defined; that dependency "
+                "is ignored"
+            )
+        _check_task(task, report)
+    _check_import_code(job, report)
+    report.order, cyclic = _topological_order(report.deps)
+    for cycle in _cycles(report.deps, cyclic):
+        names = ", ".join(sorted(set(cycle)))
+        steps = ", ".join(f"{a} needs {b}" for a, b in itertools.pairwise(cycle))
+        report.errors.append(f"the tasks {names} depend on each other in a cycle: {steps}")
+    _resolve_imports(job, report, namespace)
+    _check_flow(job, report)
+    return report
+
+
+def _check_task(task: Task, report: ValidationReport) -> None:
+    if not isinstance(task.runs, int) or isinstance(task.runs, bool) or task.runs < 1:
+        report.errors.append(
+            f"task '{task.name}': runs must be a positive whole number, not {task.runs!r}"
+        )
+    if task.language == "Python":
+        error = check_python_syntax(task.code, task.source)
+        if error is not None:
+            report.errors.append(f"task '{task.name}': {_describe_syntax(error)}")
+
+
+def _check_import_code(job: Job, report: ValidationReport) -> None:
+    code = job.import_code.get("Python")
+    if code:
+        source = job.import_source.get("Python", SourceLocation("#%import", 1))
+        error = check_python_syntax(code, source)
+        if error is not None:
+            report.errors.append(f"the #%import code: {_describe_syntax(error)}")
+
+
+def _describe_syntax(error: TaskSyntaxError) -> str:
+    loc = error.location
+    return f"SyntaxError: {error.message} ({error.label}, line {loc.lineno}: {loc.line.strip()})"
+
+
+def _topological_order(deps: Mapping[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
+    """Kahn's algorithm keeping definition order among ready tasks; the second list holds the
+    tasks left over (on or behind a cycle), in definition order."""
+    waiting = {name: len(d) for name, d in deps.items()}
+    dependents: dict[str, list[str]] = {name: [] for name in deps}
+    for name, ds in deps.items():
+        for d in ds:
+            dependents[d].append(name)
+    ready = deque(name for name, count in waiting.items() if count == 0)
+    order = []
+    while ready:
+        name = ready.popleft()
+        order.append(name)
+        for child in dependents[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    placed = set(order)
+    left = [name for name in deps if name not in placed]
+    return order + left, left
+
+
+def _cycles(deps: Mapping[str, tuple[str, ...]], left: list[str]) -> list[list[str]]:
+    """One cycle per group of tasks that depend on each other, as [a, b, ..., a] where each
+    task needs the next one. Every left-over task has a left-over dep, so walking deps from
+    one always ends in a cycle."""
+    remaining = set(left)
+    seen_cycles: set[frozenset[str]] = set()
+    cycles = []
+    for start in left:
+        path: list[str] = []
+        position: dict[str, int] = {}
+        node = start
+        while node not in position:
+            position[node] = len(path)
+            path.append(node)
+            node = next(d for d in deps[node] if d in remaining)
+        cycle = path[position[node]:] + [node]
+        key = frozenset(cycle)
+        if key not in seen_cycles:
+            seen_cycles.add(key)
+            cycles.append(cycle)
+    return cycles
+
+
+def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
+                     variable: str) -> str | None:
+    """The nearest ancestor of ``task`` (breadth first, deps in order) exporting ``variable``."""
+    seen = {task}
+    frontier = deque(deps.get(task, ()))
+    while frontier:
+        name = frontier.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        if variable in job.tasks[name].exports:
+            return name
+        frontier.extend(deps.get(name, ()))
+    return None
+
+
+def _resolve_imports(job: Job, report: ValidationReport,
+                     namespace: Mapping[str, object] | None) -> None:
+    for task in job.tasks.values():
+        sources: dict[str, str | None] = {}
+        for variable in task.imports:
+            exporter = nearest_exporter(job, report.deps, task.name, variable)
+            if exporter is None and namespace is not None and variable not in namespace:
+                report.errors.append(
+                    f"task '{task.name}' imports '{variable}', but no task it depends on "
+                    f"(directly or not) exports '{variable}' and the notebook has no variable "
+                    f"'{variable}'"
+                )
+            sources[variable] = exporter
+        report.import_sources[task.name] = sources
+
+
+def _check_flow(job: Job, report: ValidationReport) -> None:
+    for task in job.tasks.values():
+        flow = task.flow
+        targets = {"loop target": flow.target, "if task": flow.if_target,
+                   "else task": flow.else_target,
+                   "continuation task": flow.continuation_target}  # fmt: skip
+        for role, target in targets.items():
+            if target and target not in job.tasks:
+                report.errors.append(
+                    f"task '{task.name}': its {role} '{target}' is not defined"
+                )
