@@ -63,6 +63,28 @@ RUNTIME_ENV_DEFAULTS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where ``#%submit_job(nodesource=, host=, token=)`` asks the tasks to run."""
+
+    nodesource: str | None = None
+    host: str | None = None
+    token: str | None = None
+
+    def selection_script(self) -> Script | None:
+        """A Groovy selection script forcing the node source and/or host, as Activeeon's does."""
+        checks = []
+        if self.nodesource:
+            literal = _groovy_literal(self.nodesource)
+            checks.append(f'System.getProperty("proactive.node.nodesource") == {literal}')
+        if self.host:
+            literal = _groovy_literal(self.host)
+            checks.append(f"java.net.InetAddress.getLocalHost().getHostName() == {literal}")
+        if not checks:
+            return None
+        return Script("selected = (" + ") && (".join(checks) + ")", language="Groovy")
+
+
 class WorkflowBuildError(ValueError):
     """The job cannot be expressed as a ProActive workflow; the message says why and what to do."""
 
@@ -86,7 +108,7 @@ class Workflow:
     #: ProActive task name -> the plan's task it runs (None for a split/merge added for runs=N)
     task_of: dict[str, str | None]
     replicated: frozenset[str]  #: plan tasks that run as replicas
-    #: files to put in the job's input space (name -> local path), for large local inputs
+    #: files to put in the job's input space (relative path -> content), for large local inputs
     input_files: dict[str, bytes] = field(default_factory=dict)
 
     def xml(self, gateway: Any = None) -> str:
@@ -109,9 +131,12 @@ def export_workflow_xml(plan: JobPlan, gateway: Any = None) -> str:
     return build_workflow(plan, gateway).xml(gateway)
 
 
-def build_workflow(plan: JobPlan, gateway: Any = None) -> Workflow:
+def build_workflow(
+    plan: JobPlan, gateway: Any = None, placement: Placement | None = None
+) -> Workflow:
     """The plan as an SDK job model, built into ProActive's Java job by the SDK."""
     gateway = gateway or _shared_gateway()
+    placement = placement or Placement()
     layout = _ReplicationLayout.of(plan)
     model = gateway.createJob()
     model.setJobName(plan.name)
@@ -119,12 +144,18 @@ def build_workflow(plan: JobPlan, gateway: Any = None) -> Workflow:
         model.addVariable(key, str(value))
     for key, value in plan.job.generic_info.items():
         model.addGenericInformation(key, str(value))
+    if placement.token:
+        model.addGenericInformation("NODE_ACCESS_TOKEN", placement.token)
     input_files = _add_local_inputs(model, plan)
 
     sdk_tasks: dict[str, Any] = {}
     for planned in plan.tasks.values():
         replicated = planned.name in layout.replicated
-        sdk_tasks[planned.name] = _sdk_task(gateway, plan, planned, replicated)
+        sdk_task = _sdk_task(gateway, plan, planned, replicated)
+        forced = placement.selection_script()
+        if forced is not None:  # placement wins over the tasks' own selection scripts
+            sdk_task.setSelectionScript(_script(gateway.createSelectionScript, forced))
+        sdk_tasks[planned.name] = sdk_task
     for name in layout.extra_tasks:
         sdk_tasks[name] = _structural_task(gateway, name)
     for name, deps in layout.deps.items():

@@ -126,7 +126,8 @@ def run_proactive_task(
     replica = None
     if spec.replication is not None:  # replicated: ProActive tells each replica its index
         replica = int(variables.get("PA_TASK_REPLICATION") or 0)
-        spec = dataclasses.replace(spec, replication=replica)
+        variables_of_spec = {**spec.variables, "PA_TASK_REPLICATION": replica}
+        spec = dataclasses.replace(spec, replication=replica, variables=variables_of_spec)
     inputs = read_inputs(sources, variables, localspace)
     outcome = runtime.run_task(spec, inputs, emit=_echo_streams(sys.stdout, sys.stderr))
     payload = _payload(spec.task_name, replica, outcome, variables, localspace)
@@ -141,7 +142,7 @@ def read_inputs(
     sources: dict[str, str | None], variables: Any, localspace: str | None
 ) -> dict[str, Any]:
     """Each import from its source task's variable(s) or the job's local snapshot."""
-    keys = [str(k) for k in variables.keys()]
+    keys = [str(k) for k in variables]
     inputs: dict[str, Any] = {}
     for name, source in sources.items():
         if source is None:
@@ -172,9 +173,11 @@ def _payload(
         text = encode_value(value, spill_to=spill + ".pkl", localspace=localspace)
         variables.put(export_key(task, name, replica), text)
         exports[name] = text
+    put = {}
     for name, value in outcome.variables.items():
         # strings stay strings so Bash/Groovy descendants and the portal read them
-        variables.put(name, value if isinstance(value, str) else encode_value(value))
+        put[name] = value if isinstance(value, str) else encode_value(value)
+        variables.put(name, put[name])
     displays = [
         {"data": o.data, "metadata": o.metadata} for o in outcome.outputs if o.kind == "display"
     ]
@@ -185,7 +188,7 @@ def _payload(
         "ok": outcome.ok,
         "result": _encode_result(outcome.result) if outcome.ok else None,
         "exports": exports,
-        "variables": sorted(outcome.variables),
+        "variables": put,
         "displays": displays,
         "error": dataclasses.asdict(outcome.error) if outcome.error else None,
         "started": outcome.started,

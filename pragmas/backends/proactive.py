@@ -1,0 +1,561 @@
+"""The ProActive backend: a ProActive scheduler reached through the ``proactive`` SDK.
+
+The job plan becomes a ProActive workflow (``proactive_job``), is submitted through the SDK, and
+a monitor thread polls the job's task states into the listener (pending, running, done, failed,
+skipped), fetching each finished task's result payload (result, exports, pictures) and its
+output logs. Cancelling kills the job. The portals and the resource manager's model are here too.
+
+Everything the backend asks of the server goes through a :class:`SchedulerSession`;
+:class:`SDKSession` is the real one over ``proactive.ProActiveGateway``. Tests that cannot reach
+a server pass a stand-in session instead (see ``tests/pragmas/proactive_standin.py``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from pragmas.backends import proactive_task
+from pragmas.backends.base import (
+    Backend,
+    JobPlan,
+    JobRun,
+    Listener,
+    Output,
+    TaskError,
+    TaskEvent,
+    TaskResult,
+    TaskState,
+)
+from pragmas.backends.proactive_job import Placement, Workflow, build_workflow
+
+#: ``ask_password(prompt, password=True) -> str``: the kernel's stdin (never echoed)
+AskPassword = Callable[..., str]
+
+CONFIG_FILE_NAME = "proactive_config.ini"
+DEFAULT_HOST = "try.activeeon.com"
+PORTALS = {
+    "resource_manager": "/rm/",
+    "scheduling_portal": "/scheduler/",
+    "workflow_execution": "/automation-dashboard/#/workflow-execution",
+}
+RESOURCE_KINDS = ("nodesources", "hosts", "tokens")
+
+#: ProActive TaskStatus names -> the kernel's task states
+_TASK_STATES = {
+    "FINISHED": TaskState.DONE,
+    "FAULTY": TaskState.FAILED,
+    "FAILED": TaskState.FAILED,
+    "IN_ERROR": TaskState.FAILED,
+    "WAITING_ON_ERROR": TaskState.RUNNING,  # ProActive retries it
+    "WAITING_ON_FAILURE": TaskState.RUNNING,
+    "RUNNING": TaskState.RUNNING,
+    "NOT_STARTED": TaskState.SKIPPED,
+    "NOT_RESTARTED": TaskState.SKIPPED,
+    "SKIPPED": TaskState.SKIPPED,
+    "ABORTED": TaskState.CANCELLED,
+}
+#: ProActive JobStatus names meaning the job will not change any more
+_FINAL_JOB_STATUSES = frozenset({"FINISHED", "CANCELED", "FAILED", "KILLED", "IN_ERROR"})
+
+
+class ProActiveConnectionError(ConnectionError):
+    """Connecting to a ProActive server failed; the message has the URL and the reason."""
+
+
+class ProActiveConfigError(ValueError):
+    """A ``proactive_config.ini`` the kernel cannot use; the message says what it expects."""
+
+
+@dataclass
+class TaskReport:
+    """What the server tells about one finished ProActive task (one replica)."""
+
+    value: Any = None  #: the task's ``result``
+    exception: str | None = None  #: the exception message when the task failed
+    stdout: str = ""
+    stderr: str = ""
+
+
+class SchedulerSession(Protocol):
+    """The calls the backend makes on a ProActive scheduler."""
+
+    def submit(self, workflow: Workflow, input_folder: str, output_folder: str) -> str:
+        """Submit the workflow; its input space is ``input_folder``; the output space comes
+        back to ``output_folder`` when the job ends. Returns the job id."""
+
+    def job_status(self, job_id: str) -> str:
+        """ProActive's JobStatus name (PENDING, RUNNING, FINISHED, KILLED, ...)."""
+
+    def task_statuses(self, job_id: str) -> dict[str, str]:
+        """ProActive task name (replicas are ``T*1``, ``T*2``...) -> TaskStatus name."""
+
+    def task_report(self, job_id: str, task_name: str) -> TaskReport:
+        """The result and logs of a finished ProActive task."""
+
+    def kill(self, job_id: str) -> None: ...
+
+    def resources(self, kind: str) -> list[str]:
+        """The resource manager's model: ``nodesources``, ``hosts`` or ``tokens``."""
+
+    def close(self) -> None: ...
+
+
+# -- connection ----------------------------------------------------------------------------------
+
+
+def server_url(host: str | None = None, port: int | str | None = None, url: str | None = None) -> str:
+    """The server's base URL by Activeeon's rules: url as given; host+port -> https://host:port;
+    host only -> http://host:8080; port only -> https://try.activeeon.com:port."""
+    if url:
+        return url.rstrip("/")
+    if host and port:
+        return f"https://{host}:{port}"
+    if host:
+        return f"http://{host}:8080"
+    return f"https://{DEFAULT_HOST}:{port or 8443}"
+
+
+def config_file_in(directory: str) -> str | None:
+    """The ``proactive_config.ini`` of ``directory`` when there is one (auto-connect at start)."""
+    path = os.path.join(directory, CONFIG_FILE_NAME)
+    return path if os.path.isfile(path) else None
+
+
+def read_config_file(path: str) -> tuple[str, str | None, str | None]:
+    """``(url, login, password)`` from either ini layout Activeeon's kernel reads::
+
+        [proactive_server]          [proactive_server]
+        url = https://host:8443     protocol = https    (optional here)
+                                    host = host
+        [user]                      port = 8443
+        login = me
+        password = secret           (optional: asked for when missing)
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except (OSError, configparser.Error) as exc:
+        raise ProActiveConfigError(f"cannot read {path}: {exc}") from None
+    if not parser.has_section("proactive_server"):
+        raise ProActiveConfigError(
+            f"{path} has no [proactive_server] section; it needs url=..., or host= and port= "
+            "(and optionally protocol=), plus a [user] section with login= (and password=)"
+        )
+    server = parser["proactive_server"]
+    url = server.get("url", "").strip()
+    host, port = server.get("host", "").strip(), server.get("port", "").strip()
+    protocol = server.get("protocol", "").strip()
+    if not url and not host:
+        raise ProActiveConfigError(f"{path}: [proactive_server] needs url= or host=")
+    if not url and protocol:
+        url = f"{protocol}://{host}:{port or 8080}"
+    url = server_url(host or None, port or None, url or None)
+    user = parser["user"] if parser.has_section("user") else {}
+    login = (user.get("login") or "").strip() or None
+    password = user.get("password") or None
+    return url, login, password
+
+
+class ProActiveBackend(Backend):
+    """Jobs run by a ProActive scheduler; see the module docstring."""
+
+    name = "proactive"
+
+    def __init__(self, session: SchedulerSession, url: str, login: str, poll_interval: float = 1.0):
+        self.session = session
+        self.url = url.rstrip("/")
+        self.login = login
+        self.poll_interval = poll_interval
+        self._monitors: dict[str, _JobMonitor] = {}
+
+    @classmethod
+    def connect(
+        cls,
+        host: str | None = None,
+        port: int | str | None = None,
+        url: str | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        path: str | None = None,
+        ask_password: AskPassword | None = None,
+    ) -> ProActiveBackend:
+        """Log in to a ProActive server (``#%connect(host=..)``, ``(url=..)``, ``(path=..)``).
+
+        A missing login or password is asked through ``ask_password`` (the kernel's stdin;
+        the password is never echoed nor kept). Raises :class:`ProActiveConnectionError`.
+        """
+        if path:
+            return cls.from_config_file(path, ask_password)
+        base = server_url(host, port, url)
+        login = login or _ask(ask_password, f"ProActive login for {base}: ", False)
+        password = password or _ask(ask_password, f"Password of {login} at {base}: ", True)
+        return cls(SDKSession.open(base, login, password), base, login)
+
+    @classmethod
+    def from_config_file(cls, path: str, ask_password: AskPassword | None = None) -> ProActiveBackend:
+        """Connect with a ``proactive_config.ini`` (both layouts, see :func:`read_config_file`)."""
+        url, login, password = read_config_file(path)
+        return cls.connect(url=url, login=login, password=password, ask_password=ask_password)
+
+    def describe(self) -> str:
+        return f"ProActive scheduler at {self.url} (as {self.login})"
+
+    def dashboard_url(self) -> str | None:
+        return self.portal_url("scheduling_portal")
+
+    def portal_url(self, portal: str, host: str | None = None) -> str:
+        """The URL of one of the server's portals (``PORTALS``); ``host`` replaces the server's
+        host name, for a browser that reaches it under another name."""
+        base = self.url
+        if host:
+            parts = urlsplit(base)
+            netloc = host if ":" in host or parts.port is None else f"{host}:{parts.port}"
+            base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return base + PORTALS[portal]
+
+    def resources(self, kind: str) -> list[str]:
+        if kind not in RESOURCE_KINDS:
+            raise ValueError(f"unknown resource kind {kind!r}; one of {', '.join(RESOURCE_KINDS)}")
+        return [r for r in self.session.resources(kind) if r]
+
+    def submit(
+        self, plan: JobPlan, listener: Listener, placement: Placement | None = None
+    ) -> JobRun:
+        workflow = build_workflow(plan, placement=placement)
+        folder = tempfile.mkdtemp(prefix=f"pragma-{plan.name}-")
+        input_folder, output_folder = os.path.join(folder, "input"), os.path.join(folder, "output")
+        os.makedirs(input_folder)
+        os.makedirs(output_folder)
+        workflow.write_input_files(input_folder)
+        job_id = str(self.session.submit(workflow, input_folder, output_folder))
+        run = JobRun(job_id, plan, self)
+        monitor = _JobMonitor(self, run, workflow, listener, folder, output_folder)
+        self._monitors[job_id] = monitor
+        monitor.start()
+        return run
+
+    def cancel(self, run: JobRun) -> None:
+        self.session.kill(run.job_id)
+        monitor = self._monitors.get(run.job_id)
+        if monitor is not None:
+            monitor.cancelled.set()
+            monitor.thread.join(timeout=max(5.0, 3 * self.poll_interval))
+
+    def close(self) -> None:
+        for monitor in list(self._monitors.values()):
+            monitor.stop.set()
+        self.session.close()
+
+
+def _ask(ask_password: AskPassword | None, prompt: str, password: bool) -> str:
+    if ask_password is None:
+        what = "password" if password else "login"
+        raise ProActiveConnectionError(
+            f"no {what} given and no way to ask for one here; give {what}= or put it in "
+            f"{CONFIG_FILE_NAME}"
+        )
+    answer = ask_password(prompt, password=password)
+    if not answer:
+        raise ProActiveConnectionError(f"no {'password' if password else 'login'} entered")
+    return answer
+
+
+# -- the real session ----------------------------------------------------------------------------
+
+
+class SDKSession:
+    """A :class:`SchedulerSession` over the SDK's ``ProActiveGateway`` (the kernel's shared JVM)."""
+
+    def __init__(self, gateway: Any, url: str):
+        self.gateway = gateway
+        self.url = url
+
+    @classmethod
+    def open(cls, url: str, login: str, password: str) -> SDKSession:
+        from py4j.protocol import Py4JError
+        from requests import RequestException
+
+        from pragmas import proactive_jvm
+
+        gateway = proactive_jvm.gateway()
+        gateway.base_url = url  # the SDK appends /rest and logs in there
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(chatter):
+                gateway.connect(username=login, password=password)
+                connected = gateway.isConnected()
+        except (Py4JError, RequestException, OSError) as exc:
+            raise ProActiveConnectionError(
+                f"could not connect to the ProActive server at {url}: {_reason(exc)}"
+            ) from None
+        if not connected:
+            said = " ".join(chatter.getvalue().split()) or "the server refused the login"
+            raise ProActiveConnectionError(f"could not log in to {url} as {login}: {said}")
+        return cls(gateway, url)
+
+    @property
+    def client(self) -> Any:
+        return self.gateway.getProactiveClient()
+
+    def submit(self, workflow: Workflow, input_folder: str, output_folder: str) -> str:
+        # the smart proxy pushes the input folder and pulls the output space back at the end
+        job_id = self.client.submit(workflow.java_job, input_folder, output_folder, False, True)
+        return str(job_id.longValue())
+
+    def job_status(self, job_id: str) -> str:
+        return str(self.client.getJobState(job_id).getStatus().name())
+
+    def task_statuses(self, job_id: str) -> dict[str, str]:
+        state = self.client.getJobState(job_id)
+        return {str(t.getName()): str(t.getStatus().name()) for t in state.getTasks()}
+
+    def task_report(self, job_id: str, task_name: str) -> TaskReport:
+        result = self.client.getTaskResult(job_id, task_name)
+        output = result.getOutput()
+        report = TaskReport(
+            stdout=str(output.getStdoutLogs(False)) if output else "",
+            stderr=str(output.getStderrLogs(False)) if output else "",
+        )
+        if result.hadException():
+            report.exception = str(result.getException().getMessage())
+        else:
+            report.value = result.getValue()
+        return report
+
+    def kill(self, job_id: str) -> None:
+        self.client.killJob(job_id)
+
+    def resources(self, kind: str) -> list[str]:
+        api = self.gateway.getProactiveRestApi()
+        with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints status codes
+            return list(getattr(api, f"get_rm_model_{kind}")())
+
+    def close(self) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.gateway.disconnect()
+
+
+def _reason(exc: BaseException) -> str:
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        return str(java.getMessage() or java.toString())
+    return str(exc) or type(exc).__name__
+
+
+# -- following a job -----------------------------------------------------------------------------
+
+
+class _JobMonitor:
+    """Polls one job until it is over, reporting states, outputs and results."""
+
+    def __init__(
+        self,
+        backend: ProActiveBackend,
+        run: JobRun,
+        workflow: Workflow,
+        listener: Listener,
+        folder: str,
+        output_folder: str,
+    ):
+        self.backend, self.run, self.workflow = backend, run, workflow
+        self.listener, self.folder, self.output_folder = listener, folder, output_folder
+        self.states: dict[str, TaskState] = {}
+        self.cancelled = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self._follow, name=f"proactive-job-{run.job_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        for name in self.run.plan.tasks:
+            self._set_state(name, TaskState.PENDING)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        session, job_id = self.backend.session, self.run.job_id
+        try:
+            while not self.stop.is_set():
+                self._update(session.task_statuses(job_id))
+                if session.job_status(job_id) in _FINAL_JOB_STATUSES or self.cancelled.is_set():
+                    self._update(session.task_statuses(job_id))
+                    break
+                self.stop.wait(self.backend.poll_interval)
+        # Whatever breaks while following (server gone, session expired, py4j down) must not
+        # leave the notebook waiting forever: the tasks left are failed with the reason.
+        except Exception as exc:  # noqa: BLE001
+            self._fail_remaining(exc)
+        finally:
+            self._close_remaining()
+            self.run.finish()
+            shutil.rmtree(os.path.join(self.folder, "input"), ignore_errors=True)
+
+    def _update(self, statuses: dict[str, str]) -> None:
+        replicas: dict[str, list[tuple[str, str]]] = {}
+        for pa_name, status in statuses.items():
+            base = pa_name.split("*", 1)[0]
+            if self.workflow.task_of.get(base):
+                replicas.setdefault(base, []).append((pa_name, status))
+        for name in self.run.plan.tasks:  # topological: parents are settled first
+            if self.states[name].final:
+                continue
+            if any(self.states.get(d) in (TaskState.FAILED, TaskState.SKIPPED)
+                   for d in self.run.plan.tasks[name].deps):
+                self._settle(name, TaskState.SKIPPED, [])
+                continue
+            state = _combined_state([s for _, s in replicas.get(name, [])])
+            if state.final:
+                self._settle(name, state, [n for n, _ in replicas[name]])
+            elif state != self.states[name]:
+                self._set_state(name, state)
+
+    def _settle(self, name: str, state: TaskState, pa_names: list[str]) -> None:
+        result = self.run.results[name]
+        if state in (TaskState.DONE, TaskState.FAILED):
+            reports = [self.backend.session.task_report(self.run.job_id, n) for n in pa_names]
+            state = self._collect(name, result, sorted(pa_names, key=_replica_index), reports)
+        result.finished = result.finished or time.time()
+        self._set_state(name, state)
+
+    def _collect(
+        self, name: str, result: TaskResult, pa_names: list[str], reports: list[TaskReport]
+    ) -> TaskState:
+        replicated = name in self.workflow.replicated
+        results, exports, failed = [], {}, False
+        for index, (pa_name, report) in enumerate(zip(pa_names, reports)):
+            replica = index if replicated else None
+            for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
+                if text:
+                    self._output(name, Output("stream", name=stream, text=text), replica)
+            payload = _payload_of(report)
+            if payload is None:
+                failed = failed or report.exception is not None
+                results.append(report.value)
+                if report.exception is not None:
+                    result.error = _platform_error(pa_name, report.exception)
+                continue
+            self._absorb(name, result, payload, replica, results, exports)
+            failed = failed or not payload["ok"]
+        result.result = results if replicated else (results[0] if results else None)
+        result.exports = exports
+        return TaskState.FAILED if failed else TaskState.DONE
+
+    def _absorb(self, name: str, result: TaskResult, payload: dict, replica: int | None,
+                results: list, exports: dict) -> None:
+        folder = self.output_folder
+        for display in payload["displays"]:
+            self._output(name, Output("display", data=display["data"],
+                                      metadata=display["metadata"]), replica)
+        if payload["error"] is not None:
+            result.error = TaskError(**payload["error"])
+        results.append(proactive_task.decode_value(payload["result"], folder))
+        for key, text in payload["exports"].items():
+            value = proactive_task.decode_value(text, folder)
+            if replica is None:
+                exports[key] = value
+            else:
+                exports.setdefault(key, []).append(value)
+        for key, text in payload["variables"].items():
+            result.variables[key] = proactive_task.decode_value(text, folder)
+        started, finished = payload.get("started"), payload.get("finished")
+        if started:
+            result.started = min(result.started or started, started)
+        if finished:
+            result.finished = max(result.finished or finished, finished)
+
+    def _output(self, name: str, output: Output, replica: int | None) -> None:
+        self.run.results[name].outputs.append(output)
+        self.listener(TaskEvent(name, "output", output=output, replica=replica))
+
+    def _set_state(self, name: str, state: TaskState) -> None:
+        previous = self.states.get(name)
+        self.states[name] = state
+        result = self.run.results[name]
+        result.state = state
+        if state == TaskState.RUNNING and result.started is None:
+            result.started = time.time()
+        if state != previous:
+            self.listener(TaskEvent(name, "state", state=state))
+
+    def _fail_remaining(self, exc: Exception) -> None:
+        error = _platform_error("the job", f"lost track of the ProActive job: {_reason(exc)}")
+        for name, state in self.states.items():
+            if not state.final:
+                self.run.results[name].error = error
+                self._set_state(name, TaskState.FAILED)
+
+    def _close_remaining(self) -> None:
+        leftover = TaskState.CANCELLED if self.cancelled.is_set() else TaskState.SKIPPED
+        for name, state in list(self.states.items()):
+            if not state.final:
+                self._set_state(name, leftover)
+
+
+def _combined_state(statuses: list[str]) -> TaskState:
+    """One state for all replicas of a task."""
+    if not statuses:
+        return TaskState.PENDING
+    states = [_TASK_STATES.get(s, TaskState.PENDING) for s in statuses]
+    if all(s.final for s in states):
+        for worst in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED):
+            if worst in states:
+                return worst
+        return TaskState.DONE
+    return TaskState.RUNNING if TaskState.RUNNING in states or any(
+        s.final for s in states) else TaskState.PENDING
+
+
+def _replica_index(pa_name: str) -> int:
+    _, _, index = pa_name.partition("*")
+    return int(index) if index.isdigit() else 0
+
+
+def _payload_of(report: TaskReport) -> dict | None:
+    if report.exception is not None:
+        return proactive_task.payload_from_failure(report.exception)
+    return proactive_task.payload_from_result(report.value)
+
+
+def _platform_error(where: str, message: str) -> TaskError:
+    first = message.strip().splitlines()[-1] if message.strip() else "the task failed"
+    lines = [*message.rstrip().splitlines()[:-1], f"ProActiveTaskError: {first}"]
+    return TaskError("ProActiveTaskError", f"{where}: {first}", lines, platform=True)
+
+
+# -- for the other backends ----------------------------------------------------------------------
+
+_NOT_HERE = "{what} {verb} ProActive's; the {backend} backend does not apply {them} (kept for " \
+    "export_xml and a ProActive connection)."
+
+
+def proactive_only_notices(
+    job: Any, backend_name: str = "local", options: dict[str, Any] | None = None
+) -> list[str]:
+    """What a non-ProActive backend says once when a job carries ProActive-only settings.
+
+    ``options`` are submit_job's arguments (nodesource, host, token). Each text is stable, so it
+    can be the ``say_once`` key.
+    """
+    found = []
+    if any(t.selection_script is not None for t in job.tasks.values()) or job.job_selection_script:
+        found.append(("Selection scripts (#%selection_script, #%job_selection_script)", "are", "them"))
+    if any(t.fork_env is not None for t in job.tasks.values()) or job.job_fork_env:
+        found.append(("Fork environments (#%fork_env, #%job_fork_env)", "are", "them"))
+    if job.runtime_env:
+        found.append(("The runtime environment (#%runtime_env)", "is", "it"))
+    placement = [k for k in ("nodesource", "host", "token") if (options or {}).get(k)]
+    if placement:
+        found.append((f"submit_job's {', '.join(placement)}", "is" if len(placement) == 1
+                       else "are", "it" if len(placement) == 1 else "them"))
+    return [_NOT_HERE.format(what=w, verb=v, backend=backend_name, them=t) for w, v, t in found]
