@@ -1,0 +1,248 @@
+"""The kernel process: sockets, threads, the shell loop, exit.
+
+Threads:
+- main: the shell loop and every cell (SIGINT only reaches the main thread);
+- control: interrupt, shutdown and kernel_info, answered while a cell runs;
+- iopub: owns the XPUB socket (:mod:`kernel.publisher`);
+- heartbeat: ``zmq.proxy`` in C on its own context (:mod:`protocol.heartbeat`);
+- parent poller: exits when the launcher (``JPY_PARENT_PID``) dies.
+
+Two zmq contexts besides the heartbeat's: shell and stdin belong to the main thread; control,
+iopub and the publisher pipe to the other threads. At exit, terminating the second one flushes
+the last reply and idle without touching the sockets of a main thread stuck in user code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import zmq
+
+from kernel.comms import KernelComms
+from kernel.context import KernelIO, current_context
+from kernel.dispatch import Channel
+from kernel.execution import Executor
+from kernel.handlers import RequestHandlers, control_table, shell_table
+from kernel.history import HistoryStore
+from kernel.interrupts import InterruptGate
+from kernel.iostream import OutStream
+from kernel.publisher import IOPubPublisher
+from kernel.stdin import StdinChannel, install_input_functions
+from protocol.channels import open_sockets
+from protocol.connection import ConnectionInfo
+from protocol.heartbeat import Heartbeat
+from protocol.messages import MessageFactory
+from protocol.wire import DigestHistory, Signer
+
+log = logging.getLogger(__name__)
+
+EXIT_FLUSH_TIMEOUT = 2.0  #: seconds allowed for the last messages to leave at exit
+
+
+class KernelApp:
+    def __init__(self, info: ConnectionInfo):
+        self.info = info
+        self.signer = Signer(info.key, info.signature_scheme)
+        if not self.signer.enabled:
+            log.warning("the connection file has no key: messages are neither signed nor checked")
+        self.digests = DigestHistory()
+        self.factory = MessageFactory()
+        self.shell_context = zmq.Context()
+        self.io_context = zmq.Context()
+        main = open_sockets(self.shell_context, info, ("shell", "stdin"))
+        other = open_sockets(self.io_context, info, ("control", "iopub"))
+        self.shell_socket, self.stdin_socket = main["shell"], main["stdin"]
+        self.control_socket, iopub = other["control"], other["iopub"]
+        self.heartbeat = Heartbeat(info)
+        self.ports = {**main.ports, **other.ports, "hb": self.heartbeat.port}
+        self.publisher = IOPubPublisher(self.io_context, iopub, self.factory, self.signer)
+        self.gate = InterruptGate()
+        self.io = KernelIO(
+            publisher=self.publisher,
+            stdout=OutStream("stdout", self.publisher, current_context, sys.__stdout__),
+            stderr=OutStream("stderr", self.publisher, current_context, sys.__stderr__),
+            stdin=StdinChannel(self.stdin_socket, self.factory, self.signer, self.digests),
+        )
+        self.history = HistoryStore()
+        self.executor = Executor(self.io, self.history, self.gate)
+        self.comms = KernelComms()
+        handlers = RequestHandlers(self)
+        self.shell = Channel("shell", self.shell_socket, shell_table(handlers), self)
+        self.control = Channel("control", self.control_socket, control_table(handlers), self)
+        self._exit_requested = threading.Event()
+        self._exiting = threading.Lock()
+
+    # -- start -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.heartbeat.start()
+        self.publisher.start()
+        self.publisher.status("starting")
+        sys.stdout, sys.stderr = self.io.stdout, self.io.stderr
+        install_input_functions()
+        self.gate.install()
+        threading.Thread(target=self._serve_control, name="control", daemon=True).start()
+        parent = os.environ.get("JPY_PARENT_PID")
+        if parent and parent.isdigit() and os.name == "posix":
+            threading.Thread(
+                target=self._watch_parent, args=(int(parent),), name="parent-poller", daemon=True
+            ).start()
+
+    def flush_output(self) -> None:
+        self.io.stdout.flush()
+        self.io.stderr.flush()
+
+    # -- loops -------------------------------------------------------------------------------
+    def serve_shell(self) -> None:
+        """The main thread's loop; returns never (exit is os._exit)."""
+        while True:
+            request = self.shell.receive()
+            if request is not None:
+                self.shell.dispatch(request)
+                self.executor.write_pending_history()
+                if self.executor.abort_pending:
+                    self._abort_queued_executes()
+            if self._exit_requested.is_set():
+                self.exit()
+
+    def _abort_queued_executes(self) -> None:
+        """After a failed cell (stop_on_error): every execute already queued is aborted, each
+        with busy/reply/idle; other requests in the queue are served normally."""
+        self.executor.abort_pending = False
+        while True:
+            try:
+                request = self.shell.receive(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if request is None:
+                continue
+            if request.msg_type == "execute_request":
+                self.shell.dispatch(request, lambda _request: self.executor.aborted_reply())
+            else:
+                self.shell.dispatch(request)
+                self.executor.write_pending_history()
+
+    def _serve_control(self) -> None:
+        try:
+            while True:
+                request = self.control.receive()
+                if request is not None:
+                    self.control.dispatch(request)
+                if self._exit_requested.is_set():
+                    self.exit()
+        except zmq.ContextTerminated:
+            self.control_socket.close(linger=1000)
+
+    def _watch_parent(self, parent_pid: int) -> None:
+        original = os.getppid()
+        while not self._exit_requested.wait(1.0):
+            if os.getppid() != original:
+                log.warning("parent process %s is gone: exiting", parent_pid)
+                os._exit(1)
+
+    # -- exit --------------------------------------------------------------------------------
+    def request_exit(self) -> None:
+        """Exit once the current request's reply and idle are out (shutdown_request)."""
+        self._exit_requested.set()
+
+    def exit(self, status: int = 0) -> None:
+        """Stop the engine and child processes, flush the last messages, leave at once."""
+        if not self._exiting.acquire(blocking=False):
+            return
+        try:
+            self._run_bounded(self.executor.shutdown_engine, EXIT_FLUSH_TIMEOUT, "engine shutdown")
+            terminate_children()
+            self._run_bounded(self._flush_and_close, EXIT_FLUSH_TIMEOUT, "flushing IOPub")
+        finally:
+            os._exit(status)
+
+    def _flush_and_close(self) -> None:
+        self.publisher.close()
+        if threading.current_thread() is threading.main_thread():
+            self.shell_socket.close(linger=1000)
+            self.stdin_socket.close(linger=1000)
+            self.shell_context.term()
+        else:
+            self.control_socket.close(linger=1000)
+        self.io_context.term()
+
+    @staticmethod
+    def _run_bounded(work, timeout: float, what: str) -> None:
+        worker = threading.Thread(target=_log_failure(work, what), daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            log.warning("%s did not finish within %.0f s", what, timeout)
+
+
+def _log_failure(work, what: str):
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # at exit nothing can be done but report it
+            log.exception("%s failed", what)
+
+    return run
+
+
+def child_pids(parent: int) -> list[int]:
+    """Descendants of ``parent`` (Linux /proc; elsewhere psutil when installed)."""
+    if os.path.isdir("/proc"):
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        found, stack = [], [parent]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                found.append(child)
+                stack.append(child)
+        return found
+    try:
+        import psutil
+    except ImportError:
+        return []
+    return [p.pid for p in psutil.Process(parent).children(recursive=True)]
+
+
+def terminate_children(grace: float = 1.0) -> None:
+    """SIGTERM every descendant, then SIGKILL those still alive after ``grace`` seconds."""
+    pids = child_pids(os.getpid())
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        if pids:
+            time.sleep(0.02)
+    for pid in pids:
+        _signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone, or not ours to stop
+
+
+def _alive(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our direct child: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return reaped == 0

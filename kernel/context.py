@@ -1,0 +1,118 @@
+"""The output context of one request: everything user code and the pragma engine may publish.
+
+A :class:`CellContext` keeps the request's header, so output made through it (also from a
+background thread, after the cell ended) is routed to that request's output area. It implements
+:class:`kernel.seam.OutputContext`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kernel.iostream import OutStream
+    from kernel.publisher import IOPubPublisher
+    from kernel.stdin import StdinChannel
+    from protocol.wire import Message
+
+
+@dataclass
+class KernelIO:
+    """The kernel's output channels, shared by every context."""
+
+    publisher: IOPubPublisher
+    stdout: OutStream
+    stderr: OutStream
+    stdin: StdinChannel
+
+
+@dataclass(eq=False)
+class CellContext:
+    io: KernelIO
+    request: Message
+    execution_count: int
+    namespace: dict[str, Any]
+    silent: bool = False
+    allow_stdin: bool = False
+    notebook_name: str | None = None
+    payload: list[dict[str, Any]] = field(default_factory=list)
+    #: text/plain of the execute_result, kept for history's ``output=True``
+    result_text: str | None = None
+
+    @property
+    def cell_label(self) -> str:
+        return f"Cell In[{self.execution_count}]"
+
+    @property
+    def parent_header(self) -> dict[str, Any]:
+        return self.request.header
+
+    # -- publishing --------------------------------------------------------------------------
+    def stream(self, name: str, text: str) -> None:
+        stream = self.io.stderr if name == "stderr" else self.io.stdout
+        stream.write_for(self, text)
+
+    def flush(self) -> None:
+        self.io.stdout.flush()
+        self.io.stderr.flush()
+
+    def publish(self, msg_type: str, content: dict[str, Any], buffers: list | None = None) -> None:
+        """Publish on IOPub with this request as parent, after the text written before it."""
+        if self.silent:
+            return
+        self.flush()
+        self.io.publisher.publish(msg_type, content, self.parent_header, buffers=buffers)
+
+    def display(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        *,
+        display_id: str | None = None,
+        update: bool = False,
+    ) -> None:
+        if update and not display_id:
+            raise ValueError("display(update=True) needs the display_id of the output to update")
+        content: dict[str, Any] = {"data": data, "metadata": metadata or {}, "transient": {}}
+        if display_id:
+            content["transient"]["display_id"] = display_id
+        self.publish("update_display_data" if update else "display_data", content)
+
+    def execute_result(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        self.result_text = data.get("text/plain")
+        content = {"execution_count": self.execution_count, "data": data, "metadata": metadata or {}}
+        self.publish("execute_result", content)
+
+    def clear_output(self, wait: bool = False) -> None:
+        self.publish("clear_output", {"wait": bool(wait)})
+
+    # -- input -------------------------------------------------------------------------------
+    def input(self, prompt: str = "", password: bool = False) -> str:
+        """A line from the frontend; StdinNotAllowed when it said allow_stdin=False."""
+        from kernel.stdin import StdinNotAllowed
+
+        if not self.allow_stdin:
+            raise StdinNotAllowed(
+                "input() is not available: this frontend does not support stdin "
+                "(the execute request had allow_stdin=False)"
+            )
+        self.flush()
+        return self.io.stdin.request(prompt, password, self.request)
+
+
+_current: CellContext | None = None
+_current_lock = threading.Lock()
+
+
+def current_context() -> CellContext | None:
+    """The context of the request now running, or of the latest one (for background threads)."""
+    return _current
+
+
+def activate(context: CellContext) -> None:
+    """Make ``context`` the one ``print``, ``display`` and ``input`` go to."""
+    global _current
+    with _current_lock:
+        _current = context

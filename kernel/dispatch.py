@@ -1,0 +1,86 @@
+"""Dispatch by table, with the lifecycle every frontend relies on, on shell and on control::
+
+    busy -> handler -> flush stdout/stderr -> reply -> idle
+
+Both statuses and the reply carry the request's header as parent. A handler returns the reply
+content, or None for requests without a reply (comm messages). Unknown types get busy/idle and
+no reply. A handler that fails is a kernel bug: it is logged and answered with an error reply,
+so the frontend never waits forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any, Callable
+
+import zmq
+
+from protocol.messages import MessageFactory, error_content
+from protocol.wire import InvalidMessage, Message, Signer, deserialize, serialize
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Message], "dict[str, Any] | None"]
+
+#: requests that have no reply (the spec: comm messages are one-way)
+NO_REPLY = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+
+class Channel:
+    """One ROUTER socket (shell or control) with its handler table; used by one thread only."""
+
+    def __init__(
+        self,
+        name: str,
+        socket: zmq.Socket,
+        handlers: dict[str, Handler],
+        kernel: Any,
+    ):
+        self.name = name
+        self.socket = socket
+        self.handlers = handlers
+        self._kernel = kernel  # KernelApp: publisher, factory, signer, digest history, flush
+
+    def receive(self, flags: int = 0) -> Message | None:
+        """The next valid request, or None when the frames were invalid (dropped, logged)."""
+        frames = self.socket.recv_multipart(flags)
+        return self.parse(frames)
+
+    def parse(self, frames: list[bytes]) -> Message | None:
+        try:
+            return deserialize(frames, self._kernel.signer, self._kernel.digests)
+        except InvalidMessage as error:
+            log.warning("%s: invalid message dropped: %s", self.name, error)
+            return None
+
+    def dispatch(self, request: Message, handler: Handler | None = None) -> None:
+        publisher = self._kernel.publisher
+        publisher.status("busy", request.header)
+        try:
+            handler = handler or self.handlers.get(request.msg_type)
+            if handler is None:
+                log.warning("%s: unknown message type %r ignored", self.name, request.msg_type)
+                return
+            content = self._run(handler, request)
+            self._kernel.flush_output()
+            if content is not None:
+                self.send_reply(request, content)
+        finally:
+            publisher.status("idle", request.header)
+
+    def _run(self, handler: Handler, request: Message) -> dict[str, Any] | None:
+        try:
+            return handler(request)
+        except Exception as error:  # a kernel bug or a malformed request: answer, keep serving
+            log.exception("%s: %s failed", self.name, request.msg_type)
+            if request.msg_type in NO_REPLY:
+                return None
+            lines = traceback.format_exception(error)
+            return error_content(type(error).__name__, str(error), lines)
+
+    def send_reply(self, request: Message, content: dict[str, Any], metadata=None) -> None:
+        factory: MessageFactory = self._kernel.factory
+        signer: Signer = self._kernel.signer
+        reply = factory.reply(request, content, metadata)
+        self.socket.send_multipart(serialize(reply, signer))

@@ -1,0 +1,212 @@
+"""execute_request: the counter, the cell's context, Python shell or pragma engine, the reply.
+
+The Python shell (``kernel.shell.PythonShell``) and the pragma engine are loaded on the first
+cell that needs them, so start-up pays for neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.context import CellContext, KernelIO, activate
+from kernel.history import HistoryStore
+from kernel.interrupts import InterruptGate
+from pragmas.cells import is_pragma_cell
+from protocol.messages import error_content
+from protocol.wire import Message
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_TRACEBACK = ["\x1b[0;31mKeyboardInterrupt\x1b[0m: "]
+
+
+@dataclass
+class Outcome:
+    """What running a cell produced: status and, on error, what the user sees."""
+
+    status: str = "ok"
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+
+
+def interrupted() -> Outcome:
+    return Outcome("error", "KeyboardInterrupt", "", list(INTERRUPTED_TRACEBACK))
+
+
+def notebook_name_from_env() -> str | None:
+    """Jupyter Server passes the notebook's path as JPY_SESSION_NAME; its stem names jobs."""
+    path = os.environ.get("JPY_SESSION_NAME")
+    if not path:
+        return None
+    name = os.path.basename(path)
+    return name.removesuffix(".ipynb") or None
+
+
+class Executor:
+    def __init__(self, io: KernelIO, history: HistoryStore, gate: InterruptGate):
+        self.io = io
+        self.history = history
+        self.gate = gate
+        self.execution_count = 0
+        self.abort_pending = False  #: set after a failed cell with stop_on_error
+        self.notebook_name = notebook_name_from_env()
+        self._shell = None
+        self._engine = None
+        self._engine_missing = False
+        self._pending_history: tuple[int, str, CellContext] | None = None
+
+    # -- lazily loaded collaborators ---------------------------------------------------------
+    @property
+    def shell(self):
+        if self._shell is None:
+            from kernel.shell import PythonShell
+
+            self._shell = PythonShell()
+            self._shell.namespace.setdefault("In", [""])
+        return self._shell
+
+    @property
+    def engine(self):
+        """The pragma engine if it is loaded (it never is before the first pragma cell)."""
+        return self._engine
+
+    def engine_for(self, code: str):
+        """The engine when it takes this cell (loading it on the first pragma cell), else None."""
+        if self._engine is not None:
+            return self._engine if is_pragma_cell(code) or self._engine.claims(code) else None
+        if self._engine_missing or not is_pragma_cell(code):
+            return None
+        try:
+            from pragmas import create_engine
+
+            self._engine = create_engine()
+        except ImportError as error:
+            if error.name != "pragmas.engine":
+                raise
+            # Until the engine exists a pragma cell is an ordinary cell (pragmas are comments).
+            log.warning("no pragma engine (%s): pragma cells run as Python", error)
+            self._engine_missing = True
+            return None
+        return self._engine
+
+    # -- execute_request ---------------------------------------------------------------------
+    def execute(self, request: Message) -> dict[str, Any]:
+        content = request.content
+        code = content.get("code", "")
+        if not isinstance(code, str):
+            raise TypeError("execute_request content.code must be a string")
+        silent = bool(content.get("silent", False))
+        store_history = bool(content.get("store_history", not silent)) and not silent
+        if store_history:
+            self.execution_count += 1
+        context = CellContext(
+            io=self.io,
+            request=request,
+            execution_count=self.execution_count,
+            namespace={},
+            silent=silent,
+            allow_stdin=bool(content.get("allow_stdin", True)),
+            notebook_name=self.notebook_name,
+        )
+        activate(context)
+        if not silent:
+            self.io.publisher.publish(
+                "execute_input", {"code": code, "execution_count": context.execution_count},
+                request.header,
+            )
+        outcome = self._run(code, context, store_history)
+        context.flush()
+        if store_history:
+            self._pending_history = (context.execution_count, code, context)
+        return self._reply(outcome, context, content)
+
+    def _run(self, code: str, context: CellContext, store_history: bool) -> Outcome:
+        try:
+            engine = self.engine_for(code)
+            shell = self.shell
+            context.namespace = shell.namespace
+            if store_history:
+                self._record_input(shell.namespace, context.execution_count, code)
+            with self.gate.user_code():
+                if engine is not None:
+                    return self._run_with_engine(engine, code, context)
+                result = shell.execute(code, context, store_history=store_history)
+            return Outcome(result.status, result.ename, result.evalue, list(result.traceback))
+        except KeyboardInterrupt:
+            return interrupted()
+
+    @staticmethod
+    def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
+        from kernel.seam import CellError
+
+        try:
+            engine.run_cell(code, context)
+        except CellError as error:
+            return Outcome("error", error.ename, error.evalue, list(error.traceback))
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # an engine bug: shown like any Python traceback
+            lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
+            return Outcome("error", type(error).__name__, str(error), lines)
+        return Outcome()
+
+    @staticmethod
+    def _record_input(namespace: dict[str, Any], count: int, code: str) -> None:
+        """IPython's input history names: In[n], _i, _ii, _iii, _i<n>."""
+        inputs = namespace.setdefault("In", [""])
+        while len(inputs) < count:
+            inputs.append("")
+        inputs.append(code)
+        namespace["_iii"] = namespace.get("_ii", "")
+        namespace["_ii"] = namespace.get("_i", "")
+        namespace["_i"] = code
+        namespace[f"_i{count}"] = code
+
+    def _reply(self, outcome: Outcome, context: CellContext, content: dict) -> dict[str, Any]:
+        reply: dict[str, Any] = {"status": outcome.status, "execution_count": context.execution_count}
+        if outcome.status == "ok":
+            reply["payload"] = context.payload
+            reply["user_expressions"] = self._user_expressions(content.get("user_expressions"))
+            return reply
+        if not context.silent:
+            context.io.publisher.publish(
+                "error",
+                {"ename": outcome.ename, "evalue": outcome.evalue, "traceback": outcome.traceback},
+                context.parent_header,
+            )
+            if content.get("stop_on_error", True):
+                self.abort_pending = True
+        reply.update(error_content(outcome.ename, outcome.evalue, outcome.traceback))
+        reply["payload"] = []
+        reply["user_expressions"] = {}
+        return reply
+
+    def _user_expressions(self, expressions: Any) -> dict[str, Any]:
+        if not expressions or not isinstance(expressions, dict):
+            return {}
+        try:
+            with self.gate.user_code():
+                return self.shell.user_expressions({str(k): str(v) for k, v in expressions.items()})
+        except KeyboardInterrupt:
+            return {}
+
+    def aborted_reply(self) -> dict[str, Any]:
+        """The reply to an execute_request dropped because an earlier cell failed."""
+        return {"status": "aborted", "execution_count": self.execution_count}
+
+    def write_pending_history(self) -> None:
+        """Store the last cell; called after its idle, so the round trip never waits on disk."""
+        if self._pending_history is None:
+            return
+        count, code, context = self._pending_history
+        self._pending_history = None
+        self.history.store(count, code, context.result_text)
+
+    def shutdown_engine(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()

@@ -1,0 +1,67 @@
+"""``python -m kernel install``: the kernelspec from the top-level ``kernel.json``, with logos,
+through jupyter_client's KernelSpecManager."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+KERNEL_NAME = "pragma"
+RESOURCES = Path(__file__).parent / "resources"
+KERNEL_JSON = Path(__file__).resolve().parent.parent / "kernel.json"
+
+
+class KernelSpecSourceMissing(FileNotFoundError):
+    """kernel.json is not next to the package (a wheel without the checkout)."""
+
+
+def kernel_spec(python: str | None = None) -> dict[str, Any]:
+    """The spec of ``kernel.json`` with argv[0] replaced by this interpreter's absolute path
+    (other launchers than jupyter_client run argv as written)."""
+    if not KERNEL_JSON.is_file():
+        raise KernelSpecSourceMissing(
+            f"{KERNEL_JSON} not found: install pragma-kernel from its checkout "
+            "(pip install -e .) so the kernelspec source is available"
+        )
+    spec = json.loads(KERNEL_JSON.read_text(encoding="utf-8"))
+    spec["argv"] = [python or sys.executable, *spec["argv"][1:]]
+    return spec
+
+
+def install_kernelspec(
+    user: bool = False,
+    prefix: str | None = None,
+    name: str = KERNEL_NAME,
+    python: str | None = None,
+) -> str:
+    """Install the spec (into the user dir, ``prefix``, or the system dir); returns its path."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    with tempfile.TemporaryDirectory() as staging:
+        folder = Path(staging) / name
+        folder.mkdir()
+        (folder / "kernel.json").write_text(json.dumps(kernel_spec(python), indent=1) + "\n")
+        for logo in RESOURCES.glob("logo-*.png"):
+            shutil.copy(logo, folder / logo.name)
+        return KernelSpecManager().install_kernel_spec(
+            str(folder), kernel_name=name, user=user, prefix=prefix
+        )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kernel install", description=__doc__)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="into ~/.local/share/jupyter")
+    where.add_argument("--sys-prefix", action="store_true", help=f"into {sys.prefix}")
+    where.add_argument("--prefix", help="into PREFIX/share/jupyter/kernels")
+    parser.add_argument("--name", default=KERNEL_NAME, help="kernelspec name (default: pragma)")
+    args = parser.parse_args(argv)
+    prefix = sys.prefix if args.sys_prefix else args.prefix
+    path = install_kernelspec(user=args.user, prefix=prefix, name=args.name)
+    print(f"Installed kernelspec {args.name} in {path}")
+    return 0

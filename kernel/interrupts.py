@@ -1,0 +1,49 @@
+"""SIGINT: KeyboardInterrupt while user code runs, ignored while the kernel is idle.
+
+jupyter_client interrupts with SIGINT to the kernel's process group (``signal`` mode) and sends
+one before every shutdown; an idle kernel must not die of it. In ``message`` mode the control
+thread turns ``interrupt_request`` into a real SIGINT, which (unlike ``_thread.interrupt_main``)
+also breaks blocking calls such as ``time.sleep`` and a zmq poll.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class InterruptGate:
+    def __init__(self) -> None:
+        self.armed = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.armed:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def user_code(self) -> Iterator[None]:
+        """Around user code (main thread): SIGINT raises KeyboardInterrupt inside the block."""
+        self.armed = True
+        try:
+            yield
+        finally:
+            self.armed = False
+
+
+def interrupt_kernel() -> None:
+    """Deliver SIGINT as jupyter_client's signal mode would: to the process group when the
+    kernel leads it (children such as ``!cmd`` stop too), else to the main thread."""
+    if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():
+        os.killpg(os.getpid(), signal.SIGINT)
+    elif hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    else:  # Windows: only the flag can be set; blocking calls finish first
+        import _thread
+
+        _thread.interrupt_main()
