@@ -1,0 +1,405 @@
+"""Rich display for the user namespace: ``display()``, display handles, ``clear_output`` and the
+mime-bundle formatter shared by ``display`` and the cell's ``execute_result``.
+
+It follows IPython's protocol so that objects written for Jupyter show up the same way:
+``_ipython_display_``, ``_repr_mimebundle_`` and the ``_repr_<format>_`` methods, with
+``_repr_pretty_`` (or ``repr``) for ``text/plain``. When the user imports ``IPython.display``,
+:func:`install_ipython_hook` makes IPython's own ``display``/``clear_output``/``update_display``
+publish through this module (IPython's versions only print when no IPython shell runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.abc
+import importlib.machinery
+import json
+import pprint
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+#: mime type -> the ``_repr_*_`` method that produces it, in IPython's order
+REPR_METHODS: dict[str, str] = {
+    "text/html": "_repr_html_",
+    "text/markdown": "_repr_markdown_",
+    "image/svg+xml": "_repr_svg_",
+    "image/png": "_repr_png_",
+    "application/pdf": "_repr_pdf_",
+    "image/jpeg": "_repr_jpeg_",
+    "text/latex": "_repr_latex_",
+    "application/json": "_repr_json_",
+    "application/javascript": "_repr_javascript_",
+}
+_BINARY_TYPES = {"image/png", "image/jpeg", "application/pdf"}
+_PLAIN_WIDTH = 79
+
+_shell_context: Any = None  # set by PythonShell while a cell runs on the main thread
+
+
+def active_context() -> Any:
+    """The output context of the running cell (or the latest one, for background threads)."""
+    if _shell_context is not None:
+        return _shell_context
+    from kernel.context import current_context  # the process engineer's module; cheap
+
+    return current_context()
+
+
+def set_shell_context(ctx: Any) -> Any:
+    """Make ``ctx`` the context ``display()`` publishes to; returns the previous one."""
+    global _shell_context
+    previous, _shell_context = _shell_context, ctx
+    return previous
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+
+
+def format_mimebundle(
+    obj: Any, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The mime bundle and metadata of ``obj``, like IPython's ``DisplayFormatter.format``."""
+    data: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    include_set = set(include) if include else None
+    exclude_set = set(exclude) if exclude else set()
+    bundle_method = _real_method(obj, "_repr_mimebundle_")
+    if bundle_method is not None:
+        result = _call_repr(bundle_method, "_repr_mimebundle_", include_set, exclude_set)
+        if isinstance(result, tuple) and len(result) == 2:
+            result, bundle_md = result
+            metadata.update(bundle_md or {})
+        if isinstance(result, dict):
+            data.update(result)
+    figure_png = _matplotlib_figure_png(obj)
+    if figure_png is not None:
+        data.setdefault("image/png", figure_png)
+    for mime, method_name in REPR_METHODS.items():
+        if mime in data:
+            continue
+        method = _real_method(obj, method_name)
+        if method is None:
+            continue
+        value = _call_repr(method, method_name)
+        if isinstance(value, tuple) and len(value) == 2:
+            value, value_md = value
+            if value_md:
+                metadata[mime] = value_md
+        if value is not None:
+            data[mime] = _encode(mime, value)
+    if "text/plain" not in data:
+        data["text/plain"] = plain_text(obj)
+    data = {k: v for k, v in data.items() if _wanted(k, include_set, exclude_set)}
+    return data, metadata
+
+
+def plain_text(obj: Any) -> str:
+    """``text/plain``: ``_repr_pretty_`` when the object has one, else its repr (long builtin
+    containers wrapped over lines, as IPython's pretty printer does)."""
+    pretty = _real_method(obj, "_repr_pretty_")
+    if pretty is not None:
+        printer = PlainTextPrinter()
+        pretty(printer, False)
+        return printer.getvalue()
+    text = repr(obj)
+    if len(text) > _PLAIN_WIDTH and type(obj) in (list, tuple, dict, set, frozenset):
+        return pprint.pformat(obj, width=_PLAIN_WIDTH, sort_dicts=False)
+    return text
+
+
+class PlainTextPrinter:
+    """The subset of IPython's ``PrettyPrinter`` that ``_repr_pretty_`` methods call."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._seen: set[int] = set()
+
+    def text(self, text: str) -> None:
+        self._parts.append(text)
+
+    def breakable(self, sep: str = " ") -> None:
+        self._parts.append(sep)
+
+    def break_(self) -> None:
+        self._parts.append("\n")
+
+    def pretty(self, obj: Any) -> None:
+        if id(obj) in self._seen:
+            self._parts.append("...")
+            return
+        method = _real_method(obj, "_repr_pretty_")
+        if method is None:
+            self._parts.append(repr(obj))
+            return
+        self._seen.add(id(obj))
+        try:
+            method(self, False)
+        finally:
+            self._seen.discard(id(obj))
+
+    def begin_group(self, indent: int = 0, open: str = "") -> None:  # IPython's parameter name
+        self._parts.append(open)
+
+    def end_group(self, dedent: int = 0, close: str = "") -> None:
+        self._parts.append(close)
+
+    def group(self, indent: int = 0, open: str = "", close: str = "") -> _Group:
+        return _Group(self, open, close)
+
+    def indent(self, indent: int) -> _Group:
+        return _Group(self, "", "")
+
+    def getvalue(self) -> str:
+        return "".join(self._parts)
+
+
+class _Group:
+    def __init__(self, printer: PlainTextPrinter, open_text: str, close_text: str):
+        self._printer, self._open, self._close = printer, open_text, close_text
+
+    def __enter__(self) -> PlainTextPrinter:
+        self._printer.text(self._open)
+        return self._printer
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._printer.text(self._close)
+
+
+def _real_method(obj: Any, name: str) -> Callable[..., Any] | None:
+    """``obj.name`` if it is a real method: not on classes themselves (``display(SomeClass)``)
+    and not from objects whose ``__getattr__`` invents every attribute (mocks, proxies)."""
+    if isinstance(obj, type):
+        return None
+    try:
+        if getattr(obj, "_ipython_canary_method_should_not_exist_", None) is not None:
+            return None
+        method = getattr(obj, name, None)
+    except Exception:  # noqa: BLE001
+        # a broken __getattr__ means "no such representation", as in IPython
+        return None
+    return method if callable(method) else None
+
+
+def _call_repr(method: Callable[..., Any], name: str, *args: Any) -> Any:
+    """Call a ``_repr_*_`` method; a failing one is reported on stderr and that format skipped,
+    so one broken representation does not hide the others (IPython does the same)."""
+    try:
+        return method(*args)
+    except Exception:  # noqa: BLE001
+        sys.stderr.write(f"Error in {name}:\n{traceback.format_exc()}")
+        return None
+
+
+def _encode(mime: str, value: Any) -> Any:
+    if mime in _BINARY_TYPES and isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if mime == "application/json" and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _wanted(mime: str, include: set[str] | None, exclude: set[str]) -> bool:
+    return (include is None or mime in include) and mime not in exclude
+
+
+def _matplotlib_figure_png(obj: Any) -> str | None:
+    figure_module = sys.modules.get("matplotlib.figure")
+    if figure_module is None or not isinstance(obj, figure_module.Figure):
+        return None
+    from kernel.mpl_backend import figure_png
+
+    return figure_png(obj)
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing
+
+
+def new_display_id() -> str:
+    return uuid.uuid4().hex
+
+
+class DisplayHandle:
+    """A handle on an updatable display (same interface as IPython's)."""
+
+    def __init__(self, display_id: str | None = None):
+        self.display_id = display_id or new_display_id()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} display_id={self.display_id}>"
+
+    def display(self, obj: Any, **kwargs: Any) -> None:
+        """Show ``obj`` as a new output with this id (existing ones are updated by frontends)."""
+        display(obj, display_id=self.display_id, **kwargs)
+
+    def update(self, obj: Any, **kwargs: Any) -> None:
+        """Replace every output with this id by ``obj``."""
+        update_display(obj, display_id=self.display_id, **kwargs)
+
+
+def display(
+    *objs: Any,
+    include: Iterable[str] | None = None,
+    exclude: Iterable[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    transient: dict[str, Any] | None = None,
+    display_id: str | bool | None = None,
+    raw: bool = False,
+    clear: bool = False,
+    update: bool = False,
+    **kwargs: Any,
+) -> DisplayHandle | None:
+    """Display each object as a rich output of the running cell (IPython's signature).
+
+    ``display_id=True`` makes a new id; with an id a :class:`DisplayHandle` is returned.
+    ``raw=True``: the objects are mime bundles already. ``clear=True`` clears the output first.
+    """
+    transient = dict(transient or {})
+    if display_id is True:
+        display_id = new_display_id()
+    if display_id:
+        transient["display_id"] = display_id
+    if update and "display_id" not in transient:
+        raise TypeError("display_id required for update_display")
+    for obj in objs:
+        if clear:
+            clear_output(wait=True)
+        if raw:
+            publish_display_data(obj, metadata, transient=transient, update=update)
+            continue
+        if not update and _ipython_display(obj):
+            continue
+        data, md = format_mimebundle(obj, include, exclude)
+        if metadata:
+            md.update(metadata)
+        publish_display_data(data, md, transient=transient, update=update)
+    return DisplayHandle(str(display_id)) if display_id else None
+
+
+def update_display(obj: Any, *, display_id: str, **kwargs: Any) -> None:
+    """Replace every output with ``display_id`` by ``obj``."""
+    kwargs["update"] = True
+    display(obj, display_id=display_id, **kwargs)
+
+
+def publish_display_data(
+    data: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    source: Any = None,
+    *,
+    transient: dict[str, Any] | None = None,
+    update: bool = False,
+    **kwargs: Any,
+) -> None:
+    """Publish a ready mime bundle (``display_data``, or ``update_display_data``)."""
+    ctx = active_context()
+    display_id = (transient or {}).get("display_id")
+    if ctx is None:
+        sys.stdout.write(str(data.get("text/plain", "")) + "\n")
+        return
+    ctx.display(dict(data), dict(metadata or {}), display_id=display_id, update=update)
+
+
+def clear_output(wait: bool = False) -> None:
+    """Clear the output area of the running cell (``wait``: when the next output arrives)."""
+    ctx = active_context()
+    if ctx is None:
+        sys.stdout.write("\x1b[2K\r")
+        return
+    ctx.clear_output(wait=wait)
+
+
+def _ipython_display(obj: Any) -> bool:
+    method = _real_method(obj, "_ipython_display_")
+    if method is None:
+        return False
+    method()
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# IPython.display routed here
+
+
+def patch_ipython_display_functions(module: ModuleType) -> None:
+    """Point IPython's display functions at ours (they are re-exported from this module by
+    ``IPython.display`` and ``IPython.core.display`` when those are imported afterwards)."""
+    module.display = display
+    module.update_display = update_display
+    module.clear_output = clear_output
+    module.publish_display_data = publish_display_data
+    for name in ("IPython.display", "IPython.core.display", "IPython"):
+        reexporting = sys.modules.get(name)
+        if reexporting is None:
+            continue
+        for attr in ("display", "update_display", "clear_output", "publish_display_data"):
+            if hasattr(reexporting, attr):
+                setattr(reexporting, attr, getattr(module, attr))
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """Runs the real loader, then a patch on the fresh module."""
+
+    def __init__(self, loader: Any, patch: Callable[[ModuleType], None]):
+        self._loader, self._patch = loader, patch
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        self._patch(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_filename, ... for inspect
+        return getattr(self._loader, name)
+
+
+class PostImportPatcher(importlib.abc.MetaPathFinder):
+    """A meta path finder that patches chosen modules right after they are first imported, so
+    that nothing costly (IPython, matplotlib) has to be imported at kernel start-up."""
+
+    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]):
+        self.patches = patches
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        patch = self.patches.get(fullname)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = _PatchingLoader(spec.loader, patch)
+        return spec
+
+
+def install_post_import_patches(patches: dict[str, Callable[[ModuleType], None]]) -> None:
+    """Apply each patch now if its module is loaded, else when it is first imported."""
+    pending = {}
+    for name, patch in patches.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+        else:
+            pending[name] = patch
+    for finder in sys.meta_path:
+        if isinstance(finder, PostImportPatcher):
+            finder.patches.update(pending)
+            return
+    sys.meta_path.insert(0, PostImportPatcher(pending))
+
+
+def install_ipython_hook() -> None:
+    """Route ``IPython.display`` through this module whenever the user imports it."""
+    install_post_import_patches(
+        {"IPython.core.display_functions": patch_ipython_display_functions}
+    )

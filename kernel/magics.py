@@ -1,0 +1,565 @@
+"""IPython's everyday syntax on top of plain Python: ``!command``, ``%magic args``,
+``%%cellmagic``, ``x = !cmd``, ``obj?`` and ``obj??``.
+
+:func:`transform_cell` rewrites those lines into calls on the object that the shell puts in
+builtins as ``_pragma_kernel_magic_`` (a :class:`MagicCalls`), before ``ast.parse`` sees the
+code. Only lines that start a logical line are rewritten (never text inside strings, brackets or
+backslash continuations). Each magic is a small function in :data:`LINE_MAGICS` or
+:data:`CELL_MAGICS`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kernel.shell import PythonShell
+
+CALLS_NAME = "_pragma_kernel_magic_"  #: the builtins name rewritten lines call
+
+
+class MagicUsageError(Exception):
+    """A magic was misused or does not exist; shown as ``UsageError: ...`` without frames."""
+
+    ename = "UsageError"
+
+
+# --------------------------------------------------------------------------------------------
+# The cell transformation
+
+_ASSIGN_MAGIC = re.compile(r"^(?P<target>[\w.\[\]'\", ]+?)\s*=\s*(?P<kind>!|%(?!%))(?P<rest>.*)$")
+_HELP = re.compile(r"^(?:(?P<pre>\?\??)(?P<name1>[\w.]+)|(?P<name2>[\w.]+)(?P<post>\?\??))$")
+_MAGIC = re.compile(r"^%(?P<name>\w+)\s*(?P<args>.*)$", re.DOTALL)
+
+
+@dataclass
+class CellMagicCall:
+    name: str
+    line: str
+    body: str
+
+
+def transform_cell(code: str) -> str:
+    """Rewrite IPython syntax into plain Python calls; ordinary code is returned unchanged."""
+    cell = split_cell_magic(code)
+    if cell is not None:
+        return f"{CALLS_NAME}.cell({cell.name!r}, {cell.line!r}, {cell.body!r})\n"
+    if "!" not in code and "%" not in code and "?" not in code:
+        return code  # fast path: nothing to rewrite
+    lines = code.splitlines(keepends=True)
+    out: list[str] = []
+    depth, quote, continued = 0, None, False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if depth == 0 and quote is None and not continued:
+            rewritten, used = _rewrite_logical_line(lines, index)
+            if rewritten is not None:
+                out.append(rewritten)
+                out.extend("\n" for _ in range(used - 1))  # keep line numbers stable
+                index += used
+                continue
+        depth, quote, continued = _scan(line, depth, quote)
+        out.append(line)
+        index += 1
+    return "".join(out)
+
+
+def split_cell_magic(code: str) -> CellMagicCall | None:
+    """``%%name line`` at the top of a cell (after blank lines) with the rest as body."""
+    stripped = code.lstrip("\n")
+    if not stripped.startswith("%%"):
+        return None
+    first, _, body = stripped.partition("\n")
+    match = re.match(r"^%%(\w+)\s*(.*)$", first)
+    if match is None:
+        return None
+    return CellMagicCall(match.group(1), match.group(2).strip(), body)
+
+
+def _rewrite_logical_line(lines: list[str], index: int) -> tuple[str | None, int]:
+    """The rewritten text of a magic/shell/help line starting at ``index`` (with its backslash
+    continuation lines) and how many physical lines it used; (None, 0) for ordinary code."""
+    first = lines[index]
+    stripped = first.strip()
+    if not stripped or stripped[0] not in "!%?" and "=" not in stripped and "?" not in stripped:
+        return None, 0
+    used = 1
+    text = stripped
+    while text.endswith("\\") and index + used < len(lines) and stripped[0] in "!%":
+        text = text[:-1] + " " + lines[index + used].strip()
+        used += 1
+    indent = first[: len(first) - len(first.lstrip())]
+    call = _rewrite_statement(text)
+    if call is None:
+        return None, 0
+    return f"{indent}{call}\n", used
+
+
+def _rewrite_statement(text: str) -> str | None:
+    if text.startswith("!") and not text.startswith("!="):
+        return f"{CALLS_NAME}.system({text[1:].strip()!r})"
+    if text.startswith("%") and not text.startswith("%%"):
+        return _line_magic_call(text)
+    help_match = _HELP.match(text)
+    if help_match:
+        name = help_match.group("name1") or help_match.group("name2")
+        marks = help_match.group("pre") or help_match.group("post")
+        return f"{CALLS_NAME}.page({name!r}, {len(marks) - 1})"
+    assign = _ASSIGN_MAGIC.match(text)
+    if assign and not text.startswith(("=", "!", "%")):
+        target, rest = assign.group("target").strip(), assign.group("rest")
+        if assign.group("kind") == "!":
+            return f"{target} = {CALLS_NAME}.getoutput({rest.strip()!r})"
+        call = _line_magic_call("%" + rest)
+        return f"{target} = {call}" if call else None
+    return None
+
+
+def _line_magic_call(text: str) -> str | None:
+    match = _MAGIC.match(text)
+    if match is None:
+        return None
+    return f"{CALLS_NAME}.line({match.group('name')!r}, {match.group('args').strip()!r})"
+
+
+def _scan(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bool]:
+    """Follow brackets and strings through one physical line of Python.
+
+    Returns the bracket depth and the open triple-quote after the line, and whether the line
+    ends with a backslash continuation; enough to know where the next logical line starts.
+    """
+    i, n = 0, len(line)
+    while i < n:
+        char = line[i]
+        if quote is not None:
+            if char == "\\":
+                i += 2
+            elif line.startswith(quote, i):
+                i += len(quote)
+                quote = None
+            else:
+                i += 1
+            continue
+        if char == "#":
+            return depth, None, False
+        if char in "'\"":
+            triple = char * 3
+            if line.startswith(triple, i):
+                quote, i = triple, i + 3
+                continue
+            i = _end_of_short_string(line, i + 1, char)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    continued = quote is None and line.rstrip("\r\n").endswith("\\")
+    return depth, quote, continued
+
+
+def _end_of_short_string(line: str, i: int, delimiter: str) -> int:
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+        elif line[i] == delimiter:
+            return i + 1
+        else:
+            i += 1
+    return i
+
+
+# --------------------------------------------------------------------------------------------
+# What rewritten lines call
+
+
+class MagicCalls:
+    """The target of rewritten lines; dispatches to the magic tables with the shell."""
+
+    def __init__(self, shell: PythonShell):
+        self.shell = shell
+
+    def line(self, name: str, args: str) -> Any:
+        magic = LINE_MAGICS.get(name)
+        if magic is None:
+            known = ", ".join("%" + m for m in sorted(LINE_MAGICS))
+            raise MagicUsageError(
+                f"Line magic function `%{name}` not found. This kernel knows: {known}."
+            )
+        return magic(self.shell, expand_variables(args, self.shell.namespace))
+
+    def cell(self, name: str, line: str, body: str) -> Any:
+        magic = CELL_MAGICS.get(name)
+        if magic is None:
+            known = ", ".join("%%" + m for m in sorted(CELL_MAGICS))
+            raise MagicUsageError(
+                f"Cell magic `%%{name}` not found. This kernel knows: {known}."
+            )
+        return magic(self.shell, expand_variables(line, self.shell.namespace), body)
+
+    def system(self, command: str) -> None:
+        status = run_streamed(expand_variables(command, self.shell.namespace), shell=True)
+        self.shell.namespace["_exit_code"] = status
+
+    def getoutput(self, command: str) -> list[str]:
+        command = expand_variables(command, self.shell.namespace)
+        completed = subprocess.run(
+            command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=_child_environment(), check=False,
+        )
+        self.shell.namespace["_exit_code"] = completed.returncode
+        return completed.stdout.decode(errors="replace").splitlines()
+
+    def page(self, name: str, detail_level: int) -> None:
+        self.shell.page_object(name, detail_level)
+
+
+_DOLLAR_NAME = re.compile(r"\$\$|\$(?P<name>[A-Za-z_]\w*)|\{(?P<expr>[^{}]+)\}")
+
+
+def expand_variables(text: str, namespace: dict[str, Any]) -> str:
+    """IPython's ``$name`` and ``{expression}`` expansion in magic and shell lines; a part that
+    does not evaluate stays as typed (shell braces such as awk's ``{print $1}``)."""
+    if "$" not in text and "{" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        if match.group("name"):
+            name = match.group("name")
+            return str(namespace[name]) if name in namespace else match.group(0)
+        try:
+            return str(eval(match.group("expr"), namespace))  # the user's own code
+        except Exception:  # noqa: BLE001 - not Python: leave it for the shell, as IPython does
+            return match.group(0)
+
+    return _DOLLAR_NAME.sub(replace, text)
+
+
+# --------------------------------------------------------------------------------------------
+# Subprocesses with streamed output
+
+
+def _child_environment() -> dict[str, str]:
+    """Children page to stdout and keep colours, as under ipykernel."""
+    env = dict(os.environ)
+    env.update({"PAGER": "cat", "GIT_PAGER": "cat", "CLICOLOR": "1", "TERM": "xterm-color"})
+    return env
+
+
+def run_streamed(command: str | list[str], *, shell: bool, stdin_data: str | None = None) -> int:
+    """Run a command, copying its output to the cell's stdout as it comes; its exit status.
+
+    The child gets its own session so that an interrupt reaches it through us: we forward
+    SIGINT, and kill it if it does not stop within a second, then re-raise.
+    """
+    process = subprocess.Popen(
+        command, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        env=_child_environment(), start_new_session=True,
+    )
+    try:
+        if stdin_data is not None and process.stdin is not None:
+            process.stdin.write(stdin_data.encode())
+            process.stdin.close()
+        _copy_output(process)
+        return process.wait()
+    except KeyboardInterrupt:
+        _stop(process)
+        raise
+
+
+def _copy_output(process: subprocess.Popen[bytes]) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        text = decoder.decode(chunk)
+        if text:
+            sys.stdout.write(text)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        sys.stdout.write(tail)
+    process.stdout.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    except ProcessLookupError:  # it ended already
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# Line magics
+
+
+def magic_cd(shell: PythonShell, args: str) -> None:
+    """%cd [DIR | -]: change the working directory (no DIR: home; -: the previous one)."""
+    target = args.strip().strip("'\"")
+    previous = os.getcwd()
+    if not target:
+        target = os.path.expanduser("~")
+    elif target == "-":
+        target = shell.namespace.get("_dh_previous", previous)
+    target = os.path.expandvars(os.path.expanduser(target))
+    try:
+        os.chdir(target)
+    except OSError as err:
+        raise MagicUsageError(f"%cd: {err.strerror}: {target}") from None
+    shell.namespace["_dh_previous"] = previous
+    print(os.getcwd())
+
+
+def magic_pwd(shell: PythonShell, args: str) -> str:
+    """%pwd: the working directory."""
+    return os.getcwd()
+
+
+def magic_env(shell: PythonShell, args: str) -> Any:
+    """%env: all variables; %env NAME: one; %env NAME=VALUE or %env NAME VALUE: set it."""
+    args = args.strip()
+    if not args:
+        return dict(os.environ)
+    if "=" in args:
+        name, value = (part.strip() for part in args.split("=", 1))
+    elif " " in args:
+        name, value = (part.strip() for part in args.split(None, 1))
+    else:
+        if args not in os.environ:
+            raise MagicUsageError(f"Environment does not have key: {args}")
+        return os.environ[args]
+    os.environ[name] = value
+    print(f"env: {name}={value}")
+    return None
+
+
+def magic_set_env(shell: PythonShell, args: str) -> None:
+    """%set_env NAME VALUE: set an environment variable."""
+    if not args.strip():
+        raise MagicUsageError("%set_env needs NAME VALUE or NAME=VALUE")
+    magic_env(shell, args)
+
+
+def magic_time(shell: PythonShell, args: str) -> Any:
+    """%time STATEMENT: run it once and print CPU and wall time; an expression's value is
+    the result."""
+    if not args.strip():
+        raise MagicUsageError("%time needs a statement, e.g. %time sum(range(10**6))")
+    return _timed(lambda: shell.run_source(args, "<%time>"))
+
+
+def cell_time(shell: PythonShell, line: str, body: str) -> Any:
+    """%%time: run the cell once and print CPU and wall time."""
+    return _timed(lambda: shell.run_source(body, None))
+
+
+def _timed(run: Callable[[], Any]) -> Any:
+    wall, cpu = time.perf_counter(), os.times()
+    try:
+        return run()
+    finally:
+        end_cpu = os.times()
+        wall = time.perf_counter() - wall
+        user, system = end_cpu.user - cpu.user, end_cpu.system - cpu.system
+        print(
+            f"CPU times: user {format_time(user)}, sys: {format_time(system)}, "
+            f"total: {format_time(user + system)}\nWall time: {format_time(wall)}"
+        )
+
+
+def magic_timeit(shell: PythonShell, args: str) -> None:
+    """%timeit [-n N] [-r R] STATEMENT: the mean time of many runs."""
+    number, repeat, statement = _timeit_options(args)
+    timer = timeit.Timer(statement, globals=shell.namespace)
+    if number == 0:
+        number, _ = timer.autorange()
+    runs = [t / number for t in timer.repeat(repeat=repeat, number=number)]
+    mean = sum(runs) / len(runs)
+    std = (sum((r - mean) ** 2 for r in runs) / len(runs)) ** 0.5
+    print(
+        f"{format_time(mean)} ± {format_time(std)} per loop (mean ± std. dev. of "
+        f"{repeat} run{'s' if repeat != 1 else ''}, {number:,} loop{'s' if number != 1 else ''}"
+        " each)"
+    )
+
+
+def _timeit_options(args: str) -> tuple[int, int, str]:
+    number, repeat = 0, 7
+    words = args.split()
+    while len(words) >= 2 and words[0] in ("-n", "-r"):
+        try:
+            value = int(words[1])
+        except ValueError:
+            raise MagicUsageError(f"%timeit {words[0]} needs a number, got {words[1]!r}") from None
+        if words[0] == "-n":
+            number = value
+        else:
+            repeat = value
+        words = words[2:]
+    statement = args.split(None, len(args.split()) - len(words))[-1] if words else ""
+    if not statement.strip():
+        raise MagicUsageError("%timeit needs a statement, e.g. %timeit sum(range(1000))")
+    return number, repeat, statement
+
+
+def format_time(seconds: float) -> str:
+    """IPython's time format: 3 significant digits and a unit that fits."""
+    if seconds >= 60:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}min {rest:.0f}s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale or unit == "ns":
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def magic_pip(shell: PythonShell, args: str) -> None:
+    """%pip ARGS: pip of the kernel's own interpreter, output streamed."""
+    if not args.strip():
+        raise MagicUsageError("%pip needs arguments, e.g. %pip install requests")
+    run_streamed([sys.executable, "-m", "pip", *shlex.split(args)], shell=False)
+    print("Note: you may need to restart the kernel to use updated packages.")
+
+
+def magic_matplotlib(shell: PythonShell, args: str) -> None:
+    """%matplotlib [inline]: figures shown as PNG at the end of the cell (the default)."""
+    gui = args.strip() or "inline"
+    if gui != "inline":
+        raise MagicUsageError(
+            f"%matplotlib {gui}: only the inline backend is available in this kernel"
+        )
+    from kernel.mpl_backend import BACKEND
+
+    os.environ["MPLBACKEND"] = BACKEND
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].switch_backend(BACKEND)
+    elif "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use(BACKEND)
+
+
+def magic_who(shell: PythonShell, args: str) -> None:
+    """%who [TYPE ...]: the names the user defined (optionally only of these type names)."""
+    wanted = set(args.split())
+    names = [
+        name for name, value in shell.user_variables().items()
+        if not wanted or type(value).__name__ in wanted
+    ]
+    print("\t".join(sorted(names)) if names else "Interactive namespace is empty.")
+
+
+def magic_run(shell: PythonShell, args: str) -> None:
+    """%run SCRIPT.py [ARGS]: run a file as __main__ and keep its globals in the namespace."""
+    import runpy
+
+    words = shlex.split(args)
+    if not words:
+        raise MagicUsageError("%run needs a file name, e.g. %run script.py")
+    path = os.path.expanduser(words[0])
+    if not os.path.isfile(path):
+        raise MagicUsageError(f"File `{path}` not found.")
+    saved_argv = sys.argv
+    sys.argv = words
+    try:
+        result = runpy.run_path(path, run_name="__main__")
+    finally:
+        sys.argv = saved_argv
+    shell.namespace.update({k: v for k, v in result.items() if not k.startswith("__")})
+
+
+def magic_lsmagic(shell: PythonShell, args: str) -> None:
+    """%lsmagic: the magics this kernel knows."""
+    print("Line magics: " + "  ".join("%" + name for name in sorted(LINE_MAGICS)))
+    print("Cell magics: " + "  ".join("%%" + name for name in sorted(CELL_MAGICS)))
+
+
+# --------------------------------------------------------------------------------------------
+# Cell magics
+
+
+def cell_bash(shell: PythonShell, line: str, body: str) -> None:
+    """%%bash: run the cell with bash, output streamed."""
+    _run_script(shell, ["bash", *shlex.split(line)], body)
+
+
+def cell_sh(shell: PythonShell, line: str, body: str) -> None:
+    """%%sh: run the cell with sh, output streamed."""
+    _run_script(shell, ["sh", *shlex.split(line)], body)
+
+
+def _run_script(shell: PythonShell, argv: list[str], body: str) -> None:
+    status = run_streamed(argv, shell=False, stdin_data=body)
+    shell.namespace["_exit_code"] = status
+    if status:
+        raise subprocess.CalledProcessError(status, " ".join(argv))
+
+
+def cell_writefile(shell: PythonShell, line: str, body: str) -> None:
+    """%%writefile [-a] FILE: write (or append) the cell to FILE."""
+    words = shlex.split(line)
+    append = "-a" in words or "--append" in words
+    names = [w for w in words if w not in ("-a", "--append")]
+    if len(names) != 1:
+        raise MagicUsageError("%%writefile needs one file name, e.g. %%writefile script.py")
+    path = os.path.expanduser(names[0])
+    exists = os.path.exists(path)
+    print(("Appending to " if append else "Overwriting " if exists else "Writing ") + names[0])
+    with open(path, "a" if append else "w", encoding="utf-8") as file:
+        file.write(body if body.endswith("\n") or not body else body + "\n")
+
+
+def _cell_display(mime: str) -> Callable[[PythonShell, str, str], None]:
+    def show(shell: PythonShell, line: str, body: str) -> None:
+        from kernel.display import publish_display_data
+
+        publish_display_data({mime: body, "text/plain": f"<{mime} output>"})
+
+    show.__doc__ = f"Display the cell as {mime}."
+    return show
+
+
+LINE_MAGICS: dict[str, Callable[[PythonShell, str], Any]] = {
+    "cd": magic_cd,
+    "env": magic_env,
+    "set_env": magic_set_env,
+    "lsmagic": magic_lsmagic,
+    "matplotlib": magic_matplotlib,
+    "pip": magic_pip,
+    "pwd": magic_pwd,
+    "run": magic_run,
+    "time": magic_time,
+    "timeit": magic_timeit,
+    "who": magic_who,
+}
+
+CELL_MAGICS: dict[str, Callable[[PythonShell, str, str], Any]] = {
+    "bash": cell_bash,
+    "html": _cell_display("text/html"),
+    "javascript": _cell_display("application/javascript"),
+    "latex": _cell_display("text/latex"),
+    "markdown": _cell_display("text/markdown"),
+    "sh": cell_sh,
+    "svg": _cell_display("image/svg+xml"),
+    "time": cell_time,
+    "writefile": cell_writefile,
+}

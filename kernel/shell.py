@@ -1,0 +1,288 @@
+"""The Python shell of the kernel: runs ordinary cells in the user namespace like IPython does,
+without IPython.
+
+A cell is rewritten for magics (:mod:`kernel.magics`), parsed with :mod:`ast`, and run with all
+statements but the last executed and a final expression evaluated: its value becomes the
+cell's ``execute_result`` (``Out[n]``, ``_``), unless the cell ends with ``;``. The source is
+registered in :mod:`linecache` under the cell's label so tracebacks read ``Cell In[n], line k``.
+Errors become an :class:`ExecuteOutcome`; the process layer publishes them (once).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import inspect
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kernel import completion, display, magics, tracebacks
+
+if TYPE_CHECKING:
+    from kernel.context import CellContext
+
+INLINE_BACKEND = "module://kernel.mpl_backend"  #: matplotlib backend that shows figures inline
+_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_SYSTEM_EXIT_PREAMBLE = "An exception has occurred, use %tb to see the full traceback.\n"
+
+
+@dataclass
+class ExecuteOutcome:
+    """How a cell ended; for errors, the content of the one ``error`` message to publish."""
+
+    status: str = "ok"  #: "ok" or "error"
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ExecuteOutcome:
+        if isinstance(exc, magics.MagicUsageError):
+            formatted = tracebacks.format_short("UsageError", str(exc))
+        elif isinstance(exc, SystemExit):
+            evalue = "" if exc.code is None else str(exc.code)
+            formatted = tracebacks.format_short("SystemExit", evalue, _SYSTEM_EXIT_PREAMBLE)
+        else:
+            formatted = tracebacks.format_exception(exc)
+        return cls("error", formatted.ename, formatted.evalue, formatted.traceback)
+
+
+class ExitRequest:
+    """``exit``/``quit`` in a cell: ask the frontend to close (an ``ask_exit`` payload), as
+    ipykernel does; the kernel itself keeps running."""
+
+    def __init__(self, shell: PythonShell):
+        self._shell = shell
+
+    def __repr__(self) -> str:
+        return "Use exit() or quit() to ask the frontend to exit."
+
+    def __call__(self, keep_kernel: bool = False) -> None:
+        if self._shell.context is not None:
+            self._shell.context.payload.append({"source": "ask_exit", "keepkernel": keep_kernel})
+
+
+class PythonShell:
+    """Runs cells, completes and inspects code in one user namespace."""
+
+    def __init__(self, namespace: dict[str, Any] | None = None):
+        if namespace is None:
+            namespace = _main_module_namespace()
+        self.namespace = namespace
+        self.context: CellContext | None = None  # the cell now running
+        self._loop: asyncio.AbstractEventLoop | None = None  # for top-level await, made lazily
+        self._hidden: set[str] = set()
+        self._init_namespace()
+        builtins.display = display.display  # type: ignore[attr-defined] - as in IPython
+        setattr(builtins, magics.CALLS_NAME, magics.MagicCalls(self))
+        display.install_ipython_hook()
+        os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+
+    def _init_namespace(self) -> None:
+        exit_request = ExitRequest(self)
+        defaults: dict[str, Any] = {
+            "__name__": "__main__",
+            "__builtins__": builtins,
+            "In": [""],
+            "Out": {},
+            "_": "",
+            "__": "",
+            "___": "",
+            "_i": "",
+            "_ii": "",
+            "_iii": "",
+            "exit": exit_request,
+            "quit": exit_request,
+        }
+        for name, value in defaults.items():
+            self.namespace.setdefault(name, value)
+        self.namespace["_ih"] = self.namespace["In"]
+        self.namespace["_oh"] = self.namespace["Out"]
+        self._hidden.update(defaults, {"_ih", "_oh", "_exit_code", "_dh_previous"})
+
+    # ----------------------------------------------------------------------------------------
+    # execute
+
+    def execute(self, code: str, ctx: CellContext, *, store_history: bool) -> ExecuteOutcome:
+        """Run one cell; its outputs go to ``ctx``. Never raises for errors of the user's code."""
+        previous_context, self.context = self.context, ctx
+        previous_display = display.set_shell_context(ctx)
+        try:
+            if store_history:
+                self._record_input(code, ctx.execution_count)
+            outcome = self._run_cell(code, ctx, store_history)
+            if not ctx.silent:
+                outcome = self._flush_figures(outcome)
+            return outcome
+        finally:
+            display.set_shell_context(previous_display)
+            self.context = previous_context
+
+    def _run_cell(self, code: str, ctx: CellContext, store_history: bool) -> ExecuteOutcome:
+        try:
+            value = self.run_source(code, ctx.cell_label)
+            if isinstance(value, ExitRequest):  # bare `exit`, like IPython's autocall
+                value = value()
+            if value is not None and not ctx.silent:
+                self._show_result(value, ctx, store_history)
+        except BaseException as exc:  # noqa: BLE001
+            # everything the user's code raises is the user's error
+            return ExecuteOutcome.from_exception(exc)
+        return ExecuteOutcome()
+
+    def run_source(self, source: str, label: str | None = None, first_line: int = 1) -> Any:
+        """Run Python (with magics) in the namespace; the value of a final expression, or None.
+
+        ``first_line``: where ``source`` starts in its cell, so tracebacks number lines as the
+        user sees them (a ``%%time`` body starts on line 2).
+        """
+        if label is None:
+            label = self.context.cell_label if self.context is not None else "Cell In[ ]"
+        padding = "\n" * (first_line - 1)
+        filename = tracebacks.register_cell(padding + source, label)
+        transformed = padding + magics.transform_cell(source)
+        body_code, last_code = self._compile(transformed, filename)
+        if body_code is not None:
+            self._run_code(body_code)
+        return self._run_code(last_code) if last_code is not None else None
+
+    def _compile(self, source: str, filename: str) -> tuple[Any, Any]:
+        """Code for all statements but a final displayed expression, and code for that one."""
+        tree = ast.parse(source, filename)
+        last: ast.expr | None = None
+        final = tree.body[-1] if tree.body else None
+        if isinstance(final, ast.Expr) and not _followed_by_semicolon(source, final):
+            last = tree.body.pop().value
+        body_code = None
+        if tree.body:
+            body_code = compile(tree, filename, "exec", _COMPILE_FLAGS, dont_inherit=True)
+        last_code = None
+        if last is not None:
+            expression = ast.Expression(last)
+            last_code = compile(expression, filename, "eval", _COMPILE_FLAGS, dont_inherit=True)
+        return body_code, last_code
+
+    def _run_code(self, code: types.CodeType) -> Any:
+        result = eval(code, self.namespace)  # running the user's cell is the point
+        if code.co_flags & inspect.CO_COROUTINE:  # top-level await
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            result = self._loop.run_until_complete(result)
+        return result
+
+    def _record_input(self, code: str, count: int) -> None:
+        ns = self.namespace
+        inputs = ns["In"]
+        while len(inputs) < count:  # keep In[n] aligned with the execution count
+            inputs.append("")
+        if len(inputs) == count:
+            inputs.append(code)
+        else:
+            inputs[count] = code
+        ns["_iii"], ns["_ii"], ns["_i"] = ns.get("_ii", ""), ns.get("_i", ""), code
+        ns[f"_i{count}"] = code
+        self._hidden.add(f"_i{count}")
+
+    def _show_result(self, value: Any, ctx: CellContext, store_history: bool) -> None:
+        ns = self.namespace
+        if value is not ns["Out"]:
+            ns["___"], ns["__"], ns["_"] = ns.get("__", ""), ns.get("_", ""), value
+            if store_history:
+                ns["Out"][ctx.execution_count] = value
+                ns[f"_{ctx.execution_count}"] = value
+                self._hidden.add(f"_{ctx.execution_count}")
+        data, metadata = display.format_mimebundle(value)
+        ctx.execute_result(data, metadata)
+
+    def _flush_figures(self, outcome: ExecuteOutcome) -> ExecuteOutcome:
+        """Show the matplotlib figures the cell made (IPython's inline backend does it in a
+        post-execute hook, also after an error)."""
+        backend = sys.modules.get("kernel.mpl_backend")
+        matplotlib = sys.modules.get("matplotlib")
+        if backend is None or matplotlib is None:
+            return outcome
+        if dict.__getitem__(matplotlib.rcParams, "backend") != INLINE_BACKEND:
+            return outcome  # the user chose another backend (dict access: no auto-resolution)
+        try:
+            backend.flush_figures()
+        except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn is the cell's error
+            return outcome if outcome.status == "error" else ExecuteOutcome.from_exception(exc)
+        return outcome
+
+    # ----------------------------------------------------------------------------------------
+    # requests other than execute
+
+    def user_expressions(self, expressions: dict[str, str]) -> dict[str, Any]:
+        """Evaluate each expression; ``{name: {status, data, metadata}}`` or an error dict."""
+        results: dict[str, Any] = {}
+        for name, expression in expressions.items():
+            try:
+                value = eval(expression, self.namespace)  # the frontend's request
+                data, metadata = display.format_mimebundle(value)
+                results[name] = {"status": "ok", "data": data, "metadata": metadata}
+            except Exception as exc:  # noqa: BLE001 - reported to the frontend as an error dict
+                formatted = tracebacks.format_exception(exc)
+                results[name] = {
+                    "status": "error",
+                    "ename": formatted.ename,
+                    "evalue": formatted.evalue,
+                    "traceback": formatted.traceback,
+                }
+        return results
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        """complete_reply content."""
+        return completion.complete(code, cursor_pos, self.namespace)
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        """inspect_reply content."""
+        return completion.inspect_at(code, cursor_pos, detail_level, self.namespace)
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        """is_complete_reply content."""
+        return completion.is_complete(code)
+
+    # ----------------------------------------------------------------------------------------
+    # used by magics
+
+    def page_object(self, name: str, detail_level: int) -> None:
+        """``obj?``/``obj??``: the object's description as a pager payload."""
+        found, obj = completion.resolve_name(name, self.namespace)
+        if not found:
+            print(f"Object `{name}` not found.")
+            return
+        text = completion.object_info_text(obj, name, detail_level)
+        page = {"source": "page", "data": {"text/plain": text}, "start": 0}
+        if self.context is None:
+            print(text)
+        else:
+            self.context.payload.append(page)
+
+    def user_variables(self) -> dict[str, Any]:
+        """The names the user defined (what ``%who`` lists)."""
+        return {
+            name: value for name, value in self.namespace.items()
+            if not name.startswith("_") and name not in self._hidden
+        }
+
+
+def _main_module_namespace() -> dict[str, Any]:
+    """A fresh ``__main__`` module whose dict is the user namespace, installed in sys.modules
+    so that pickle (multiprocessing, cloudpickle by reference) finds classes defined in cells."""
+    module = types.ModuleType("__main__", doc="The kernel's user namespace")
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
+def _followed_by_semicolon(source: str, node: ast.stmt) -> bool:
+    """True when a ``;`` follows the final expression: IPython's "no output" convention."""
+    lines = source.splitlines()
+    if node.end_lineno is None or node.end_col_offset is None:
+        return False
+    last_line = lines[node.end_lineno - 1].encode()[node.end_col_offset:].decode(errors="replace")
+    rest = [last_line, *lines[node.end_lineno:]]
+    return any(";" in line.split("#", 1)[0] for line in rest)

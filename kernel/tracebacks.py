@@ -1,0 +1,229 @@
+"""Tracebacks the way Jupyter users know them from IPython: ANSI colours, ``Cell In[n], line k``
+headers for cell code, the kernel's own frames hidden, and a last line ``Ename: evalue``
+(JupyterLab renders only the traceback list, joined with newlines).
+
+Cells are compiled under a synthetic file name registered here with :func:`register_cell`, so the
+source lines come from :mod:`linecache` and the header shows the cell's label.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import types
+from dataclasses import dataclass
+
+RED = "\x1b[0;31m"
+GREEN = "\x1b[0;32m"
+BOLD_GREEN = "\x1b[1;32m"
+CYAN = "\x1b[0;36m"
+BLUE = "\x1b[0;34m"
+RESET = "\x1b[0m"
+
+SEPARATOR = RED + "-" * 75 + RESET
+CONTEXT_LINES = 2  #: lines of source shown before and after the line of each frame
+_KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
+_cell_labels: dict[str, str] = {}  # compiled file name -> "Cell In[n]"
+
+
+def register_cell(source: str, label: str) -> str:
+    """Put a cell's source into linecache under a new file name and return that name.
+
+    The name is unique per registration (a label repeats for non-history runs), and linecache
+    keeps it because its mtime is None, so tracebacks and ``inspect.getsource`` of functions
+    defined in old cells keep working.
+    """
+    filename = f"<{label}>"
+    serial = 1
+    while filename in _cell_labels:
+        serial += 1
+        filename = f"<{label}#{serial}>"
+    _cell_labels[filename] = label
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    return filename
+
+
+def cell_label(filename: str) -> str | None:
+    """The label of a registered cell file name, or None for an ordinary file."""
+    return _cell_labels.get(filename)
+
+
+@dataclass
+class FormattedError:
+    """What Jupyter's ``error`` message carries."""
+
+    ename: str
+    evalue: str
+    traceback: list[str]
+
+
+def format_exception(exc: BaseException) -> FormattedError:
+    """Format ``exc`` (with its chained causes) as IPython's verbose traceback does."""
+    ename = type(exc).__name__
+    evalue = _safe_str(exc)
+    if isinstance(exc, SyntaxError) and not _user_frames(exc.__traceback__):
+        return FormattedError(ename, evalue, [format_syntax_error(exc)])
+    chunks: list[str] = []
+    for index, (link, err) in enumerate(_exception_chain(exc)):
+        if index:
+            chunks.append("\n" + link + "\n")
+        chunks.extend(_format_one(err))
+    return FormattedError(ename, evalue, chunks)
+
+
+def format_short(ename: str, evalue: str, preamble: str | None = None) -> FormattedError:
+    """An error without frames (usage errors, SystemExit): just the coloured last line."""
+    lines = [preamble] if preamble else []
+    lines.append(f"{RED}{ename}{RESET}{RED}:{RESET} {evalue}\n")
+    return FormattedError(ename, evalue, lines)
+
+
+def format_syntax_error(exc: SyntaxError) -> str:
+    """Python's caret display of a syntax error, with the cell label as file."""
+    filename = exc.filename or "<unknown>"
+    place = cell_label(filename)
+    where = f"Cell {GREEN}{place[len('Cell '):] if place else filename}, line {exc.lineno}"
+    if not place:
+        where = f"File {GREEN}{filename}:{exc.lineno}"
+    text = exc.text
+    if text is None and exc.lineno:
+        text = linecache.getline(filename, exc.lineno)
+    out = f"{CYAN}  {where}{CYAN}{RESET}\n"
+    if text:
+        stripped = text.rstrip("\n").lstrip()
+        indent = len(text.rstrip("\n")) - len(stripped)
+        out += f"{RED}    {stripped}{RESET}\n"
+        if exc.offset:
+            column = max(exc.offset - 1 - indent, 0)
+            width = 1
+            if exc.end_offset and exc.end_lineno == exc.lineno and exc.end_offset > exc.offset:
+                width = exc.end_offset - exc.offset
+            out += f"{RESET}    {' ' * column}{'^' * width}{RESET}\n"
+    out += f"{RED}{type(exc).__name__}{RESET}{RED}:{RESET} {exc.msg}\n"
+    return out
+
+
+def _exception_chain(exc: BaseException) -> list[tuple[str, BaseException]]:
+    """Oldest first, each with the sentence that links it to the previous one."""
+    chain: list[tuple[str, BaseException]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((link, current))
+        if current.__cause__ is not None:
+            link, current = _CAUSE, current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            link, current = _CONTEXT, current.__context__
+        else:
+            current = None
+    chain.reverse()
+    # the link sentence belongs before the exception that follows it
+    links = [link for link, _ in chain]
+    return [(links[i - 1] if i else "", err) for i, (_, err) in enumerate(chain)]
+
+
+def _entries(tb: types.TracebackType | None) -> list[types.TracebackType]:
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    return entries
+
+
+def _user_frames(tb: types.TracebackType | None) -> list[types.TracebackType]:
+    """The traceback entries worth showing: everything but the kernel's own machinery."""
+    return [e for e in _entries(tb) if not e.tb_frame.f_code.co_filename.startswith(_KERNEL_DIR)]
+
+
+def _format_one(exc: BaseException) -> list[str]:
+    ename = type(exc).__name__
+    header = f"{RED}{ename}{RESET}".ljust(41 + len(RED) + len(RESET))
+    chunks = [SEPARATOR, f"{header} Traceback (most recent call last)"]
+    # when only kernel frames exist the error is the kernel's own: show them all
+    entries = _user_frames(exc.__traceback__) or _entries(exc.__traceback__)
+    chunks.extend(_format_frames(entries))
+    if isinstance(exc, SyntaxError):
+        chunks.append(format_syntax_error(exc))
+        return chunks
+    chunks.append(f"{RED}{ename}{RESET}: {_safe_str(exc)}")
+    return chunks
+
+
+def _format_frames(entries: list[types.TracebackType]) -> list[str]:
+    """One chunk per frame; a run of identical frames (deep recursion) is shown once."""
+    chunks: list[str] = []
+    index = 0
+    while index < len(entries):
+        key = _frame_key(entries[index])
+        run = 1
+        while index + run < len(entries) and _frame_key(entries[index + run]) == key:
+            run += 1
+        chunks.append(_format_frame(entries[index]))
+        if run > 1:
+            code = entries[index].tb_frame.f_code
+            chunks.append(
+                f"    [... skipping similar frames: {code.co_name} at line "
+                f"{entries[index].tb_lineno} ({run - 1} times)]"
+            )
+        index += run
+    return chunks
+
+
+def _frame_key(entry: types.TracebackType) -> tuple[str, int, str]:
+    code = entry.tb_frame.f_code
+    return code.co_filename, entry.tb_lineno, code.co_name
+
+
+def _format_frame(entry: types.TracebackType) -> str:
+    code = entry.tb_frame.f_code
+    lineno = entry.tb_lineno
+    label = cell_label(code.co_filename)
+    if label:
+        head = f"Cell {GREEN}{label[len('Cell '):]}, line {lineno}{RESET}"
+    else:
+        head = f"File {GREEN}{code.co_filename}:{lineno}{RESET}"
+    if code.co_name != "<module>":
+        head += f", in {CYAN}{code.co_name}{BLUE}({_arguments(code)}){RESET}"
+    return head + "\n" + _source_excerpt(code.co_filename, lineno)
+
+
+def _arguments(code: types.CodeType) -> str:
+    count = code.co_argcount + code.co_kwonlyargcount
+    names = list(code.co_varnames[:count])
+    if code.co_flags & 0x04:  # CO_VARARGS
+        names.append("*" + code.co_varnames[count])
+        count += 1
+    if code.co_flags & 0x08:  # CO_VARKEYWORDS
+        names.append("**" + code.co_varnames[count])
+    return ", ".join(names)
+
+
+def _source_excerpt(filename: str, lineno: int) -> str:
+    lines = linecache.getlines(filename)
+    if not lines or lineno < 1 or lineno > len(lines):
+        return ""
+    first, last = max(1, lineno - CONTEXT_LINES), min(len(lines), lineno + CONTEXT_LINES)
+    width = len(str(last))
+    out = []
+    for number in range(first, last + 1):
+        text = lines[number - 1].rstrip("\n")
+        if number == lineno:
+            out.append(f"{GREEN}----> {number:>{width}}{RESET} {text}\n")
+        else:
+            out.append(f"{BOLD_GREEN}      {number:>{width}}{RESET} {text}\n")
+    return "".join(out)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception as err:  # noqa: BLE001 - a broken __str__ must not hide the original error
+        return f"<exception str() failed: {type(err).__name__}: {err}>"
