@@ -1,23 +1,53 @@
 """The code that runs inside a task, identical on every backend (SPEC §3).
 
-CONTRACT (implemented by the engine/runtime work; other backends call only this):
+CONTRACT (stable; the Dask and ProActive backends call only this)::
 
     spec = TaskSpec.from_plan(plan, task_name, replication)      # in the kernel, picklable
+    inputs = gather_inputs(spec, plan.local_inputs, replica_exports, replica_variables)
     outcome = run_task(spec, inputs, emit=None)                   # wherever the task runs
 
-``inputs`` maps each import name to its value (already unpickled; a list of replica values
-when the source task has runs>1) plus the key ``"__variables__"`` for the ProActive-style
-variables inherited from ancestors. ``emit`` (optional) receives each ``Output`` as it is
-produced, for streaming. ``run_task`` never raises for user errors: the outcome says.
+``inputs`` maps each import name to its value (a list of replica values when the source task
+has runs>1) plus the key ``"__variables__"``: the ProActive-style variables put by ancestors.
+``emit`` (optional) receives each :class:`Output` as it is produced (stdout/stderr line by
+line, ``display()`` bundles, figures), for streaming; the outcome lists them all as well.
+``run_task`` never raises for the user's errors: ``outcome.ok`` / ``outcome.error`` say.
+Exports, ``result`` and put variables are checked serialisable (cloudpickle) by the runtime,
+so every backend reports "export 'x' cannot be serialised: ..." the same way;
+``keep_packed=True`` keeps those pickles (``outcome.packed``) so the caller need not pickle
+again. Only one task runs at a time per process (stdout and matplotlib are process-wide).
+
+Changes (announced here): ``TaskSpec`` gained ``imports``, ``import_sources``,
+``source_runs``, ``ancestors``, ``runs``, ``retries``, ``setup_source``; ``TaskOutcome``
+gained ``packed``; helper :func:`gather_inputs`.
 """
 
 from __future__ import annotations
 
+import ast
+import linecache
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import CodeType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 from pragmas.backends.base import Output, TaskError
 from pragmas.model import Script, SourceLocation
+from pragmas.transfer import Packed, SerialisationError, pack
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pragmas.backends.base import JobPlan
+
+PYTHON_LANGUAGES = frozenset({"python", "cpython", "python3", "jython"})
+SHELL_LANGUAGES = frozenset({"linux_bash", "bash", "shell"})
+RESULT_KEY = "__result__"  #: key of ``result`` in ``TaskOutcome.packed``
+VARIABLES_KEY = "__variables__"  #: key of inherited variables in ``inputs``
+_UNSET = object()
 
 
 @dataclass
@@ -36,6 +66,81 @@ class TaskSpec:
     variables: dict[str, Any] = field(default_factory=dict)  #: job + task variables
     replication: int | None = None  #: index of this replica when runs > 1
     timeout: float | None = None
+    imports: tuple[str, ...] = ()
+    #: import name -> exporting ancestor task, or None for the local-namespace snapshot
+    import_sources: dict[str, str | None] = field(default_factory=dict)
+    source_runs: dict[str, int] = field(default_factory=dict)  #: runs of each source task
+    ancestors: tuple[str, ...] = ()  #: every ancestor, in topological order
+    runs: int = 1
+    retries: int = 0
+    setup_source: SourceLocation = field(default_factory=lambda: SourceLocation("#%import", 1))
+
+    @property
+    def label(self) -> str:
+        """How the user names this replica: ``train`` or ``train[2]``."""
+        return (
+            self.task_name if self.replication is None else f"{self.task_name}[{self.replication}]"
+        )
+
+    @classmethod
+    def from_plan(cls, plan: JobPlan, task_name: str, replication: int | None = None) -> TaskSpec:
+        """The spec of one replica (``replication`` None when the task has runs=1)."""
+        planned = plan.tasks[task_name]
+        task = planned.task
+        body, source = task.code, task.source
+        if task.path and not body.strip():
+            body, source = _read_body(task.path), SourceLocation(task.path, 1)
+        variables: dict[str, Any] = {**plan.job.variables, **task.variables}
+        variables.update(
+            PA_JOB_NAME=plan.name,
+            PA_TASK_NAME=task_name,
+            PA_TASK_REPLICATION=replication if replication is not None else 0,
+        )
+        return cls(
+            job_name=plan.name,
+            task_name=task_name,
+            language=task.language,
+            body=body,
+            source=source,
+            setup_code=_import_code(plan, task.language),
+            pre_script=task.pre_script,
+            post_script=task.post_script,
+            exports=tuple(task.exports),
+            variables=variables,
+            replication=replication,
+            timeout=task.timeout,
+            imports=tuple(task.imports),
+            import_sources=dict(planned.import_sources),
+            source_runs={
+                src: plan.tasks[src].task.runs
+                for src in planned.import_sources.values()
+                if src is not None
+            },
+            ancestors=tuple(_ancestors(plan, task_name)),
+            runs=task.runs,
+            retries=task.retries,
+        )
+
+
+def _read_body(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def _import_code(plan: JobPlan, language: str) -> str:
+    wanted = language.lower()
+    return next((c for lang, c in plan.job.import_code.items() if lang.lower() == wanted), "")
+
+
+def _ancestors(plan: JobPlan, name: str) -> list[str]:
+    seen: set[str] = set()
+    stack = list(plan.tasks[name].deps)
+    while stack:
+        dep = stack.pop()
+        if dep not in seen and dep in plan.tasks:
+            seen.add(dep)
+            stack.extend(plan.tasks[dep].deps)
+    return [t for t in plan.tasks if t in seen]  # plan.tasks is in topological order
 
 
 @dataclass
@@ -48,9 +153,441 @@ class TaskOutcome:
     error: TaskError | None = None
     started: float = 0.0
     finished: float = 0.0
+    #: with ``keep_packed``: export name (and RESULT_KEY) -> its pickle, ready to ship
+    packed: dict[str, Packed] = field(default_factory=dict, repr=False, compare=False)
+
+
+def gather_inputs(
+    spec: TaskSpec,
+    local_inputs: dict[str, bytes],
+    replica_exports: Callable[[str], list[dict[str, Any]]],
+    replica_variables: Callable[[str], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The ``inputs`` of ``run_task`` from finished ancestors, for backends holding values.
+
+    ``replica_exports(task)`` / ``replica_variables(task)``: one dict per replica of an
+    ancestor, in replica order.
+    """
+    import cloudpickle
+
+    inputs: dict[str, Any] = {}
+    for name, source in spec.import_sources.items():
+        if source is None:
+            inputs[name] = cloudpickle.loads(local_inputs[name])
+            continue
+        values = [exports[name] for exports in replica_exports(source)]
+        inputs[name] = values if spec.source_runs.get(source, 1) > 1 else values[0]
+    inherited: dict[str, Any] = {}
+    for ancestor in spec.ancestors:
+        for put in replica_variables(ancestor):
+            inherited.update(put)
+    inputs[VARIABLES_KEY] = inherited
+    return inputs
+
+
+class TaskVariables(dict):
+    """ProActive's ``variables``: a dict with ``get``/``put``; remembers what the task put."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.put_names: list[str] = []
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key not in self.put_names:
+            self.put_names.append(key)
+
+    def put_values(self) -> dict[str, Any]:
+        return {k: self[k] for k in self.put_names if k in self}
+
+
+class TaskFailure(Exception):
+    """A failure of the task itself that is not an exception of the user's code."""
+
+    def __init__(self, ename: str, evalue: str):
+        super().__init__(evalue)
+        self.ename, self.evalue = ename, evalue
 
 
 def run_task(
-    spec: TaskSpec, inputs: dict[str, Any], emit: Callable[[Output], None] | None = None
+    spec: TaskSpec,
+    inputs: dict[str, Any],
+    emit: Callable[[Output], None] | None = None,
+    *,
+    keep_packed: bool = False,
 ) -> TaskOutcome:
-    raise NotImplementedError("implemented by the engine/runtime work")
+    """Run one replica of a task; see the module docstring."""
+    capture = OutputCapture(spec.label, emit)
+    outcome = TaskOutcome(ok=False, started=time.time())
+    try:
+        with capture:
+            _run(spec, inputs, capture, outcome, keep_packed)
+        outcome.ok = True
+    except TaskFailure as failure:
+        outcome.error = TaskError(
+            failure.ename, failure.evalue, [f"{failure.ename}: {failure.evalue}"]
+        )
+    except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything
+        outcome.error = user_error(exc)
+    finally:
+        outcome.finished = time.time()
+        outcome.outputs = capture.outputs
+    if not outcome.ok:
+        outcome.exports, outcome.packed, outcome.result = {}, {}, None
+    return outcome
+
+
+def _run(
+    spec: TaskSpec,
+    inputs: dict[str, Any],
+    capture: OutputCapture,
+    outcome: TaskOutcome,
+    keep_packed: bool,
+) -> None:
+    language = spec.language.lower()
+    if language not in PYTHON_LANGUAGES | SHELL_LANGUAGES:
+        raise TaskFailure(
+            "LanguageError",
+            f"task {spec.task_name!r} is written in {spec.language}, which only a ProActive "
+            "scheduler runs; connect to one (#%connect(host=...)) or use Python or Linux_Bash",
+        )
+    variables = TaskVariables(inputs.get(VARIABLES_KEY, {}))
+    variables.update(spec.variables)
+    variables.put_names.clear()  # only what the task itself puts travels on
+    replication = spec.replication if spec.replication is not None else 0
+    if spec.pre_script is not None:
+        _run_script(spec.pre_script, spec, variables, replication, capture)
+    if language in SHELL_LANGUAGES:
+        if spec.exports:
+            raise TaskFailure(
+                "ExportError",
+                f"task {spec.task_name!r} is {spec.language}: only Python tasks export",
+            )
+        run_shell(spec.body, spec.source, variables, capture)
+        result = None
+    else:
+        namespace = _task_namespace(spec, inputs, variables, replication, capture)
+        if spec.setup_code.strip():
+            run_python(spec.setup_code, spec.setup_source, namespace)
+        last_value = run_python(spec.body, spec.source, namespace)
+        result = namespace.get("result", _UNSET)
+        if result is _UNSET:
+            result = last_value
+        outcome.exports = _exports(spec, namespace)
+    capture.flush_figures()
+    if spec.post_script is not None:
+        _run_script(spec.post_script, spec, variables, replication, capture, result)
+        capture.flush_figures()
+    outcome.result = result
+    outcome.variables = variables.put_values()
+    packed = _pack_all(spec, outcome)
+    if keep_packed:
+        outcome.packed = packed
+
+
+def _task_namespace(
+    spec: TaskSpec,
+    inputs: dict[str, Any],
+    variables: TaskVariables,
+    replication: int,
+    capture: OutputCapture,
+) -> dict[str, Any]:
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "__builtins__": __builtins__,
+        "variables": variables,
+        "replication": replication,
+        "display": capture.display,
+    }
+    namespace.update((k, v) for k, v in inputs.items() if k != VARIABLES_KEY)
+    return namespace
+
+
+def _run_script(
+    script: Script,
+    spec: TaskSpec,
+    variables: TaskVariables,
+    replication: int,
+    capture: OutputCapture,
+    result: Any = None,
+) -> None:
+    """A pre- or post-script: its own namespace, the task's ``variables`` (and ``result``)."""
+    if script.language.lower() in SHELL_LANGUAGES:
+        run_shell(script.code, script.source, variables, capture)
+        return
+    if script.language.lower() not in PYTHON_LANGUAGES:
+        raise TaskFailure(
+            "LanguageError",
+            f"a {script.language} script of task {spec.task_name!r} only runs on ProActive",
+        )
+    namespace = {
+        "__name__": "__main__",
+        "__builtins__": __builtins__,
+        "variables": variables,
+        "replication": replication,
+        "result": result,
+        "display": capture.display,
+    }
+    run_python(script.code, script.source, namespace)
+
+
+def _exports(spec: TaskSpec, namespace: dict[str, Any]) -> dict[str, Any]:
+    missing = [name for name in spec.exports if name not in namespace]
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise TaskFailure(
+            "ExportError",
+            f"task {spec.task_name!r} exports {names} but never assigned "
+            f"{'it' if len(missing) == 1 else 'them'}",
+        )
+    return {name: namespace[name] for name in spec.exports}
+
+
+def _pack_all(spec: TaskSpec, outcome: TaskOutcome) -> dict[str, Packed]:
+    """Pickle what leaves the task now, so an unpicklable value is this task's error."""
+    packed: dict[str, Packed] = {}
+    try:
+        for name, value in outcome.exports.items():
+            packed[name] = pack(value, f"export {name!r} of task {spec.task_name!r}")
+        for name, value in outcome.variables.items():
+            pack(value, f"variable {name!r} put by task {spec.task_name!r}")
+    except SerialisationError as exc:
+        raise TaskFailure("SerialisationError", str(exc)) from exc
+    try:
+        packed[RESULT_KEY] = pack(outcome.result, "result")
+    except SerialisationError:
+        # an accidental last expression (a generator, an open file) must not fail the task
+        outcome.result = ResultRepr(repr(outcome.result))
+        packed[RESULT_KEY] = pack(outcome.result)
+    return packed
+
+
+class ResultRepr(str):
+    """Stands for a task result that could not be serialised: its repr."""
+
+
+# --- running code with the user's line numbers ---------------------------------------------
+
+
+def run_python(code: str, source: SourceLocation, namespace: dict[str, Any]) -> Any:
+    """Run ``code`` like a notebook cell: return the value of a final expression, else None.
+
+    Compiled padded with ``first_line - 1`` blank lines under the cell's label, and the text
+    registered in ``linecache``, so tracebacks show the user's cell and line numbers.
+    """
+    body, last = compile_cell(code, source)
+    exec(body, namespace)  # noqa: S102 - running the user's task is the point
+    return eval(last, namespace) if last is not None else None
+
+
+def compile_cell(code: str, source: SourceLocation) -> tuple[CodeType, CodeType | None]:
+    """The statements and, separately, a final expression (whose value is the result)."""
+    padded = "\n" * max(source.first_line - 1, 0) + code
+    remember_source(source.label, padded)
+    tree = ast.parse(padded, filename=source.label, mode="exec")
+    last: CodeType | None = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        expression = ast.Expression(tree.body.pop().value)
+        last = compile(expression, source.label, "eval")
+    return compile(tree, source.label, "exec"), last
+
+
+def remember_source(label: str, padded: str) -> None:
+    """Put a cell's text in ``linecache`` so tracebacks can quote it; several snippets of one
+    cell (a body and a script) are overlaid line by line."""
+    lines = padded.splitlines(keepends=True)
+    entry = linecache.cache.get(label)
+    if entry is not None and entry[1] is None:  # ours: no mtime, never checked against a file
+        merged = list(entry[2]) + ["\n"] * max(len(lines) - len(entry[2]), 0)
+        for i, line in enumerate(lines):
+            if line.strip():
+                merged[i] = line
+        lines = merged
+    linecache.cache[label] = (sum(map(len, lines)), None, lines, label)
+
+
+def user_error(exc: BaseException) -> TaskError:
+    """A TaskError whose traceback reads like Python's, without the runtime's own frames."""
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(_user_frames(exc))]
+    if isinstance(exc, SyntaxError) or not _user_frames(exc):
+        lines = []
+    lines += traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines).rstrip("\n").split("\n")
+    evalue = str(exc)
+    return TaskError(type(exc).__name__, evalue, text)
+
+
+def _user_frames(exc: BaseException) -> traceback.StackSummary:
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and _is_runtime_frame(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return traceback.extract_tb(tb) if tb is not None else traceback.StackSummary()
+
+
+_RUNTIME_FILES = frozenset({__file__, os.path.join(os.path.dirname(__file__), "transfer.py")})
+
+
+def _is_runtime_frame(filename: str) -> bool:
+    return filename in _RUNTIME_FILES
+
+
+# --- shell -------------------------------------------------------------------------------
+
+
+def run_shell(
+    code: str, source: SourceLocation, variables: TaskVariables, capture: OutputCapture
+) -> None:
+    """Run ``code`` with bash; variables become environment variables (strings)."""
+    env = dict(os.environ)
+    env.update((str(k), str(v)) for k, v in variables.items())
+    padded = "\n" * max(source.first_line - 1, 0) + code
+    process = subprocess.Popen(
+        ["bash", "-c", padded, source.label],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    readers = [
+        threading.Thread(target=_pump, args=(process.stdout, "stdout", capture), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, "stderr", capture), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    status = process.wait()
+    for reader in readers:
+        reader.join()
+    if status != 0:
+        raise TaskFailure("ShellError", f"bash exited with status {status} ({source.label})")
+
+
+def _pump(pipe: Any, name: str, capture: OutputCapture) -> None:
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            capture.write(name, raw.decode(errors="replace"))
+
+
+# --- output capture --------------------------------------------------------------------------
+
+
+class OutputCapture:
+    """stdout/stderr, ``display()`` and figures of a running task, as :class:`Output` items.
+
+    Text is handed to ``emit`` line by line as it is written (so a long task shows progress),
+    and kept in ``outputs`` with consecutive text of one stream merged.
+    """
+
+    def __init__(self, label: str, emit: Callable[[Output], None] | None):
+        self.label = label
+        self.emit = emit
+        self.outputs: list[Output] = []
+        self._pending = {"stdout": "", "stderr": ""}
+        self._lock = threading.Lock()
+        self._saved: tuple[Any, Any, Any] | None = None
+
+    def __enter__(self) -> OutputCapture:  # noqa: PYI034
+        global _active
+        self._saved = (sys.stdout, sys.stderr, _active)
+        sys.stdout = _CapturedStream(self, "stdout")
+        sys.stderr = _CapturedStream(self, "stderr")
+        _active = self
+        _use_task_figures()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
+        global _active
+        assert self._saved is not None
+        sys.stdout, sys.stderr, _active = self._saved
+
+    def write(self, name: str, text: str) -> None:
+        with self._lock:
+            pending = self._pending[name] + text
+            cut = pending.rfind("\n") + 1
+            self._pending[name] = pending[cut:]
+        if cut:
+            self._add(Output("stream", name=name, text=pending[:cut]))
+
+    def flush(self) -> None:
+        for name in ("stdout", "stderr"):
+            with self._lock:
+                text, self._pending[name] = self._pending[name], ""
+            if text:
+                self._add(Output("stream", name=name, text=text))
+
+    def display(self, *objects: Any, **kwargs: Any) -> None:
+        """``display()`` inside a task: each object's rich representation."""
+        from kernel.display import format_mimebundle
+
+        for obj in objects:
+            data, metadata = format_mimebundle(obj)
+            self.display_bundle(data, metadata)
+
+    def display_bundle(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        self.flush()
+        self._add(Output("display", data=data, metadata=metadata))
+
+    def flush_figures(self) -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            from pragmas import figures
+
+            figures.flush_figures()
+
+    def _add(self, output: Output) -> None:
+        last = self.outputs[-1] if self.outputs else None
+        if last is not None and output.kind == last.kind == "stream" and last.name == output.name:
+            last.text += output.text
+        else:
+            self.outputs.append(
+                Output(output.kind, output.name, output.text, output.data, output.metadata)
+            )
+        if self.emit is not None:
+            self.emit(output)
+
+
+class _CapturedStream:
+    """A text stream writing into an :class:`OutputCapture`."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, capture: OutputCapture, name: str):
+        self._capture, self.name = capture, name
+
+    def write(self, text: str) -> int:
+        self._capture.write(self.name, text)
+        return len(text)
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._capture.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        raise OSError("a task's output stream has no file descriptor")
+
+
+_active: OutputCapture | None = None  #: the capture of the task running in this process
+
+
+def active_capture() -> OutputCapture | None:
+    """The running task's capture (``pragmas.figures`` hands figures to it)."""
+    return _active
+
+
+def _use_task_figures() -> None:
+    # Chosen before pyplot is first imported in this process; a process that already chose
+    # another backend still gets its open figures at the end of each task.
+    if "matplotlib" not in sys.modules:
+        os.environ["MPLBACKEND"] = "module://pragmas.figures"

@@ -1,0 +1,162 @@
+"""Moving values between processes without needless copies (SPEC §3, "large values").
+
+A value is pickled with cloudpickle at protocol 5 with a ``buffer_callback``: large contiguous
+buffers (numpy arrays, bytes-like objects) stay out of band as memoryviews of the live object,
+so packing is nearly free. Small values then travel inline through the pipe; large ones are
+written once into an anonymous memory file (``memfd``) and every reader maps that file
+copy-on-write, so a 400 MB array reaches a dependent task or the kernel without being copied
+again: the unpickled numpy array is a view of the mapping.
+
+A memory file is named by the path ``/proc/<pid>/fd/<fd>`` of a process that holds it open;
+the writer keeps its descriptor until the kernel has opened its own (see ``LocalBackend``).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+#: values whose pickled size reaches this go through a memory file instead of the pipe
+INLINE_LIMIT = 1 << 20
+_ALIGN = 64  # buffers start on cache-line boundaries so numpy views are aligned
+
+
+class SerialisationError(Exception):
+    """A value that cannot be pickled; the message names it and says why."""
+
+
+@dataclass
+class Packed:
+    """A pickled value: the pickle stream plus its out-of-band buffers (views, not copies)."""
+
+    header: bytes
+    buffers: list[memoryview] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.header) + sum(b.nbytes for b in self.buffers)
+
+
+@dataclass
+class InlineValue:
+    """A small packed value shipped by the pipe (buffers copied into bytearrays: writable)."""
+
+    header: bytes
+    buffers: list[bytearray] = field(default_factory=list)
+
+
+@dataclass
+class SegmentRef:
+    """A packed value in a memory file: its path and where the header and buffers lie."""
+
+    path: str
+    header: tuple[int, int]  #: (offset, length)
+    buffers: tuple[tuple[int, int], ...]
+    size: int
+
+
+ValueRef = InlineValue | SegmentRef
+
+
+def pack(value: Any, what: str = "value") -> Packed:
+    """Pickle ``value`` keeping large buffers out of band; ``what`` names it in errors."""
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        header = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:  # pickling raises anything a __reduce__ may raise
+        raise SerialisationError(
+            f"{what} cannot be serialised: {type(exc).__name__}: {exc}"
+        ) from exc
+    return Packed(header, [_raw(b) for b in buffers])
+
+
+def _raw(buffer: pickle.PickleBuffer) -> memoryview:
+    try:
+        return buffer.raw()
+    except BufferError:  # non-contiguous: a copy is unavoidable
+        return memoryview(bytes(buffer))
+
+
+def unpack_inline(ref: InlineValue) -> Any:
+    return pickle.loads(ref.header, buffers=ref.buffers)
+
+
+def to_inline(packed: Packed) -> InlineValue:
+    return InlineValue(packed.header, [bytearray(b) for b in packed.buffers])
+
+
+def write_memory_file(packed: Packed, name: str = "pragma-value") -> tuple[int, SegmentRef]:
+    """Copy ``packed`` into a new memory file; return its descriptor and a reference to it.
+
+    The reference's path names this process's descriptor: keep ``fd`` open until a reader has
+    opened the path (then close it; the data lives as long as someone holds or maps it).
+    """
+    layout: list[tuple[int, int]] = []
+    offset = 0
+    for part in (packed.header, *packed.buffers):
+        length = len(part) if isinstance(part, bytes) else part.nbytes
+        layout.append((offset, length))
+        offset = _aligned(offset + length)
+    size = max(offset, 1)
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as target:
+            _advise_huge_pages(target)
+            for (start, length), part in zip(layout, (packed.header, *packed.buffers)):
+                target[start : start + length] = part if isinstance(part, bytes) else part.cast("B")
+    except BaseException:
+        os.close(fd)
+        raise
+    path = f"/proc/{os.getpid()}/fd/{fd}"
+    return fd, SegmentRef(path, layout[0], tuple(layout[1:]), size)
+
+
+def _aligned(offset: int) -> int:
+    return (offset + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _advise_huge_pages(target: mmap.mmap) -> None:
+    # Fewer page faults while filling a large file; harmless where the kernel says no.
+    if len(target) >= 16 << 20 and hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            target.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass  # not supported for this mapping; only slower
+
+
+def reopen(ref: SegmentRef) -> tuple[int, SegmentRef]:
+    """Open our own descriptor on a memory file another process named; a ref on it."""
+    fd = os.open(ref.path, os.O_RDONLY | os.O_CLOEXEC)
+    return fd, SegmentRef(f"/proc/{os.getpid()}/fd/{fd}", ref.header, ref.buffers, ref.size)
+
+
+def read_memory_file(ref: SegmentRef) -> Any:
+    """Unpickle a value from a memory file; its buffers are copy-on-write views of the file."""
+    fd = os.open(ref.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        view = memoryview(mmap.mmap(fd, ref.size, access=mmap.ACCESS_COPY))
+    finally:
+        os.close(fd)  # the mapping keeps the file alive
+    start, length = ref.header
+    buffers = [view[s : s + n] for s, n in ref.buffers]
+    return pickle.loads(view[start : start + length], buffers=buffers)
+
+
+def load(ref: ValueRef) -> Any:
+    """The value behind a reference, wherever it lies."""
+    if isinstance(ref, InlineValue):
+        return unpack_inline(ref)
+    return read_memory_file(ref)
+
+
+def export_ref(packed: Packed, name: str = "pragma-value") -> tuple[int | None, ValueRef]:
+    """Inline for small values, a memory file for large ones (``fd`` None when inline)."""
+    if packed.nbytes < INLINE_LIMIT:
+        return None, to_inline(packed)
+    return write_memory_file(packed, name)
