@@ -15,14 +15,15 @@ REGISTRY = declarations()
 
 #: Every pragma of Activeeon's kernel: ANCHORS §1.4's table and §1.10's help list, plus the
 #: legacy get_result of the example notebooks (§1.12).
-ACTIVEEON_PRAGMAS = """
-help connect configure import task delete_task pre_script post_script selection_script
-job_selection_script fork_env job_fork_env runtime_env split runs process merge start condition
-loop branch if else continuation job draw_job write_dot import_dot export_xml submit_job
-get_job_result get_task_result print_job_output print_task_output list_submitted_jobs
-list_nodesources list_hosts list_tokens list_resources show_resource_manager
-show_scheduling_portal show_workflow_execution get_result
-""".split()
+ACTIVEEON_PRAGMAS = [
+    "help", "connect", "configure", "import", "task", "delete_task", "pre_script",
+    "post_script", "selection_script", "job_selection_script", "fork_env", "job_fork_env",
+    "runtime_env", "split", "runs", "process", "merge", "start", "condition", "loop", "branch",
+    "if", "else", "continuation", "job", "draw_job", "write_dot", "import_dot", "export_xml",
+    "submit_job", "get_job_result", "get_task_result", "print_job_output", "print_task_output",
+    "list_submitted_jobs", "list_nodesources", "list_hosts", "list_tokens", "list_resources",
+    "show_resource_manager", "show_scheduling_portal", "show_workflow_execution", "get_result",
+]  # fmt: skip
 
 #: Lines that Activeeon's kernel accepts (its README, usage strings and example notebooks).
 ACTIVEEON_LINES = [
@@ -55,9 +56,11 @@ ACTIVEEON_LINES = [
     "#%job_selection_script(language=Groovy, path=./selection.groovy, force=on)",
     "#%fork_env(name=hi,path=./fork_env.py)",
     "#%job_fork_env(language=Python, force=off)",
-    "#%runtime_env(type=docker, image=docker://activeeon/dlm3, nvidia_gpu=false, "
-    "mount_host_path=/data, mount_container_path=/data, rootless=false, isolation=false, "
-    "no_home=false, host_network=true, debug=false, verbose=false, force=on)",
+    (
+        "#%runtime_env(type=docker, image=docker://activeeon/dlm3, nvidia_gpu=false, "
+        "mount_host_path=/data, mount_container_path=/data, rootless=false, isolation=false, "
+        "no_home=false, host_network=true, debug=false, verbose=false, force=on)"
+    ),
     "#%split(name=split1)",
     "#%split(name=split1, dep=[a], generic_info=[(k,v)], language=Python, path=./split.py)",
     "#%runs()",

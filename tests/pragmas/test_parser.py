@@ -6,7 +6,15 @@ import pytest
 
 from pragmas.declaration import declarations
 from pragmas.errors import LocatedError, PragmaSyntaxError, PragmaUsageError
-from pragmas.parser import ListValue, Pair, Scalar, has_code, parse_line, parse_pragma, split_cell
+from pragmas.parser import (
+    ListValue,
+    Pair,
+    Scalar,
+    has_code,
+    parse_line,
+    parse_pragma,
+    split_cell,
+)
 
 REGISTRY = declarations()
 
