@@ -141,7 +141,12 @@ def _namespace_completions(
 
 def _magic_completions(typed: str, cursor_pos: int) -> dict[str, Any]:
     names = ["%" + n for n in magics.LINE_MAGICS] + ["%%" + n for n in magics.CELL_MAGICS]
-    items = [(n, len(typed), "magic", "") for n in sorted(names) if n.startswith(typed)]
+    # "%ti" offers %%time too, as IPython does
+    stem = typed.lstrip("%") if typed.count("%") == 1 else None
+    items = [
+        (n, len(typed), "magic", "") for n in sorted(names)
+        if n.startswith(typed) or (stem is not None and n.lstrip("%").startswith(stem))
+    ]
     return _reply(items, cursor_pos)
 
 

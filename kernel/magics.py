@@ -366,12 +366,12 @@ def magic_time(shell: PythonShell, args: str) -> Any:
     the result."""
     if not args.strip():
         raise MagicUsageError("%time needs a statement, e.g. %time sum(range(10**6))")
-    return _timed(lambda: shell.run_source(args, "<%time>"))
+    return _timed(lambda: shell.run_source(args))
 
 
 def cell_time(shell: PythonShell, line: str, body: str) -> Any:
     """%%time: run the cell once and print CPU and wall time."""
-    return _timed(lambda: shell.run_source(body, None))
+    return _timed(lambda: shell.run_source(body, first_line=2))
 
 
 def _timed(run: Callable[[], Any]) -> Any:

@@ -67,7 +67,7 @@ def format_exception(exc: BaseException) -> FormattedError:
     """Format ``exc`` (with its chained causes) as IPython's verbose traceback does."""
     ename = type(exc).__name__
     evalue = _safe_str(exc)
-    if isinstance(exc, SyntaxError) and not _user_frames(exc.__traceback__):
+    if isinstance(exc, SyntaxError) and _is_cell_compile_error(exc):
         return FormattedError(ename, evalue, [format_syntax_error(exc)])
     chunks: list[str] = []
     for index, (link, err) in enumerate(_exception_chain(exc)):
@@ -75,6 +75,14 @@ def format_exception(exc: BaseException) -> FormattedError:
             chunks.append("\n" + link + "\n")
         chunks.extend(_format_one(err))
     return FormattedError(ename, evalue, chunks)
+
+
+def _is_cell_compile_error(exc: SyntaxError) -> bool:
+    """A syntax error in a cell's source raised while compiling it (none of that source ran):
+    shown as Python shows it, the caret under the cell line, without frames."""
+    if exc.filename is None or cell_label(exc.filename) is None:
+        return False
+    return all(e.tb_frame.f_code.co_filename != exc.filename for e in _entries(exc.__traceback__))
 
 
 def format_short(ename: str, evalue: str, preamble: str | None = None) -> FormattedError:
