@@ -1,0 +1,38 @@
+"""Driving a PragmaEngine without a kernel: run cells with an in-memory output context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pragmas.engine import PragmaEngine
+from tests.kernel.recording_context import RecordingContext
+
+
+class Notebook:
+    """A PragmaEngine and a namespace, with cells numbered like a notebook's."""
+
+    def __init__(self, **namespace: Any):
+        self.engine = PragmaEngine()
+        self.namespace: dict[str, Any] = dict(namespace)
+        self.count = 0
+        self.last: RecordingContext | None = None
+
+    def context(self) -> RecordingContext:
+        self.count += 1
+        return RecordingContext(execution_count=self.count, namespace=self.namespace)
+
+    def run(self, code: str) -> RecordingContext:
+        """Run a cell through the engine (it must claim it); return what it published."""
+        assert self.engine.claims(code), code
+        self.last = ctx = self.context()
+        self.engine.run_cell(code, ctx)
+        return ctx
+
+    @property
+    def job(self):
+        return self.engine.job
+
+
+def text(ctx: RecordingContext, name: str | None = None) -> str:
+    """The stream output of a cell (``name``: only stdout or stderr)."""
+    return "".join(c["text"] for c in ctx.of_type("stream") if name in (None, c["name"]))
