@@ -8,6 +8,7 @@ their state. ``write_dot``/``read_dot`` round-trip the dependency graph.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,10 @@ def read_dot(path: str | Path) -> DotGraph:
         text = Path(path).read_text()
     except OSError as error:
         raise DotFileError(f"cannot read {str(path)!r}: {error.strerror or error}") from None
-    graphs = pydot.graph_from_dot_data(text)
+    with warnings.catch_warnings():
+        # pydot's parser uses pyparsing names deprecated in pyparsing 3: not the user's concern
+        warnings.simplefilter("ignore", DeprecationWarning)
+        graphs = pydot.graph_from_dot_data(text)
     if not graphs:
         raise DotFileError(f"{str(path)!r} is not a Graphviz dot file")
     nodes: dict[str, None] = {}
