@@ -1,0 +1,662 @@
+"""The Dask distributed backend: a job's tasks as Dask tasks on a real cluster (SPEC §4, §7).
+
+Each replica of a task is one Dask task (``dask_task.run_replica``) whose dependencies are the
+futures of its upstream tasks, so the scheduler spreads independent tasks over the workers and
+moves exported values worker to worker. A dependent that imports only some of a parent's
+exports receives a slimmed copy made on the parent's worker (``dask_task.slim``), so only
+what it imports travels. Exports reach the kernel only when pulled: a finished task's
+``TaskResult.exports`` is a :class:`RemoteExports` that fetches a value on first access.
+
+Progress comes back as events on the scheduler's event topic of this backend's client (start,
+each output as it is produced, end with the report), and completion from the futures
+themselves (``as_completed`` on a thread), which also tell failures, skipped dependents, lost
+workers and cancellations apart.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import logging
+import pickle
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, LocalCluster, as_completed
+from distributed.scheduler import KilledWorker
+
+from pragmas.backends.base import (
+    Backend,
+    JobPlan,
+    JobRun,
+    Listener,
+    Output,
+    TaskError,
+    TaskEvent,
+    TaskState,
+)
+from pragmas.backends.dask_task import (
+    ReplicaCall,
+    TaskFailed,
+    TaskReport,
+    cancel_job,
+    export_of,
+    report_of,
+    run_replica,
+    slim,
+)
+from pragmas.runtime import TaskSpec
+
+log = logging.getLogger(__name__)
+_job_numbers = itertools.count(1)  #: job ids "dask-1", "dask-2"... unique in this kernel
+
+CONNECT_TIMEOUT = 5.0  #: seconds to reach a scheduler before the connect fails
+#: local inputs larger than this are scattered to the cluster once, not embedded in each task
+SCATTER_LIMIT = 1 << 20
+#: how long a finished task's report may lag behind its future before it is fetched instead
+REPORT_WAIT = 1.0
+#: the packages a worker needs to run tasks; shipped to clusters that lack them
+CODE_PACKAGES = ("pragmas", "kernel", "protocol")
+
+
+class DaskConnectError(ConnectionError):
+    """The Dask scheduler could not be reached or the local cluster could not start."""
+
+
+class DaskBackend(Backend):
+    """Runs jobs on a Dask distributed cluster through one ``distributed.Client``."""
+
+    name = "dask"
+
+    def __init__(self, client: Client, cluster: LocalCluster | None = None):
+        self.client = client
+        self.cluster = cluster  #: the cluster this backend started (closed with it), if any
+        self.topic = f"pragma-kernel-{client.id}"
+        self._runs: dict[str, DaskJobRun] = {}
+        client.subscribe_topic(self.topic, self._on_event)
+
+    # --- connecting -----------------------------------------------------------------------
+
+    @classmethod
+    def connect(cls, url: str | None = None, *, workers: int | None = None,
+                timeout: float = CONNECT_TIMEOUT) -> DaskBackend:
+        """Attach to the scheduler at ``url`` or, without one, start a cluster on this machine
+        (worker processes on 127.0.0.1). Raises :class:`DaskConnectError` with the reason."""
+        cluster = None
+        if url:
+            client = _attach(url, timeout)
+        else:
+            cluster, client = _start_local_cluster(workers)
+        try:
+            _ship_code(client)
+        except Exception as exc:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise DaskConnectError(
+                f"connected to {client.scheduler.address} but could not make pragma-kernel's "
+                f"code available to the cluster: {type(exc).__name__}: {exc}") from exc
+        return cls(client, cluster)
+
+    @property
+    def address(self) -> str:
+        return self.client.scheduler.address
+
+    def describe(self) -> str:
+        info = self.client.scheduler_info(n_workers=-1)
+        workers = info.get("workers", {})
+        threads = sum(w.get("nthreads", 0) for w in workers.values())
+        origin = "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
+        text = f"{origin} at {self.address}: {len(workers)} workers, {threads} threads"
+        if any(w.get("nthreads", 1) > 1 for w in workers.values()):
+            text += (" (tasks run one at a time per worker process, since a task's output "
+                     "capture is per process: start workers with --nthreads 1)")
+        dashboard = self.dashboard_url()
+        return text + (f"; dashboard {dashboard}" if dashboard else "")
+
+    def dashboard_url(self) -> str | None:
+        if self.cluster is not None and not _has_bokeh():
+            return None  # started without one
+        services = self.client.scheduler_info(n_workers=0).get("services", {})
+        return self.client.dashboard_link if "dashboard" in services else None
+
+    def close(self) -> None:
+        for run in list(self._runs.values()):
+            if not run.done:
+                self.cancel(run)
+        if self.client.status not in ("closed", "closing"):
+            self.client.unsubscribe_topic(self.topic)
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    # --- running --------------------------------------------------------------------------
+
+    def submit(self, plan: JobPlan, listener: Listener) -> DaskJobRun:
+        token = uuid.uuid4().hex[:8]
+        run = DaskJobRun(f"dask-{next(_job_numbers)}", plan, self, token, listener)
+        self._runs[token] = run
+        run.announce_pending()
+        try:
+            JobGraph(self, run).submit()
+        except Exception:
+            self.cancel(run)
+            raise
+        run.submitted_all()
+        threading.Thread(target=run.follow, name=f"dask-job-{run.job_id}", daemon=True).start()
+        return run
+
+    def cancel(self, run: JobRun) -> None:
+        assert isinstance(run, DaskJobRun)
+        if not run.start_cancel():
+            return
+        try:
+            self.client.cancel(run.all_futures(), force=True)
+            # Dask cannot stop a task already running: the workers raise into its thread.
+            failures = {w: r for w, r in self.client.run(cancel_job, run.token,
+                                                          on_error="return").items()
+                        if isinstance(r, BaseException)}
+            if failures:
+                run.notes.append(f"could not stop running tasks on {', '.join(failures)}")
+        except (OSError, TimeoutError) as exc:
+            run.notes.append(f"could not reach every worker to stop running tasks: {exc}")
+        finally:
+            run.settle_cancelled()
+
+    def fetch(self, run: JobRun, task: str, name: str) -> Any:
+        """The value of export ``name`` of ``task`` (a list for runs>1), from the workers."""
+        return run.results[task].exports[name]
+
+    def _on_event(self, event: tuple[float, dict]) -> None:
+        """Called on the client's event loop for every event of this backend's topic."""
+        _, message = event
+        run = self._runs.get(message.get("job", ""))
+        if run is not None:
+            run.on_event(message)
+
+
+# --- connecting ---------------------------------------------------------------------------
+
+
+def _attach(url: str, timeout: float) -> Client:
+    address = url if "://" in url else f"tcp://{url}"
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DaskConnectError(
+            f"cannot reach the Dask scheduler at {address}: {_reason(exc)} (is a scheduler "
+            f"running there? `dask scheduler` prints its address)") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _start_local_cluster(workers: int | None) -> tuple[LocalCluster, Client]:
+    try:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
+            silence_logs=logging.ERROR,
+        )
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        raise DaskConnectError(f"could not start a local Dask cluster: {_reason(exc)}") from exc
+    return cluster, Client(cluster, set_as_default=False)
+
+
+def _has_bokeh() -> bool:
+    return importlib.util.find_spec("bokeh") is not None
+
+
+def _ship_code(client: Client) -> None:
+    """Workers and the scheduler unpickle the tasks' functions and arguments, which are
+    pragma-kernel's: a cluster where it is not installed receives it as a zip
+    (``Client.upload_file``, which also reaches workers that join later)."""
+
+    def importable() -> bool:  # pickled by value: it must not need pragma-kernel itself
+        import importlib.util
+
+        return importlib.util.find_spec("pragmas.backends.dask_task") is not None
+
+    everywhere = [client.run_on_scheduler(importable), *client.run(importable).values()]
+    if all(everywhere):
+        return
+    with tempfile.TemporaryDirectory(prefix="pragma-kernel-") as directory:
+        archive = Path(directory) / "pragma_kernel_code.zip"
+        _zip_packages(archive)
+        client.upload_file(str(archive))
+
+
+def _zip_packages(archive: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for package in CODE_PACKAGES:
+            for path in sorted((root / package).rglob("*.py")):
+                zipped.write(path, path.relative_to(root).as_posix())
+
+
+# --- a job on the cluster -----------------------------------------------------------------
+
+
+@dataclass
+class ReplicaTrack:
+    """What the kernel knows of one replica: its future and its attempts (retries, reruns
+    after a lost worker), each named by the id its ``start`` event carried."""
+
+    future: Future
+    attempts: list[str] = field(default_factory=list)
+    workers: dict[str, str] = field(default_factory=dict)  #: attempt -> worker address
+    delivered: dict[str, int] = field(default_factory=dict)  #: attempt -> outputs delivered
+    ended: dict[str, TaskReport | None] = field(default_factory=dict)  #: None: fetch it
+    state: TaskState | None = None  #: final state of this replica
+    report: TaskReport | None = None
+    blame: str | None = None  #: the failed ancestor, when skipped
+
+
+class DaskJobRun(JobRun):
+    """A job on the cluster: its futures, and what their events and completions said."""
+
+    def __init__(self, job_id: str, plan: JobPlan, backend: DaskBackend, token: str,
+                 listener: Listener):
+        super().__init__(job_id, plan, backend)
+        self.backend: DaskBackend = backend
+        self.token, self.listener = token, listener
+        self.replicas: dict[str, list[ReplicaTrack]] = {}
+        self.task_of_key: dict[Any, str] = {}  #: every future's key -> its task
+        self.helper_futures: list[Future] = []  #: slimmed copies, scattered inputs
+        self.notes: list[str] = []  #: about the job as a whole
+        self.cancelled = False
+        self._lock = threading.RLock()
+        self._reported = threading.Condition(self._lock)
+        self._early: list[dict] | None = []  #: events that came before submit() returned
+
+    # --- bookkeeping used while submitting --------------------------------------------------
+
+    def add_replica(self, task: str, future: Future) -> None:
+        self.replicas.setdefault(task, []).append(ReplicaTrack(future))
+        self.task_of_key[future.key] = task
+
+    def add_helper(self, task: str, future: Future) -> None:
+        self.helper_futures.append(future)
+        self.task_of_key[future.key] = task
+
+    def all_futures(self) -> list[Future]:
+        replicas = [t.future for tracks in self.replicas.values() for t in tracks]
+        return replicas + self.helper_futures
+
+    def announce_pending(self) -> None:
+        for name in self.plan.tasks:
+            self._emit(TaskEvent(name, "state", state=TaskState.PENDING))
+
+    def submitted_all(self) -> None:
+        """Every future exists: handle the events that raced ahead of their bookkeeping."""
+        with self._lock:
+            early, self._early = self._early or [], None
+            for message in early:
+                self.on_event(message)
+
+    # --- events from the workers (client's event loop) --------------------------------------
+
+    def on_event(self, message: dict) -> None:
+        with self._lock:
+            if self._early is not None:
+                self._early.append(message)
+                return
+            task, replica = message["task"], message["replica"]
+            tracks = self.replicas.get(task)
+            if tracks is None or self.done:
+                return
+            track = tracks[replica or 0]
+            if track.state is not None:
+                return  # settled already (cancelled, or a late event)
+            attempt, kind = message["attempt"], message["kind"]
+            if kind == "start":
+                self._on_start(task, replica, track, attempt, message["worker"])
+            elif kind == "output" and attempt not in track.ended:
+                if message["seq"] == track.delivered.get(attempt, 0):
+                    track.delivered[attempt] = message["seq"] + 1
+                    self._output(task, replica, pickle.loads(message["output"]))
+            elif kind == "end":
+                report = pickle.loads(message["report"]) if message["report"] else None
+                track.ended[attempt] = report
+                if report is not None:
+                    self._deliver_rest(task, replica, track, attempt, report)
+                self._reported.notify_all()
+
+    def _on_start(self, task: str, replica: int | None, track: ReplicaTrack, attempt: str,
+                  worker: str) -> None:
+        if track.attempts:
+            self._note_rerun(task, replica, track, worker)
+        track.attempts.append(attempt)
+        track.workers[attempt] = worker
+        result = self.results[task]
+        result.attempts = max(result.attempts, len(track.attempts))
+        if result.state == TaskState.PENDING:
+            result.started = time.time()
+            self._set_state(task, TaskState.RUNNING)
+
+    def _note_rerun(self, task: str, replica: int | None, track: ReplicaTrack,
+                    worker: str) -> None:
+        previous = track.attempts[-1]
+        label = _label(task, replica)
+        if previous in track.ended:
+            report = track.ended[previous]
+            error = report.error if report is not None else None
+            why = f" ({error.ename}: {error.evalue})" if error else ""
+            note = f"{label}: attempt {len(track.attempts)} failed{why}; retrying"
+        else:
+            note = (f"{label}: the worker {track.workers[previous]} running it was lost; "
+                    f"Dask rescheduled it on {worker}")
+        self.results[task].notes.append(note)
+
+    def _deliver_rest(self, task: str, replica: int | None, track: ReplicaTrack,
+                      attempt: str, report: TaskReport) -> None:
+        """Outputs of an attempt not streamed (events may lag or be lost): from its report."""
+        delivered = track.delivered.get(attempt, 0)
+        track.delivered[attempt] = len(report.outputs)
+        for output in report.outputs[delivered:]:
+            self._output(task, replica, output)
+
+    # --- completions (the follow thread) ------------------------------------------------------
+
+    def follow(self) -> None:
+        """Settle each replica as its future completes; finish the run when all are final."""
+        try:
+            for future in as_completed([t.future for ts in self.replicas.values() for t in ts]):
+                if self.done:
+                    break
+                self._complete(future)
+        # Whatever breaks while following (scheduler gone, a bug) must not leave the notebook
+        # waiting forever: the tasks left are failed with the reason.
+        except Exception as exc:
+            log.exception("following Dask job %s failed", self.job_id)
+            self._fail_remaining(exc)
+
+    def _complete(self, future: Future) -> None:
+        task = self.task_of_key[future.key]
+        replica = next(i for i, t in enumerate(self.replicas[task]) if t.future is future)
+        track = self.replicas[task][replica]
+        label = _label(task, replica if len(self.replicas[task]) > 1 else None)
+        if future.status == "finished":
+            report = self._wait_for_report(task, replica, track)
+            with self._lock:
+                self._settle_replica(task, track, TaskState.DONE, report)
+        elif future.status == "error":
+            self._settle_error(task, label, track, future.exception())
+        else:  # cancelled
+            with self._lock:
+                if self.cancelled:
+                    self._settle_replica(task, track, TaskState.CANCELLED)
+                else:
+                    error = _platform_error("CancelledError", f"Dask dropped task {label} "
+                                            "(the scheduler restarted or the client lost it)")
+                    self._settle_replica(task, track, TaskState.FAILED, error=error)
+
+    def _wait_for_report(self, task: str, index: int, track: ReplicaTrack) -> TaskReport:
+        with self._lock:
+            self._reported.wait_for(lambda: _has_ended(track), REPORT_WAIT)
+            report = _ok_report(track)
+        if report is None:  # too big for an event, or the event is late: ask the worker
+            report = self.backend.client.submit(report_of, track.future, pure=False).result()
+            replica = index if len(self.replicas[task]) > 1 else None
+            with self._lock:
+                attempt = track.attempts[-1] if track.attempts else ""
+                track.ended[attempt] = report
+                self._deliver_rest(task, replica, track, attempt, report)
+        return report
+
+    def _settle_error(self, task: str, label: str, track: ReplicaTrack,
+                      exc: BaseException) -> None:
+        with self._lock:
+            if isinstance(exc, TaskFailed) and exc.task == task:
+                attempt = track.attempts[-1] if track.attempts else ""
+                if attempt not in track.ended or track.ended[attempt] is None:
+                    self._deliver_rest(task, exc.replica, track, attempt, exc.report)
+                self._settle_replica(task, track, TaskState.FAILED, exc.report,
+                                     error=exc.report.error)
+            elif isinstance(exc, TaskFailed):
+                self._settle_replica(task, track, TaskState.SKIPPED, blame=exc.task)
+            elif isinstance(exc, KilledWorker) and self.task_of_key.get(exc.task, task) != task:
+                self._settle_replica(task, track, TaskState.SKIPPED,
+                                     blame=self.task_of_key[exc.task])
+            elif isinstance(exc, KilledWorker):
+                self._settle_replica(task, track, TaskState.FAILED,
+                                     error=_killed_worker_error(label, exc))
+            else:  # Dask's own failure around the task (unpicklable input, lost data, ...)
+                lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+                error = TaskError(type(exc).__name__, f"Dask could not run task {label}: {exc}",
+                                  "".join(lines).rstrip("\n").split("\n"), platform=True)
+                self._settle_replica(task, track, TaskState.FAILED, error=error)
+
+    def _settle_replica(self, task: str, track: ReplicaTrack, state: TaskState,
+                        report: TaskReport | None = None, error: TaskError | None = None,
+                        blame: str | None = None) -> None:
+        if track.state is not None or self.results[task].state.final:
+            return
+        track.state, track.report, track.blame = state, report, blame
+        if error is not None:
+            self.results[task].error = error
+        if all(t.state is not None for t in self.replicas[task]):
+            self._settle_task(task)
+
+    def _settle_task(self, task: str) -> None:
+        tracks = self.replicas[task]
+        states = [t.state for t in tracks]
+        state = next((s for s in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED)
+                      if s in states), TaskState.DONE)
+        result = self.results[task]
+        reports = [t.report for t in tracks if t.report is not None]
+        replicated = self.plan.tasks[task].task.runs > 1
+        started = [r.started for r in reports if r.started]
+        if started:  # the workers' clocks time the code itself, not the queueing
+            result.started = min(started)
+            result.finished = max(r.finished for r in reports)
+        results = [r.result for r in reports]
+        result.result = results if replicated else (results[0] if results else None)
+        for report in reports:
+            result.variables.update(report.variables)
+        if state == TaskState.DONE:
+            names = tuple(self.plan.tasks[task].task.exports)
+            result.exports = RemoteExports(self.backend.client, [t.future for t in tracks],
+                                           names, replicated)
+        blame = next((t.blame for t in tracks if t.blame), None)
+        if state == TaskState.SKIPPED and blame:
+            result.notes.append(f"skipped: {blame} failed")
+        self._set_state(task, state)
+        if all(r.state.final for r in self.results.values()):
+            self.finish()
+
+    # --- cancellation -----------------------------------------------------------------------
+
+    def start_cancel(self) -> bool:
+        """Mark the run cancelled; False when it is over already."""
+        with self._lock:
+            if self.done or self.cancelled:
+                return False
+            self.cancelled = True
+            return True
+
+    def settle_cancelled(self) -> None:
+        with self._lock:
+            for task, tracks in self.replicas.items():
+                for track in tracks:
+                    self._settle_replica(task, track, TaskState.CANCELLED)
+            for task, result in self.results.items():  # tasks never submitted
+                if not result.state.final:
+                    self._set_state(task, TaskState.CANCELLED)
+            if not self.done:
+                self.finish()
+
+    def _fail_remaining(self, exc: Exception) -> None:
+        error = _platform_error(type(exc).__name__,
+                                f"lost track of the Dask job: {_reason(exc)}")
+        with self._lock:
+            for task, result in self.results.items():
+                if not result.state.final:
+                    result.error = error
+                    self._set_state(task, TaskState.FAILED)
+            if not self.done:
+                self.finish()
+
+    # --- telling the listener -----------------------------------------------------------------
+
+    def _set_state(self, task: str, state: TaskState) -> None:
+        result = self.results[task]
+        if result.state == state:
+            return
+        result.state = state
+        if state.final and result.finished is None:
+            result.finished = time.time()
+        self._emit(TaskEvent(task, "state", state=state))
+
+    def _output(self, task: str, replica: int | None, output: Output) -> None:
+        outputs = self.results[task].outputs
+        last = outputs[-1] if outputs else None
+        if last is not None and last.kind == output.kind == "stream" and last.name == output.name:
+            last.text += output.text  # kept like the local backend keeps them: streams merged
+        else:
+            outputs.append(Output(output.kind, output.name, output.text, output.data,
+                                  output.metadata))
+        self._emit(TaskEvent(task, "output", output=output, replica=replica))
+
+    def _emit(self, event: TaskEvent) -> None:
+        try:
+            self.listener(event)
+        except Exception:  # a broken display must not stop the job's bookkeeping
+            log.exception("the progress listener failed on %s", event)
+
+
+def _ok_report(track: ReplicaTrack) -> TaskReport | None:
+    return next((r for r in track.ended.values() if r is not None and r.ok), None)
+
+
+def _has_ended(track: ReplicaTrack) -> bool:
+    """An attempt ended well, or ended with a report too big to ride on its event."""
+    return any(r is None or r.ok for r in track.ended.values())
+
+
+def _label(task: str, replica: int | None) -> str:
+    return task if replica is None else f"{task}[{replica}]"
+
+
+def _platform_error(ename: str, evalue: str) -> TaskError:
+    return TaskError(ename, evalue, [f"{ename}: {evalue}"], platform=True)
+
+
+def _killed_worker_error(label: str, exc: KilledWorker) -> TaskError:
+    worker = getattr(exc.last_worker, "address", exc.last_worker)
+    return _platform_error(
+        "KilledWorker",
+        f"task {label} killed every worker it ran on (the last was {worker}): their processes "
+        "died while running it, and Dask gave up after its allowed failures "
+        "(distributed.scheduler.allowed-failures). Look for a crash, os._exit, or memory "
+        "exhaustion in the task")
+
+
+# --- building the Dask graph --------------------------------------------------------------
+
+
+class JobGraph:
+    """Submits a plan's tasks in topological order, each replica a future."""
+
+    def __init__(self, backend: DaskBackend, run: DaskJobRun):
+        self.backend, self.run, self.plan = backend, run, run.plan
+        self.client = backend.client
+        self.local_inputs: dict[str, bytes | Future] = {}
+        self._slimmed: dict[tuple[str, tuple[str, ...]], list[Future]] = {}
+
+    def submit(self) -> None:
+        self._place_local_inputs()
+        for name, planned in self.plan.tasks.items():
+            upstream = {up: self._outcomes(up, self._imported_from(name, up))
+                        for up in self._upstream(name)}
+            local = {n: self.local_inputs[n]
+                     for n, source in planned.import_sources.items() if source is None}
+            runs = max(planned.task.runs, 1)
+            for index in range(runs):
+                replica = index if runs > 1 else None
+                call = ReplicaCall(self.run.token, self.backend.topic,
+                                   TaskSpec.from_plan(self.plan, name, replica))
+                future = self.client.submit(
+                    run_replica, call, local, upstream, key=(f"{name}-{self.run.token}", index),
+                    pure=False, retries=planned.task.retries or None)
+                self.run.add_replica(name, future)
+
+    def _place_local_inputs(self) -> None:
+        wanted = {n for p in self.plan.tasks.values()
+                  for n, source in p.import_sources.items() if source is None}
+        for name in sorted(wanted):
+            value = self.plan.local_inputs[name]
+            if len(value) > SCATTER_LIMIT:  # once to the cluster, not in every task's spec
+                future = self.client.scatter(value, hash=False)
+                self.run.add_helper(f"local {name}", future)
+                self.local_inputs[name] = future
+            else:
+                self.local_inputs[name] = value
+
+    def _upstream(self, name: str) -> list[str]:
+        """Parents (ordering, variables) and import sources (data), in plan order."""
+        planned = self.plan.tasks[name]
+        wanted = set(planned.deps) | {s for s in planned.import_sources.values() if s}
+        return [t for t in self.plan.tasks if t in wanted]
+
+    def _imported_from(self, name: str, upstream: str) -> tuple[str, ...]:
+        sources = self.plan.tasks[name].import_sources
+        return tuple(sorted(n for n, source in sources.items() if source == upstream))
+
+    def _outcomes(self, upstream: str, names: tuple[str, ...]) -> list[Future]:
+        """The upstream replicas' outcome futures, slimmed on their workers to ``names``
+        when they export more than that."""
+        futures = [t.future for t in self.run.replicas[upstream]]
+        if set(self.plan.tasks[upstream].task.exports) <= set(names):
+            return futures
+        slimmed = self._slimmed.get((upstream, names))
+        if slimmed is None:
+            variant = len(self._slimmed)
+            slimmed = [self.client.submit(slim, future, names, pure=False,
+                                          key=(f"{upstream}.imports-{self.run.token}", i, variant))
+                       for i, future in enumerate(futures)]
+            for future in slimmed:
+                self.run.add_helper(upstream, future)
+            self._slimmed[(upstream, names)] = slimmed
+        return slimmed
+
+
+class RemoteExports(Mapping):
+    """A finished task's exports, left on the workers until read (then kept here)."""
+
+    def __init__(self, client: Client, futures: list[Future], names: tuple[str, ...],
+                 replicated: bool):
+        self._client, self._futures = client, futures
+        self._names, self._replicated = names, replicated
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._values:
+            getters = [self._client.submit(export_of, f, name, pure=False)
+                       for f in self._futures]
+            values = self._client.gather(getters)
+            self._values[name] = values if self._replicated else values[0]
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"RemoteExports({', '.join(self._names)})"
+
+
