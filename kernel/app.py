@@ -74,6 +74,8 @@ class KernelApp:
         handlers = RequestHandlers(self)
         self.shell = Channel("shell", self.shell_socket, shell_table(handlers), self)
         self.control = Channel("control", self.control_socket, control_table(handlers), self)
+        self.shell.before_reply = self._set_aside_queued_requests
+        self._set_aside: list = []
         self._exit_requested = threading.Event()
         self._exiting = threading.Lock()
 
@@ -109,17 +111,25 @@ class KernelApp:
             if self._exit_requested.is_set():
                 self.exit()
 
-    def _abort_queued_executes(self) -> None:
-        """After a failed cell (stop_on_error): every execute already queued is aborted, each
-        with busy/reply/idle; other requests in the queue are served normally."""
-        self.executor.abort_pending = False
+    def _set_aside_queued_requests(self, request) -> None:
+        """After a failed cell with stop_on_error, before its reply leaves: take what is queued
+        now. Those requests were all sent before the frontend could know of the error."""
+        if not self.executor.abort_pending:
+            return
         while True:
             try:
-                request = self.shell.receive(zmq.NOBLOCK)
+                queued = self.shell.receive(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if request is None:
-                continue
+            if queued is not None:
+                self._set_aside.append(queued)
+
+    def _abort_queued_executes(self) -> None:
+        """Each execute set aside is aborted (busy, aborted reply, idle); other requests set
+        aside are served normally."""
+        self.executor.abort_pending = False
+        queued, self._set_aside = self._set_aside, []
+        for request in queued:
             if request.msg_type == "execute_request":
                 self.shell.dispatch(request, lambda _request: self.executor.aborted_reply())
             else:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -41,6 +42,8 @@ class Channel:
         self.socket = socket
         self.handlers = handlers
         self._kernel = kernel  # KernelApp: publisher, factory, signer, digest history, flush
+        #: called after the handler, before its reply leaves (see KernelApp: stop_on_error)
+        self.before_reply: Callable[[Message], None] | None = None
 
     def receive(self, flags: int = 0) -> Message | None:
         """The next valid request, or None when the frames were invalid (dropped, logged)."""
@@ -64,6 +67,8 @@ class Channel:
                 return
             content = self._run(handler, request)
             self._kernel.flush_output()
+            if self.before_reply is not None:
+                self.before_reply(request)
             if content is not None:
                 self.send_reply(request, content)
         finally:

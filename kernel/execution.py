@@ -67,7 +67,6 @@ class Executor:
             from kernel.shell import PythonShell
 
             self._shell = PythonShell()
-            self._shell.namespace.setdefault("In", [""])
         return self._shell
 
     @property
@@ -130,7 +129,7 @@ class Executor:
             engine = self.engine_for(code)
             shell = self.shell
             context.namespace = shell.namespace
-            if store_history:
+            if engine is not None and store_history:  # the shell records its own cells
                 self._record_input(shell.namespace, context.execution_count, code)
             with self.gate.user_code():
                 if engine is not None:
@@ -139,6 +138,8 @@ class Executor:
             return Outcome(result.status, result.ename, result.evalue, list(result.traceback))
         except KeyboardInterrupt:
             return interrupted()
+        except SystemExit as exit_:  # the shell turns it into an error; never end the kernel
+            return Outcome("error", "SystemExit", str(exit_.code), [f"SystemExit: {exit_.code}"])
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
@@ -150,7 +151,7 @@ class Executor:
             return Outcome("error", error.ename, error.evalue, list(error.traceback))
         except KeyboardInterrupt:
             raise
-        except Exception as error:  # an engine bug: shown like any Python traceback
+        except Exception as error:  # noqa: BLE001 - an engine bug, shown as a traceback
             lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
             return Outcome("error", type(error).__name__, str(error), lines)
         return Outcome()
@@ -159,9 +160,9 @@ class Executor:
     def _record_input(namespace: dict[str, Any], count: int, code: str) -> None:
         """IPython's input history names: In[n], _i, _ii, _iii, _i<n>."""
         inputs = namespace.setdefault("In", [""])
-        while len(inputs) < count:
+        while len(inputs) <= count:
             inputs.append("")
-        inputs.append(code)
+        inputs[count] = code
         namespace["_iii"] = namespace.get("_ii", "")
         namespace["_ii"] = namespace.get("_i", "")
         namespace["_i"] = code

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol.wire import Message
@@ -18,7 +18,7 @@ PROTOCOL_VERSION = "5.5"
 
 def utc_timestamp() -> str:
     """ISO-8601 with timezone, as jupyter_client expects (naive dates raise warnings there)."""
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _username() -> str:
