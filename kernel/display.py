@@ -338,7 +338,8 @@ def patch_ipython_display_functions(module: ModuleType) -> None:
         if reexporting is None:
             continue
         for attr in ("display", "update_display", "clear_output", "publish_display_data"):
-            if hasattr(reexporting, attr):
+            # vars(): IPython.core.display serves these names through a deprecating __getattr__
+            if attr in vars(reexporting):
                 setattr(reexporting, attr, getattr(module, attr))
 
 

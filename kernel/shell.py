@@ -11,9 +11,7 @@ Errors become an :class:`ExecuteOutcome`; the process layer publishes them (once
 from __future__ import annotations
 
 import ast
-import asyncio
 import builtins
-import inspect
 import os
 import sys
 import types
@@ -23,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from kernel import completion, display, magics, tracebacks
 
 if TYPE_CHECKING:
+    import asyncio
+
     from kernel.context import CellContext
 
 INLINE_BACKEND = "module://kernel.mpl_backend"  #: matplotlib backend that shows figures inline
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect
 _SYSTEM_EXIT_PREAMBLE = "An exception has occurred, use %tb to see the full traceback.\n"
 
 
@@ -168,8 +169,10 @@ class PythonShell:
 
     def _run_code(self, code: types.CodeType) -> Any:
         result = eval(code, self.namespace)  # running the user's cell is the point
-        if code.co_flags & inspect.CO_COROUTINE:  # top-level await
+        if code.co_flags & _CO_COROUTINE:  # top-level await
             if self._loop is None:
+                import asyncio  # 20 ms: only for cells that await
+
                 self._loop = asyncio.new_event_loop()
             result = self._loop.run_until_complete(result)
         return result
