@@ -348,10 +348,15 @@ class SDKSession:
 
 
 def _reason(exc: BaseException) -> str:
+    """The root cause of a (Java) exception, which is what tells the user what went wrong."""
     java = getattr(exc, "java_exception", None)
-    if java is not None:
-        return str(java.getMessage() or java.toString())
-    return str(exc) or type(exc).__name__
+    if java is None:
+        return str(exc) or type(exc).__name__
+    root, depth = java, 0
+    while root.getCause() is not None and depth < 20:
+        root, depth = root.getCause(), depth + 1
+    message = root.getMessage()
+    return f"{root.getClass().getSimpleName()}: {message}" if message else str(root.toString())
 
 
 # -- following a job -----------------------------------------------------------------------------
@@ -436,6 +441,7 @@ class _JobMonitor:
         for index, (pa_name, report) in enumerate(zip(pa_names, reports)):
             replica = index if replicated else None
             for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
+                text = _without_failure_echo(text)
                 if text:
                     self._output(name, Output("stream", name=stream, text=text), replica)
             payload = _payload_of(report)
@@ -525,6 +531,16 @@ def _payload_of(report: TaskReport) -> dict | None:
     if report.exception is not None:
         return proactive_task.payload_from_failure(report.exception)
     return proactive_task.payload_from_result(report.value)
+
+
+def _without_failure_echo(text: str) -> str:
+    """A log without the node's echo of ``ProActiveTaskFailed`` (its traceback and payload):
+    the task's own error is shown from the payload, on the cell's lines."""
+    marker = text.find(proactive_task.FAILURE_MARKER)
+    if marker < 0:
+        return text
+    start = text.rfind("Traceback (most recent call last):", 0, marker)
+    return text[: start if start >= 0 else marker].rstrip() + ("\n" if start > 0 else "")
 
 
 def _platform_error(where: str, message: str) -> TaskError:

@@ -296,9 +296,10 @@ class _ReplicationLayout:
     """Where each ``runs=N`` replication opens and closes its block.
 
     ProActive replicates the children of the task holding a replicate flow script, up to the
-    task closing the block. For ``runs=N`` on T: T's single parent (or an added ``T_split``)
-    opens the block with ``runs=N``; T's single child, if T is its only parent, closes it, else
-    an added ``T_merge`` does and T's children depend on it.
+    task closing the block. For ``runs=N`` on T: T's parent opens the block with ``runs=N`` when
+    it is T's only parent and T its only child (Activeeon's rule), else an added ``T_split``
+    depending on T's parents does; T's single child, if T is its only parent, closes it, else an
+    added ``T_merge`` does and T's children depend on it.
     """
 
     deps: dict[str, list[str]]
@@ -322,27 +323,10 @@ class _ReplicationLayout:
     def _replicate(self, plan: JobPlan, task: Task) -> None:
         name = task.name
         parents = self.deps[name]
-        if len(parents) > 1:
-            raise WorkflowBuildError(
-                f"task {name!r} has runs={task.runs} and {len(parents)} dependencies; ProActive "
-                "replicates the children of one task: give it a single dep, or replicate a task "
-                "that depends on one task which joins the others"
-            )
-        if parents:
+        if len(parents) == 1 and self._can_open(plan, parents[0]):
             opener = parents[0]
-            if opener in self.replicate or _has_flow(plan, opener):
-                raise WorkflowBuildError(
-                    f"task {opener!r} already opens a control-flow block, so its child {name!r} "
-                    f"cannot use runs={task.runs}; add an intermediate task between them"
-                )
-            if len(self.children(opener)) > 1:
-                raise WorkflowBuildError(
-                    f"task {name!r} has runs={task.runs}, but its parent {opener!r} has other "
-                    "children too, which ProActive would replicate as well; give the replicated "
-                    "task its own parent"
-                )
-        else:
-            opener = self._add(f"{name}_split", [])
+        else:  # no parent, several, or one that cannot hold the block: an empty task opens it
+            opener = self._add(f"{name}_split", list(parents))
             self.deps[name] = [opener]
         self.replicate[opener] = task.runs
         self.replicated.add(name)
@@ -354,6 +338,12 @@ class _ReplicationLayout:
         for child in children:
             self.deps[child] = [merge if d == name else d for d in self.deps[child]]
         self.closes.add(merge)
+
+    def _can_open(self, plan: JobPlan, parent: str) -> bool:
+        """A parent opens the block itself (as in Activeeon's kernel) when nothing else would be
+        replicated with it and it has no control flow of its own."""
+        return (parent not in self.replicate and not _has_flow(plan, parent)
+                and len(self.children(parent)) == 1)
 
     def children(self, name: str) -> list[str]:
         return [n for n, d in self.deps.items() if name in d]
