@@ -1,0 +1,346 @@
+"""The ProActive backend: connection rules, config files, submission and monitoring, portals.
+
+A ProActive server cannot run here. Submission is exercised up to the SDK call with
+``FakeProActiveServer`` (tests/pragmas/proactive_standin.py), a stand-in for the scheduler behind
+the SDK: it runs the workflow XML the real SDK exports, task by task, under ProActive's bindings.
+Connecting uses the real SDK against a port where nothing listens. The tests against a real
+server run only when PROACTIVE_URL, PROACTIVE_LOGIN and PROACTIVE_PASSWORD are set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+
+import pytest
+
+from pragmas import proactive_jvm
+from pragmas.backends.base import TaskState
+from pragmas.backends.proactive import (
+    ProActiveBackend,
+    ProActiveConfigError,
+    ProActiveConnectionError,
+    config_file_in,
+    proactive_only_notices,
+    read_config_file,
+    server_url,
+)
+from pragmas.engine import PragmaEngine
+from tests.pragmas.pragma_cells import CellContext, run_cells
+from tests.pragmas.proactive_standin import FakeProActiveServer
+
+needs_java = pytest.mark.skipif(
+    proactive_jvm.java_executable() is None, reason="no Java runtime: the SDK cannot start"
+)
+
+
+# -- connection rules ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url", "expected"),
+    [
+        ("pa.example.org", 8443, None, "https://pa.example.org:8443"),
+        ("pa.example.org", None, None, "http://pa.example.org:8080"),
+        (None, None, "http://10.0.0.5:8080/", "http://10.0.0.5:8080"),
+        (None, 9443, None, "https://try.activeeon.com:9443"),
+    ],
+)
+def test_server_url_follows_activeeons_rules(host, port, url, expected):
+    assert server_url(host, port, url) == expected
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "proactive_config.ini"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_config_file_with_protocol_host_and_port(tmp_path):
+    path = write(tmp_path, """
+        [proactive_server]
+        protocol = http
+        host = pa.example.org
+        port = 8080
+        [user]
+        login = alice
+        password = s3cret
+    """)
+    assert read_config_file(path) == ("http://pa.example.org:8080", "alice", "s3cret")
+
+
+def test_config_file_with_url_and_no_password(tmp_path):
+    path = write(tmp_path, """
+        [proactive_server]
+        url = https://pa.example.org:8443
+        [user]
+        login = alice
+    """)
+    assert read_config_file(path) == ("https://pa.example.org:8443", "alice", None)
+
+
+def test_the_readmes_config_layout_without_protocol_works(tmp_path):
+    """Activeeon's kernel crashed on it (KeyError 'protocol'); here it follows connect's rules."""
+    path = write(tmp_path, """
+        [proactive_server]
+        host = pa.example.org
+        port = 8443
+        [user]
+        login = alice
+        password = pw
+    """)
+    assert read_config_file(path)[0] == "https://pa.example.org:8443"
+
+
+def test_a_config_file_without_a_server_says_what_it_needs(tmp_path):
+    path = write(tmp_path, "[user]\nlogin = alice\n")
+    with pytest.raises(ProActiveConfigError, match=r"\[proactive_server\].*url=.*host="):
+        read_config_file(path)
+
+
+def test_config_file_is_found_in_the_working_directory(tmp_path):
+    assert config_file_in(str(tmp_path)) is None
+    path = write(tmp_path, "[proactive_server]\nurl = http://x:8080\n")
+    assert config_file_in(str(tmp_path)) == path
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+@needs_java
+def test_a_failed_connect_names_the_url_and_the_reason():
+    port = closed_port()
+    with pytest.raises(ProActiveConnectionError) as failure:
+        ProActiveBackend.connect(url=f"http://127.0.0.1:{port}", login="alice", password="pw")
+    message = str(failure.value)
+    assert f"http://127.0.0.1:{port}" in message
+    assert "Connection refused" in message
+    # the SDK's JVM is still usable afterwards (export_xml, another connect)
+    assert proactive_jvm.gateway().createJob() is not None
+
+
+@needs_java
+def test_a_missing_login_and_password_are_asked_the_password_hidden():
+    port = closed_port()
+    asked = []
+
+    def ask(prompt, password=True):
+        asked.append((prompt, password))
+        return "secret" if password else "alice"
+
+    with pytest.raises(ProActiveConnectionError):
+        ProActiveBackend.connect(host="127.0.0.1", port=port, ask_password=ask)
+    assert [hidden for _, hidden in asked] == [False, True]
+    assert "alice" in asked[1][0] and f"127.0.0.1:{port}" in asked[1][0]
+
+
+def test_without_a_way_to_ask_a_missing_password_is_an_error():
+    with pytest.raises(ProActiveConnectionError, match="no password given"):
+        ProActiveBackend.connect(host="pa.example.org", login="alice")
+
+
+@needs_java
+def test_config_file_connect_asks_for_the_missing_password(tmp_path):
+    port = closed_port()
+    path = write(tmp_path, f"[proactive_server]\nurl = http://127.0.0.1:{port}\n[user]\nlogin = bob\n")
+    asked = []
+
+    def ask(prompt, password=True):
+        asked.append(password)
+        return "pw"
+
+    with pytest.raises(ProActiveConnectionError, match=f"127.0.0.1:{port}"):
+        ProActiveBackend.from_config_file(path, ask)
+    assert asked == [True]
+
+
+# -- submission, monitoring, results (stand-in server) -------------------------------------------
+
+
+def submitted(*cells: str, namespace: dict | None = None):
+    engine = PragmaEngine()
+    ctx = run_cells(engine, *cells, ctx=CellContext(namespace=dict(namespace or {})))
+    server = FakeProActiveServer()
+    backend = ProActiveBackend(server, "https://pa.example.org:8443", "alice", poll_interval=0.02)
+    events = []
+    run = backend.submit(engine.plan(ctx), events.append)
+    assert run.wait(60), "the job did not end"
+    return server, run, events
+
+
+def states_of(events, task):
+    return [e.state for e in events if e.task == task and e.kind == "state"]
+
+
+@needs_java
+def test_a_job_runs_and_reports_states_results_exports_and_outputs():
+    server, run, events = submitted(
+        "#%task(name=hi, export=[x])\nprint('Hello world')\nx = 21",
+        "#%task(name=location, dep=[hi], import=[x])\nprint('I am here')\nresult = x * 2",
+    )
+    assert server.submitted_xml[run.job_id].count("<task name=") == 2
+    assert states_of(events, "hi") == [TaskState.PENDING, TaskState.RUNNING, TaskState.DONE]
+    assert states_of(events, "location")[-1] == TaskState.DONE
+    assert run.results["hi"].exports == {"x": 21}
+    assert run.results["location"].result == 42
+    printed = [(e.task, e.output.text) for e in events if e.kind == "output"]
+    assert ("hi", "Hello world\n") in printed and ("location", "I am here\n") in printed
+    assert run.results["hi"].duration > 0
+
+
+@needs_java
+def test_pictures_a_task_displays_come_back_as_display_outputs():
+    _, run, events = submitted(
+        "#%task(name=draw)\nclass Pic:\n    def _repr_svg_(self):\n        return '<svg/>'\n"
+        "display(Pic())",
+    )
+    shown = [e.output for e in events if e.kind == "output" and e.output.kind == "display"]
+    assert shown and shown[0].data["image/svg+xml"] == "<svg/>"
+    assert run.results["draw"].state == TaskState.DONE
+
+
+@needs_java
+def test_a_failure_skips_dependents_and_independent_tasks_finish():
+    _, run, events = submitted(
+        "#%task(name=bad)\nraise RuntimeError('broken')",
+        "#%task(name=child, dep=[bad])\nresult = 1",
+        "#%task(name=other)\nresult = 'fine'",
+    )
+    assert run.results["bad"].state == TaskState.FAILED
+    assert run.results["bad"].error.traceback[-1] == "RuntimeError: broken"
+    assert run.results["child"].state == TaskState.SKIPPED
+    assert run.results["other"].state == TaskState.DONE
+    assert run.results["other"].result == "fine"
+    logged = "".join(e.output.text for e in events if e.kind == "output" and e.task == "bad")
+    assert "pragma-failure" not in logged  # the node's echo of the failure is not shown
+
+
+@needs_java
+def test_replicated_tasks_report_lists_in_replica_order():
+    _, run, _ = submitted(
+        "#%task(name=base)\nresult = 0",
+        "#%task(name=rep, dep=[base], export=[v], runs=3)\nv = replication * 10",
+        "#%task(name=after, dep=[rep], import=[v])\nresult = sum(v)",
+    )
+    assert run.results["rep"].exports == {"v": [0, 10, 20]}
+    assert run.results["after"].result == 30
+
+
+@needs_java
+def test_values_from_the_notebook_reach_the_tasks():
+    _, run, _ = submitted("#%task(name=t, import=[n])\nresult = n + 1", namespace={"n": 41})
+    assert run.results["t"].result == 42
+
+
+@needs_java
+def test_cancel_kills_the_job_and_cancels_what_did_not_finish():
+    engine = PragmaEngine()
+    ctx = run_cells(engine, "#%task(name=slow)\nimport time\ntime.sleep(30)",
+                    "#%task(name=next, dep=[slow])\nresult = 1")
+    server = FakeProActiveServer()
+    backend = ProActiveBackend(server, "https://pa.example.org:8443", "alice", poll_interval=0.02)
+    events = []
+    run = backend.submit(engine.plan(ctx), events.append)
+    while TaskState.RUNNING not in states_of(events, "slow"):
+        assert not run.wait(0.05)
+    run.cancel()
+    assert run.wait(30)
+    assert server.killed == [run.job_id]
+    assert run.results["slow"].state in (TaskState.CANCELLED, TaskState.FAILED)
+    assert run.results["next"].state in (TaskState.CANCELLED, TaskState.SKIPPED)
+
+
+# -- portals and resources through the pragmas ---------------------------------------------------
+
+
+def engine_on_proactive(resources=None):
+    engine = PragmaEngine()
+    server = FakeProActiveServer(resources)
+    engine.set_backend(ProActiveBackend(server, "https://pa.example.org:8443", "alice"))
+    return engine, server
+
+
+@pytest.mark.parametrize(
+    ("pragma", "path"),
+    [
+        ("show_resource_manager", "/rm/"),
+        ("show_scheduling_portal", "/scheduler/"),
+        ("show_workflow_execution", "/automation-dashboard/#/workflow-execution"),
+    ],
+)
+def test_portals_embed_the_servers_pages(pragma, path):
+    engine, _ = engine_on_proactive()
+    ctx = run_cells(engine, f"#%{pragma}(height=400, width=800)")
+    (shown,) = ctx.displays()
+    assert f'src="https://pa.example.org:8443{path}"' in shown["text/html"]
+    assert "height:400px" in shown["text/html"] and "width:800px" in shown["text/html"]
+
+
+def test_a_portal_under_another_host_name():
+    engine, _ = engine_on_proactive()
+    ctx = run_cells(engine, "#%show_scheduling_portal(host=public.example.org)")
+    assert "https://public.example.org:8443/scheduler/" in ctx.displays()[0]["text/plain"]
+
+
+def test_on_the_local_backend_a_portal_says_there_is_none():
+    ctx = run_cells(PragmaEngine(), "#%show_resource_manager()")
+    assert ctx.displays() == []
+    assert "has no portal" in ctx.text()
+
+
+def test_resources_are_listed_as_html_tables():
+    engine, _ = engine_on_proactive(
+        {"nodesources": ["", "Default", "GPU"], "hosts": ["node1"], "tokens": []})
+    ctx = run_cells(engine, "#%list_nodesources()", "#%list_resources()")
+    first, both = ctx.displays()
+    assert "<th>Node sources</th>" in first["text/html"]
+    assert "<td>GPU</td>" in first["text/html"] and "<td></td>" not in first["text/html"]
+    assert both["text/plain"].splitlines() == [
+        "Node sources: Default, GPU", "Hosts: node1", "Tokens: (none)"]
+
+
+def test_resource_lists_say_once_that_they_do_not_apply_to_the_local_backend():
+    ctx = run_cells(PragmaEngine(), "#%list_hosts()", "#%list_hosts()")
+    assert ctx.text().count("does not apply to the local backend") == 1
+
+
+def test_proactive_only_settings_are_named_for_other_backends():
+    engine = PragmaEngine()
+    run_cells(engine, "#%task(name=hi)\nprint(1)", "#%selection_script(name=hi)\nselected = True",
+              "#%runtime_env()")
+    notices = proactive_only_notices(engine.job, "dask", {"token": "t"})
+    assert len(notices) == 3
+    assert notices[0].startswith("Selection scripts") and "dask backend" in notices[0]
+    assert "runtime environment" in notices[1] and "token" in notices[2]
+    assert proactive_only_notices(PragmaEngine().job) == []
+
+
+# -- a real server, when one is configured -------------------------------------------------------
+
+REAL = {k: os.environ.get(k) for k in ("PROACTIVE_URL", "PROACTIVE_LOGIN", "PROACTIVE_PASSWORD")}
+needs_server = pytest.mark.skipif(
+    not all(REAL.values()),
+    reason="no ProActive server: set PROACTIVE_URL, PROACTIVE_LOGIN and PROACTIVE_PASSWORD "
+    "(its nodes need pragma-kernel installed) to run the real-server tests",
+)
+
+
+@needs_server
+@needs_java
+def test_a_real_server_runs_a_job_end_to_end():
+    backend = ProActiveBackend.connect(url=REAL["PROACTIVE_URL"], login=REAL["PROACTIVE_LOGIN"],
+                                       password=REAL["PROACTIVE_PASSWORD"])
+    try:
+        engine = PragmaEngine()
+        ctx = run_cells(engine, "#%task(name=a, export=[x])\nx = 20",
+                        "#%task(name=b, dep=[a], import=[x])\nprint('b runs')\nresult = x + 1")
+        run = backend.submit(engine.plan(ctx), lambda event: None)
+        assert run.wait(600)
+        assert run.results["b"].result == 21
+        assert backend.resources("nodesources") is not None
+    finally:
+        backend.close()
