@@ -81,6 +81,7 @@ class DaskBackend(Backend):
         self.cluster = cluster  #: the cluster this backend started (closed with it), if any
         self.topic = f"pragma-kernel-{client.id}"
         self._runs: dict[str, DaskJobRun] = {}
+        self._dashboard = _find_dashboard(client)
         client.subscribe_topic(self.topic, self._on_event)
 
     # --- connecting -----------------------------------------------------------------------
@@ -123,10 +124,7 @@ class DaskBackend(Backend):
         return text + (f"; dashboard {dashboard}" if dashboard else "")
 
     def dashboard_url(self) -> str | None:
-        if self.cluster is not None and not _has_bokeh():
-            return None  # started without one
-        services = self.client.scheduler_info(n_workers=0).get("services", {})
-        return self.client.dashboard_link if "dashboard" in services else None
+        return self._dashboard
 
     def close(self) -> None:
         for run in list(self._runs.values()):
@@ -205,7 +203,7 @@ def _start_local_cluster(workers: int | None) -> tuple[LocalCluster, Client]:
     try:
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
+            dashboard_address="127.0.0.1:0",  # a free port; without bokeh, its /info pages
             silence_logs=logging.ERROR,
         )
     except (OSError, TimeoutError, RuntimeError) as exc:
@@ -213,8 +211,21 @@ def _start_local_cluster(workers: int | None) -> tuple[LocalCluster, Client]:
     return cluster, Client(cluster, set_as_default=False)
 
 
-def _has_bokeh() -> bool:
-    return importlib.util.find_spec("bokeh") is not None
+def _find_dashboard(client: Client) -> str | None:
+    """The dashboard's address; without bokeh on the scheduler (the dashboard's page then
+    only says to install it), its plain-HTML worker list, which needs nothing."""
+    services = client.scheduler_info(n_workers=0).get("services", {})
+    if "dashboard" not in services:
+        return None
+
+    def has_bokeh() -> bool:  # pickled by value, run on the scheduler
+
+        return importlib.util.find_spec("bokeh") is not None
+
+    link = client.dashboard_link
+    if client.run_on_scheduler(has_bokeh):
+        return link
+    return link.removesuffix("/status") + "/info/main/workers.html"
 
 
 def _ship_code(client: Client) -> None:
@@ -223,7 +234,6 @@ def _ship_code(client: Client) -> None:
     (``Client.upload_file``, which also reaches workers that join later)."""
 
     def importable() -> bool:  # pickled by value: it must not need pragma-kernel itself
-        import importlib.util
 
         return importlib.util.find_spec("pragmas.backends.dask_task") is not None
 
@@ -272,6 +282,7 @@ class DaskJobRun(JobRun):
         self.token, self.listener = token, listener
         self.replicas: dict[str, list[ReplicaTrack]] = {}
         self.task_of_key: dict[Any, str] = {}  #: every future's key -> its task
+        self.upstream: dict[str, list[str]] = {}  #: task -> the tasks its Dask task waits on
         self.helper_futures: list[Future] = []  #: slimmed copies, scattered inputs
         self.notes: list[str] = []  #: about the job as a whole
         self.cancelled = False
@@ -371,7 +382,8 @@ class DaskJobRun(JobRun):
     def follow(self) -> None:
         """Settle each replica as its future completes; finish the run when all are final."""
         try:
-            for future in as_completed([t.future for ts in self.replicas.values() for t in ts]):
+            futures = [t.future for tracks in self.replicas.values() for t in tracks]
+            for future in as_completed(futures, loop=self.backend.client.loop):
                 if self.done:
                     break
                 self._complete(future)
@@ -431,11 +443,18 @@ class DaskJobRun(JobRun):
             elif isinstance(exc, KilledWorker):
                 self._settle_replica(task, track, TaskState.FAILED,
                                      error=_killed_worker_error(label, exc))
+            elif self._failed_upstream(task):  # Dask fails dependents with the same error
+                self._settle_replica(task, track, TaskState.SKIPPED,
+                                     blame=self._failed_upstream(task))
             else:  # Dask's own failure around the task (unpicklable input, lost data, ...)
                 lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
                 error = TaskError(type(exc).__name__, f"Dask could not run task {label}: {exc}",
                                   "".join(lines).rstrip("\n").split("\n"), platform=True)
                 self._settle_replica(task, track, TaskState.FAILED, error=error)
+
+    def _failed_upstream(self, task: str) -> str | None:
+        return next((up for up in self.upstream.get(task, ())
+                     if any(t.future.status == "error" for t in self.replicas[up])), None)
 
     def _settle_replica(self, task: str, track: ReplicaTrack, state: TaskState,
                         report: TaskReport | None = None, error: TaskError | None = None,
@@ -577,8 +596,9 @@ class JobGraph:
     def submit(self) -> None:
         self._place_local_inputs()
         for name, planned in self.plan.tasks.items():
+            self.run.upstream[name] = self._upstream(name)
             upstream = {up: self._outcomes(up, self._imported_from(name, up))
-                        for up in self._upstream(name)}
+                        for up in self.run.upstream[name]}
             local = {n: self.local_inputs[n]
                      for n, source in planned.import_sources.items() if source is None}
             runs = max(planned.task.runs, 1)

@@ -43,7 +43,6 @@ class ReplicaCall:
     job_token: str
     topic: str
     spec: TaskSpec
-    local_inputs: dict[str, bytes] = field(default_factory=dict)  #: cloudpickled, by name
 
 
 @dataclass
@@ -106,8 +105,11 @@ class TaskCancelled(TaskInterrupt):
 # --- the Dask task functions -------------------------------------------------------------
 
 
-def run_replica(call: ReplicaCall, upstream: dict[str, list[ReplicaOutcome]]) -> ReplicaOutcome:
-    """One replica: gather its inputs from upstream outcomes, run it, report, keep exports."""
+def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
+                upstream: dict[str, list[ReplicaOutcome]]) -> ReplicaOutcome:
+    """One replica: gather its inputs (``local_inputs``: cloudpickled values of the notebook's
+    namespace; ``upstream``: outcomes of upstream tasks, per replica), run it, report, keep
+    its exports here."""
     spec = call.spec
     _one_task_at_a_time.acquire()  # released by the thread that runs the code, when it ends
     events = ReplicaEvents(call, uuid.uuid4().hex[:12])
@@ -115,7 +117,7 @@ def run_replica(call: ReplicaCall, upstream: dict[str, list[ReplicaOutcome]]) ->
     ancestor_variables = _ancestor_variables(upstream)
     try:
         inputs = gather_inputs(
-            spec, call.local_inputs,
+            spec, local_inputs,
             lambda task: [outcome.exports for outcome in upstream[task]],
             lambda task: ancestor_variables.get(task, []),
         )

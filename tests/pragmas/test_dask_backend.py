@@ -1,0 +1,366 @@
+"""The Dask backend on a real cluster: a ``dask scheduler`` and two ``dask worker`` processes on
+127.0.0.1 (``tests/e2e/dask_cluster.py``), driven with job plans made here the way the engine
+makes them (``pragmas.validation.validate``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import cloudpickle
+import pytest
+
+from pragmas.backends.base import JobPlan, PlannedTask, TaskEvent, TaskState
+from pragmas.backends.dask import DaskBackend, DaskConnectError, RemoteExports
+from pragmas.model import Job, SourceLocation, Task
+from pragmas.validation import validate
+from tests.e2e.dask_cluster import shared_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    return shared_cluster()
+
+
+@pytest.fixture(scope="module")
+def backend(cluster):
+    backend = DaskBackend.connect(cluster.address)
+    yield backend
+    backend.close()
+
+
+class Recorder:
+    """A listener keeping every event; thread-safe like the real progress display must be."""
+
+    def __init__(self):
+        self.events: list[TaskEvent] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def __call__(self, event: TaskEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def states(self, task: str) -> list[TaskState]:
+        return [e.state for e in self.events if e.task == task and e.kind == "state"]
+
+    def outputs(self, task: str) -> list:
+        return [e for e in self.events if e.task == task and e.kind == "output"]
+
+    def wait_for(self, task: str, state: TaskState, timeout: float = 60) -> None:
+        with self._lock:
+            assert self._changed.wait_for(lambda: state in self.states(task), timeout), (
+                f"{task} never became {state.value}: {self.states(task)}")
+
+
+def task(name: str, code: str, line: int = 2, **options) -> Task:
+    return Task(name, code=code, source=SourceLocation(f"Cell In[{name}]", line), **options)
+
+
+def plan_of(*tasks: Task, namespace: dict | None = None, name: str = "job") -> JobPlan:
+    """A plan as ``PragmaEngine.plan`` makes it (validated, imports resolved)."""
+    job = Job(name=name)
+    for t in tasks:
+        job.define(t)
+    report = validate(job, namespace or {})
+    assert report.ok, report.errors
+    planned = {n: PlannedTask(job.tasks[n], report.deps[n], report.import_sources[n])
+               for n in report.order}
+    local = {v: cloudpickle.dumps((namespace or {})[v])
+             for p in planned.values() for v, s in p.import_sources.items() if s is None}
+    return JobPlan(job, name, planned, local)
+
+
+def run_job(backend: DaskBackend, *tasks: Task, namespace: dict | None = None):
+    recorder = Recorder()
+    run = backend.submit(plan_of(*tasks, namespace=namespace), recorder)
+    assert run.wait(120), "the job did not finish"
+    return run, recorder
+
+
+def stdout(run, name: str) -> str:
+    return "".join(o.text for o in run.results[name].outputs if o.name == "stdout")
+
+
+# --- data between tasks ---------------------------------------------------------------------
+
+
+def test_diamond_passes_exports_between_tasks_and_keeps_them_on_the_workers(backend):
+    run, recorder = run_job(
+        backend,
+        task("a", "x = 20\nprint('a made', x)", exports=["x"]),
+        task("b", "y = x + 1", dep=["a"], imports=["x"], exports=["y"]),
+        task("c", "z = x * 2\nw = 'unused'", dep=["a"], imports=["x"], exports=["z", "w"]),
+        task("d", "total = y + z\nprint('total', total)", dep=["b", "c"], imports=["y", "z"],
+             exports=["total"]),
+    )
+    assert {n: r.state for n, r in run.results.items()} == dict.fromkeys("abcd", TaskState.DONE)
+    assert stdout(run, "a") == "a made 20\n"
+    assert stdout(run, "d") == "total 61\n"
+    exports = run.results["d"].exports
+    assert isinstance(exports, RemoteExports)
+    assert list(exports) == ["total"]
+    assert exports["total"] == 61  # fetched from the worker now
+    assert backend.fetch(run, "c", "w") == "unused"
+    assert recorder.states("d") == [TaskState.PENDING, TaskState.RUNNING, TaskState.DONE]
+
+
+def test_independent_tasks_spread_over_both_workers(backend, cluster):
+    tasks = [task(f"t{i}", "import os, time\ntime.sleep(0.3)\nwhere = os.getpid()",
+                  exports=["where"]) for i in range(4)]
+    run, _ = run_job(backend, *tasks)
+    pids = {run.results[f"t{i}"].exports["where"] for i in range(4)}
+    assert len(pids) == 2
+
+
+def test_runs_fan_out_and_a_dependent_gets_the_values_in_replica_order(backend):
+    run, recorder = run_job(
+        backend,
+        task("square", "value = replication ** 2\nprint('replica', replication)", runs=3,
+             exports=["value"]),
+        task("collect", "print(sorted(variables))\nprint(value)", dep=["square"],
+             imports=["value"]),
+    )
+    assert run.results["square"].state == TaskState.DONE
+    assert run.results["square"].exports["value"] == [0, 1, 4]
+    assert stdout(run, "collect").splitlines()[-1] == "[0, 1, 4]"
+    replicas = sorted(e.replica for e in recorder.outputs("square"))
+    assert replicas == [0, 1, 2]
+    assert run.results["square"].result == [None, None, None]
+
+
+def test_notebook_values_reach_tasks_small_ones_inline_large_ones_scattered(backend):
+    big = bytes(3 << 20)  # above SCATTER_LIMIT
+    run, _ = run_job(
+        backend,
+        task("use", "size = len(big) + offset", imports=["big", "offset"], exports=["size"]),
+        namespace={"big": big, "offset": 7},
+    )
+    assert run.results["use"].exports["size"] == len(big) + 7
+
+
+def test_variables_put_by_ancestors_are_seen_in_topological_order(backend):
+    run, _ = run_job(
+        backend,
+        task("first", "variables.put('who', 'first')\nvariables['only_first'] = 1"),
+        task("second", "variables.put('who', 'second')", dep=["first"]),
+        task("other", "pass", dep=["first"]),
+        task("last", "print(variables['who'], variables['only_first'])",
+             dep=["second", "other"]),
+    )
+    assert stdout(run, "last") == "second 1\n"
+    assert run.results["second"].variables == {"who": "second"}
+
+
+def test_result_is_the_last_expression_and_comes_back_without_pulling_exports(backend):
+    run, _ = run_job(backend, task("calc", "big = list(range(10))\nsum(big)", exports=["big"]))
+    assert run.results["calc"].result == 45
+    assert run.results["calc"].exports._values == {}  # nothing pulled yet
+
+
+def test_display_and_figures_come_back_as_rich_outputs(backend):
+    run, _ = run_job(backend, task("plot", (
+        "import matplotlib.pyplot as plt\n"
+        "plt.plot([1, 2, 3])\n"
+        "plt.show()\n"
+        "display({'a': 1})\n"
+    )))
+    displays = [o.data for o in run.results["plot"].outputs if o.kind == "display"]
+    assert len(displays) == 2, run.results["plot"].outputs
+    assert displays[0]["image/png"]  # the figure, at plt.show()
+    assert displays[1]["text/plain"] == "{'a': 1}"
+
+
+def test_a_bash_task_streams_its_output(backend):
+    run, _ = run_job(backend, task("shell", "echo one\necho two >&2",
+                                          language="Linux_Bash"))
+    assert stdout(run, "shell") == "one\n"
+    assert [o.text for o in run.results["shell"].outputs if o.name == "stderr"] == ["two\n"]
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+def test_a_failed_task_skips_its_dependents_and_independent_branches_finish(backend):
+    run, _ = run_job(
+        backend,
+        task("bad", "x = 1\nprint('before')\n1 / 0", line=5, exports=["x"]),
+        task("after_bad", "print(x)", dep=["bad"], imports=["x"]),
+        task("further", "pass", dep=["after_bad"]),
+        task("fine", "ok = 'yes'", exports=["ok"]),
+        task("after_fine", "print(ok)", dep=["fine"], imports=["ok"]),
+    )
+    states = {n: r.state for n, r in run.results.items()}
+    assert states == {"bad": TaskState.FAILED, "after_bad": TaskState.SKIPPED,
+                      "further": TaskState.SKIPPED, "fine": TaskState.DONE,
+                      "after_fine": TaskState.DONE}
+    error = run.results["bad"].error
+    assert (error.ename, error.platform) == ("ZeroDivisionError", False)
+    assert 'File "Cell In[bad]", line 7' in "\n".join(error.traceback)
+    assert error.traceback[-1] == "ZeroDivisionError: division by zero"
+    assert stdout(run, "bad") == "before\n"
+    assert run.results["after_bad"].notes == ["skipped: bad failed"]
+    assert stdout(run, "after_fine") == "yes\n"
+    assert len(run.results["bad"].exports) == 0
+
+
+def test_retries_run_a_failed_task_again(backend, tmp_path):
+    marker = tmp_path / "tried"
+    run, _ = run_job(backend, task("flaky", (
+        "import pathlib\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch()\n"
+        "    raise RuntimeError('first attempt fails')\n"
+        "print('second attempt')\n"
+    ), retries=2))
+    result = run.results["flaky"]
+    assert result.state == TaskState.DONE
+    assert result.attempts == 2
+    assert result.notes == [
+        "flaky: attempt 1 failed (RuntimeError: first attempt fails); retrying"]
+    assert stdout(run, "flaky") == "second attempt\n"
+
+
+def test_retries_exhausted_fail_with_the_last_error(backend):
+    run, _ = run_job(backend, task("always", "raise ValueError('no')", retries=1))
+    result = run.results["always"]
+    assert (result.state, result.attempts, result.error.ename) == (
+        TaskState.FAILED, 2, "ValueError")
+
+
+def test_timeout_stops_a_busy_task(backend):
+    run, _ = run_job(backend, task("spin", "while True:\n    pass", timeout=1))
+    error = run.results["spin"].error
+    assert run.results["spin"].state == TaskState.FAILED
+    assert (error.ename, error.platform) == ("TimeoutError", True)
+    assert error.evalue == "task spin exceeded its timeout of 1 s"
+    assert 'File "Cell In[spin]"' in "\n".join(error.traceback)  # where it was stopped
+
+
+def test_timeout_of_a_task_blocked_in_a_call_is_reported_at_the_deadline(backend):
+    run, _ = run_job(backend, task("sleepy", "import time\ntime.sleep(4)", timeout=1))
+    error = run.results["sleepy"].error
+    assert error.ename == "TimeoutError"
+    assert "blocked in a call" in error.evalue
+
+
+def test_an_unserialisable_export_is_the_task_error(backend):
+    run, _ = run_job(backend, task("gen", "g = (i for i in range(3))", exports=["g"]))
+    error = run.results["gen"].error
+    assert error.ename == "SerialisationError"
+    assert "export 'g'" in error.evalue
+
+
+# --- cancellation and lost workers ---------------------------------------------------------
+
+
+def test_cancel_stops_running_tasks_and_cancels_the_rest(backend):
+    recorder = Recorder()
+    plan = plan_of(
+        task("long", "import time\nfor _ in range(1200):\n    time.sleep(0.05)"),
+        task("next", "print('never')", dep=["long"]),
+    )
+    run = backend.submit(plan, recorder)
+    recorder.wait_for("long", TaskState.RUNNING)
+    run.cancel()
+    assert run.done
+    assert run.results["long"].state == TaskState.CANCELLED
+    assert run.results["next"].state == TaskState.CANCELLED
+    # the worker is free again: a new job runs (it would wait a minute behind a live task)
+    again, _ = run_job(backend, task("after", "print('ran')"), task("after2", "print('ran')"))
+    assert stdout(again, "after") == stdout(again, "after2") == "ran\n"
+
+
+def test_a_killed_worker_is_survived_and_the_result_says_so(backend, cluster):
+    recorder = Recorder()
+    run = backend.submit(plan_of(task("long", "import time\ntime.sleep(3)\nprint('done')")),
+                         recorder)
+    recorder.wait_for("long", TaskState.RUNNING)
+    worker = run.replicas["long"][0].workers[run.replicas["long"][0].attempts[0]]
+    pid = backend.client.run(os.getpid, workers=[worker])[worker]
+    os.kill(pid, signal.SIGKILL)
+    assert run.wait(120)
+    result = run.results["long"]
+    assert result.state == TaskState.DONE
+    assert stdout(run, "long") == "done\n"
+    assert result.attempts == 2
+    assert result.notes[0].startswith(f"long: the worker {worker} running it was lost; "
+                                      "Dask rescheduled it on tcp://")
+    cluster.wait_for_workers(2)
+
+
+def test_a_task_that_kills_every_worker_fails_after_the_allowed_failures(backend, cluster):
+    run, _ = run_job(
+        backend,
+        task("crash", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+        task("after", "pass", dep=["crash"]),
+        task("unrelated", "print('fine')"),
+    )
+    error = run.results["crash"].error
+    assert run.results["crash"].state == TaskState.FAILED
+    assert (error.ename, error.platform) == ("KilledWorker", True)
+    assert "killed every worker it ran on" in error.evalue
+    assert run.results["after"].state == TaskState.SKIPPED
+    assert run.results["unrelated"].state == TaskState.DONE
+    cluster.wait_for_workers(2)
+
+
+# --- connecting ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_fails_the_connect_with_address_and_reason():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(DaskConnectError) as caught:
+        DaskBackend.connect(address, timeout=2)
+    assert f"cannot reach the Dask scheduler at {address}" in str(caught.value)
+    assert isinstance(caught.value, ConnectionError)
+
+
+def test_an_address_without_scheme_means_tcp(cluster):
+    backend = DaskBackend.connect(cluster.address.removeprefix("tcp://"))
+    try:
+        assert backend.address == cluster.address
+    finally:
+        backend.close()
+
+
+def test_describe_names_the_scheduler_and_its_workers(backend, cluster):
+    text = backend.describe()
+    assert text.startswith(f"Dask scheduler at {cluster.address}: 2 workers, 2 threads")
+    dashboard = backend.dashboard_url()
+    assert dashboard is not None and dashboard.startswith("http://127.0.0.1:")
+    assert dashboard in text
+
+
+def test_without_url_a_local_cluster_is_started_and_closed_with_the_backend():
+    backend = DaskBackend.connect(workers=1)
+    try:
+        assert backend.describe().startswith("a local cluster started by this kernel at tcp://")
+        run, _ = run_job(backend, task("here", "import os\npid = os.getpid()", exports=["pid"]))
+        pid = run.results["here"].exports["pid"]
+        assert pid != os.getpid()
+    finally:
+        backend.close()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
