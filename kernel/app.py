@@ -68,6 +68,7 @@ class KernelApp:
             stderr=OutStream("stderr", self.publisher, current_context, sys.__stderr__),
             stdin=StdinChannel(self.stdin_socket, self.factory, self.signer, self.digests),
         )
+        self.io.stdout.sibling, self.io.stderr.sibling = self.io.stderr, self.io.stdout
         self.history = HistoryStore()
         self.executor = Executor(self.io, self.history, self.gate)
         self.comms = KernelComms()

@@ -125,14 +125,16 @@ class Executor:
         return self._reply(outcome, context, content)
 
     def _run(self, code: str, context: CellContext, store_history: bool) -> Outcome:
+        # Armed from the start: loading the shell or the engine is part of running this cell,
+        # and an interrupt sent meanwhile must not be lost.
         try:
-            engine = self.engine_for(code)
-            shell = self.shell
-            context.namespace = shell.namespace
-            if engine is not None and store_history:  # the shell records its own cells
-                self._record_input(shell.namespace, context.execution_count, code)
             with self.gate.user_code():
+                engine = self.engine_for(code)
+                shell = self.shell
+                context.namespace = shell.namespace
                 if engine is not None:
+                    if store_history:  # the shell records the cells it runs itself
+                        self._record_input(shell.namespace, context.execution_count, code)
                     return self._run_with_engine(engine, code, context)
                 result = shell.execute(code, context, store_history=store_history)
             return Outcome(result.status, result.ename, result.evalue, list(result.traceback))

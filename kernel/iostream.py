@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kernel.context import CellContext
@@ -39,6 +40,9 @@ class OutStream(io.TextIOBase):
         self._chunks: list[str] = []
         self._size = 0
         self._context: CellContext | None = None
+        #: the other stream (stdout <-> stderr): its pending text goes out first, so the two
+        #: interleave in the order they were written
+        self.sibling: OutStream | None = None
 
     # The attributes libraries probe on sys.stdout.
     encoding = "utf-8"
@@ -70,6 +74,8 @@ class OutStream(io.TextIOBase):
         """Append ``text`` to the output of ``context``'s cell (None/silent: dropped)."""
         if not text or context is None or context.silent:
             return
+        if self.sibling is not None and self.sibling._chunks:
+            self.sibling.flush()
         with self._lock:
             if self._context is not None and self._context is not context:
                 self._flush_locked()

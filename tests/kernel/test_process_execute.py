@@ -164,7 +164,7 @@ def test_output_of_a_background_thread_goes_to_the_latest_cell(kernel):
 
 def test_system_exit_leaves_the_kernel_answering(kernel):
     _, kc = kernel
-    reply, outputs = execute(kc, "import sys; sys.exit(3)", stop_on_error=False)
+    reply, _ = execute(kc, "import sys; sys.exit(3)", stop_on_error=False)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "SystemExit"
     reply, _ = execute(kc, "'alive'")
