@@ -20,9 +20,9 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from pragmas.cells import is_pragma_line
 from pragmas.declaration import Param, PragmaCall, PragmaSpec
@@ -30,15 +30,18 @@ from pragmas.errors import Location, PragmaSyntaxError, PragmaUsageError
 
 WORD_CHARS = "letters, digits and _ - . / : @ ~ +"
 
+# Spaces are skipped inside the pattern (the group names say what follows them).
 _TOKEN = re.compile(
     r"""
-     (?P<space>[ \t]+)
-    |(?P<word>[A-Za-z0-9_\-./:@~+]+)
+    [ \t]*
+    (?:
+     (?P<word>[A-Za-z0-9_\-./:@~+]+)
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
     |(?P<punct>[()\[\],=])
     |(?P<comment>\#.*)
     |(?P<quote>["'])
     |(?P<other>.)
+    )
     """,
     re.VERBOSE,
 )
@@ -95,8 +98,7 @@ class PragmaLine:
     end_column: int  #: column of the closing ``)``, or the end of the name without parentheses
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str  #: word | string | punct | comment | quote | other | end
     text: str
     column: int
@@ -105,12 +107,14 @@ class _Token:
 # --------------------------------------------------------------------------- tokenizer
 
 
-def _tokens(line: str, start: int) -> Iterator[_Token]:
-    for match in _TOKEN.finditer(line, start):
-        kind = match.lastgroup
-        if kind != "space":
-            yield _Token(kind, match.group(), match.start())
-    yield _Token("end", "", len(line.rstrip("\r\n")))
+_new_token = tuple.__new__  # skips NamedTuple's Python-level __new__: tokenizing is the hot loop
+
+
+def _tokens(line: str, start: int) -> list[_Token]:
+    tokens = [_new_token(_Token, (m.lastgroup, m.group(m.lastindex), m.start(m.lastindex)))
+              for m in _TOKEN.finditer(line, start) if m.lastindex]  # fmt: skip
+    tokens.append(_Token("end", "", len(line)))
+    return tokens
 
 
 def _unquote(text: str) -> str:
@@ -134,24 +138,22 @@ class _Parser:
     def __init__(self, line: str, lineno: int, start: int):
         self.line = line
         self.lineno = lineno
-        self.tokens = list(_tokens(line.rstrip("\r\n"), start))
+        self.tokens = _tokens(line.rstrip("\r\n"), start)
         self.pos = 0
+        self.current = self.tokens[0]  #: the token at ``pos``
         self.pragma: str | None = None
         self.param: str | None = None
 
-    @property
-    def current(self) -> _Token:
-        return self.tokens[self.pos]
-
     def advance(self) -> _Token:
-        token = self.tokens[self.pos]
+        token = self.current
         if token.kind != "end":
             self.pos += 1
+            self.current = self.tokens[self.pos]
         return token
 
     def at(self, text: str) -> bool:
-        token = self.current
-        return token.kind == "punct" and token.text == text
+        # punctuation is one character; no word or string token equals one of "()[],="
+        return self.current.text == text and self.current.kind == "punct"
 
     def fail(self, message: str, column: int | None = None) -> PragmaSyntaxError:
         where = self._where()
@@ -209,8 +211,8 @@ class _Parser:
     def parse_arguments(self) -> tuple[Argument, ...]:
         arguments = []
         while not self.at(")"):
+            # self.param stays set: an error right after a value is about that parameter
             arguments.append(self.parse_argument())
-            self.param = None
             if not self.at(","):
                 break
             self.advance()
