@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pragmas import graph  # noqa: E402
-from pragmas.declaration import declarations  # noqa: E402
-from pragmas.engine import PragmaEngine  # noqa: E402
-from pragmas.parser import parse_pragma  # noqa: E402
+from pragmas import graph
+from pragmas.declaration import declarations
+from pragmas.engine import PragmaEngine
+from pragmas.parser import parse_pragma
 
 LINES = {
     "short": ("#%draw_job()", "draw_job()"),
@@ -33,10 +33,10 @@ LINES = {
         "task(name='train', dep=['prep', 'clean'], imports=['df'], export=['model'], runs=3)",
     ),
     "pairs": (
-        "#%job(name=J, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')], "
-        "generic_info=[(a, b)])",
-        "job(name='J', variables=[('EPOCHS', '10'), ('DATA', 'data/train.csv')], "
-        "generic_info=[('a', 'b')])",
+        ("#%job(name=J, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')], "
+        "generic_info=[(a, b)])"),
+        ("job(name='J', variables=[('EPOCHS', '10'), ('DATA', 'data/train.csv')], "
+        "generic_info=[('a', 'b')])"),
     ),
 }
 
