@@ -80,7 +80,12 @@ def shutdown() -> None:
 def _start_gateway() -> Any:
     if java_executable() is None:
         raise JavaMissingError()
-    import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
+    try:
+        import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
+    except ImportError as missing:
+        raise RuntimeError(
+            f"ProActive's SDK is not installed ({missing}): `pip install proactive`"
+        ) from None
 
     try:
         return proactive.ProActiveGateway(_OFFLINE_URL)

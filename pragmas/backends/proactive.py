@@ -77,6 +77,16 @@ class ProActiveConfigError(ValueError):
     """A ``proactive_config.ini`` the kernel cannot use; the message says what it expects."""
 
 
+def _autoconnect_errors() -> tuple[type[Exception], ...]:
+    from pragmas.proactive_jvm import JavaMissingError
+
+    return (ProActiveConnectionError, ProActiveConfigError, JavaMissingError)
+
+
+#: what a failed connect raises (connection refused or login rejected, bad ini file, no Java)
+AUTOCONNECT_ERRORS = _autoconnect_errors()
+
+
 @dataclass
 class TaskReport:
     """What the server tells about one finished ProActive task (one replica)."""
@@ -166,6 +176,16 @@ def read_config_file(path: str) -> tuple[str, str | None, str | None]:
     login = (user.get("login") or "").strip() or None
     password = user.get("password") or None
     return url, login, password
+
+
+def connect_from_working_directory(
+    directory: str, ask_password: AskPassword | None = None
+) -> ProActiveBackend | None:
+    """The auto-connect at start: a backend when ``directory`` has a ``proactive_config.ini``,
+    None when it has none. Raises one of :data:`AUTOCONNECT_ERRORS` when connecting fails; the
+    caller says so and stays on the local backend (Activeeon's kernel was unusable then)."""
+    path = config_file_in(directory)
+    return None if path is None else ProActiveBackend.from_config_file(path, ask_password)
 
 
 class ProActiveBackend(Backend):

@@ -18,10 +18,12 @@ import pytest
 from pragmas import proactive_jvm
 from pragmas.backends.base import TaskState
 from pragmas.backends.proactive import (
+    AUTOCONNECT_ERRORS,
     ProActiveBackend,
     ProActiveConfigError,
     ProActiveConnectionError,
     config_file_in,
+    connect_from_working_directory,
     proactive_only_notices,
     read_config_file,
     server_url,
@@ -156,6 +158,25 @@ def test_config_file_connect_asks_for_the_missing_password(tmp_path):
     with pytest.raises(ProActiveConnectionError, match=f"127.0.0.1:{port}"):
         ProActiveBackend.from_config_file(path, ask)
     assert asked == [True]
+
+
+def test_no_config_file_means_no_auto_connect(tmp_path):
+    assert connect_from_working_directory(str(tmp_path)) is None
+
+
+@needs_java
+def test_a_failed_auto_connect_raises_an_error_the_engine_can_catch(tmp_path):
+    port = closed_port()
+    write(tmp_path, f"[proactive_server]\nurl = http://127.0.0.1:{port}\n"
+                    "[user]\nlogin = bob\npassword = pw\n")
+    with pytest.raises(AUTOCONNECT_ERRORS, match=f"127.0.0.1:{port}"):
+        connect_from_working_directory(str(tmp_path))
+
+
+def test_a_broken_config_file_raises_an_error_the_engine_can_catch(tmp_path):
+    write(tmp_path, "this is not an ini file\n")
+    with pytest.raises(AUTOCONNECT_ERRORS, match="proactive_config.ini"):
+        connect_from_working_directory(str(tmp_path))
 
 
 # -- submission, monitoring, results (stand-in server) -------------------------------------------
