@@ -8,6 +8,20 @@ output logs. Cancelling kills the job. The portals and the resource manager's mo
 Everything the backend asks of the server goes through a :class:`SchedulerSession`;
 :class:`SDKSession` is the real one over ``proactive.ProActiveGateway``. Tests that cannot reach
 a server pass a stand-in session instead (see ``tests/pragmas/proactive_standin.py``).
+
+How the rest of the engine uses it:
+
+- ``#%connect(host=|url=|path=|login=...)``: ``ProActiveBackend.connect(host=, port=, url=,
+  login=, password=, path=, ask_password=ctx.input)``; on :data:`AUTOCONNECT_ERRORS` say why and
+  keep the previous backend.
+- At start (the first pragma cell, when a ``ctx`` can ask for a password):
+  ``connect_from_working_directory(os.getcwd(), ctx.input)``; None when there is no
+  ``proactive_config.ini``; on :data:`AUTOCONNECT_ERRORS` say why and stay on the local backend.
+- ``#%submit_job(nodesource=, host=, token=)``: ``backend.submit(plan, listener,
+  placement=Placement(nodesource, host, token))`` on this backend; on the others,
+  ``engine.say_once(text, text, ctx)`` for each of ``proactive_only_notices(job, backend.name,
+  options)``.
+- Engine shutdown: ``pragmas.proactive_jvm.shutdown()`` stops the SDK's JVM if it was started.
 """
 
 from __future__ import annotations
