@@ -92,8 +92,9 @@ def format_mimebundle(
                 metadata[mime] = value_md
         if value is not None:
             data[mime] = _encode(mime, value)
-    if "text/plain" not in data:
-        data["text/plain"] = plain_text(obj)
+    # text/plain first, as IPython orders the bundle
+    data = {"text/plain": data.pop("text/plain") if "text/plain" in data else plain_text(obj),
+            **data}
     data = {k: v for k, v in data.items() if _wanted(k, include_set, exclude_set)}
     return data, metadata
 

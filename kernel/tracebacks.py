@@ -73,7 +73,7 @@ def format_exception(exc: BaseException) -> FormattedError:
     for index, (link, err) in enumerate(_exception_chain(exc)):
         if index:
             chunks.append("\n" + link + "\n")
-        chunks.extend(_format_one(err))
+        chunks.extend(_format_one(err, separator=index == 0))
     return FormattedError(ename, evalue, chunks)
 
 
@@ -151,10 +151,12 @@ def _user_frames(tb: types.TracebackType | None) -> list[types.TracebackType]:
     return [e for e in _entries(tb) if not e.tb_frame.f_code.co_filename.startswith(_KERNEL_DIR)]
 
 
-def _format_one(exc: BaseException) -> list[str]:
+def _format_one(exc: BaseException, separator: bool) -> list[str]:
+    """One exception of a chain; only the first has the dashed separator, as in IPython."""
     ename = type(exc).__name__
     header = f"{RED}{ename}{RESET}".ljust(41 + len(RED) + len(RESET))
-    chunks = [SEPARATOR, f"{header} Traceback (most recent call last)"]
+    chunks = [SEPARATOR] if separator else []
+    chunks.append(f"{header} Traceback (most recent call last)")
     # when only kernel frames exist the error is the kernel's own: show them all
     entries = _user_frames(exc.__traceback__) or _entries(exc.__traceback__)
     chunks.extend(_format_frames(entries))
@@ -200,7 +202,15 @@ def _format_frame(entry: types.TracebackType) -> str:
         head = f"File {GREEN}{code.co_filename}:{lineno}{RESET}"
     if code.co_name != "<module>":
         head += f", in {CYAN}{code.co_name}{BLUE}({_arguments(code)}){RESET}"
-    return head + "\n" + _source_excerpt(code.co_filename, lineno)
+    return head + "\n" + _source_excerpt(code.co_filename, lineno, _scope(code))
+
+
+def _scope(code: types.CodeType) -> tuple[int, int] | None:
+    """First and last line of a function's code; None for module code (the whole cell)."""
+    if code.co_name == "<module>":
+        return None
+    numbers = [line for _, _, line in code.co_lines() if line is not None]
+    return code.co_firstlineno, max(numbers, default=code.co_firstlineno)
 
 
 def _arguments(code: types.CodeType) -> str:
@@ -214,11 +224,14 @@ def _arguments(code: types.CodeType) -> str:
     return ", ".join(names)
 
 
-def _source_excerpt(filename: str, lineno: int) -> str:
+def _source_excerpt(filename: str, lineno: int, scope: tuple[int, int] | None = None) -> str:
     lines = linecache.getlines(filename)
     if not lines or lineno < 1 or lineno > len(lines):
         return ""
     first, last = max(1, lineno - CONTEXT_LINES), min(len(lines), lineno + CONTEXT_LINES)
+    if scope is not None:  # a function's frame shows only the function, like IPython
+        first = max(first, scope[0])
+        last = min(last, max(scope[1], lineno))
     width = len(str(last))
     out = []
     for number in range(first, last + 1):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kernel.shell import PythonShell
+from kernel.shell import INLINE_BACKEND, PythonShell
 from tests.kernel.recording_context import run
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -19,7 +19,10 @@ def plain(lines: list[str]) -> str:
 
 
 @pytest.fixture
-def shell():
+def shell(monkeypatch):
+    # PythonShell sets MPLBACKEND for the process; keep it from leaking into kernels that
+    # other tests start from this process (they would inherit our inline backend)
+    monkeypatch.setenv("MPLBACKEND", INLINE_BACKEND)
     return PythonShell({})
 
 
