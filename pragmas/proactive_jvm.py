@@ -69,12 +69,15 @@ def shutdown() -> None:
     global _gateway
     with _lock:
         started, _gateway = _gateway, None
-    if started is None:
-        return
-    # terminate() logs the REST API out first, which prints "[ERROR] You are not connected!"
-    # when offline; that is noise for the user, not news.
+    if started is not None:
+        quiet_terminate(started)
+
+
+def quiet_terminate(gateway: Any) -> None:
+    """Stop a gateway's JVM. ``terminate()`` logs the REST API out first, which prints
+    "[ERROR] You are not connected!" when offline: noise for the user, not news."""
     with contextlib.redirect_stdout(io.StringIO()):
-        started.terminate()
+        gateway.terminate()
 
 
 def _start_gateway() -> Any:
