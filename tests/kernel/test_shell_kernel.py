@@ -185,3 +185,18 @@ def test_complete_inspect_and_is_complete_requests(kc):
     for code, status in [("for i in x:", "incomplete"), ("1 +", "invalid"), ("x = 1", "complete")]:
         reply = shell_reply(kc, kc.is_complete(code))["content"]
         assert reply["status"] == status
+
+
+def test_interrupt_stops_a_shell_command_and_the_kernel_goes_on(fresh_kernel):
+    km, kc = fresh_kernel
+    msg_id = kc.execute("!echo started; sleep 60")
+    while True:  # wait until the command runs, so the interrupt reaches it
+        message = kc.get_iopub_msg(timeout=30)
+        if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+            break
+    km.interrupt_kernel()
+    reply = shell_reply(kc, msg_id, timeout=30)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    _, outputs = execute(kc, "!echo again")
+    assert stdout_of(outputs) == "again\n"
