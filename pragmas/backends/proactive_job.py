@@ -183,6 +183,11 @@ def _sdk_task(gateway: Any, plan: JobPlan, planned: PlannedTask, replicated: boo
         sdk_task.setTaskImplementation(python_task_script(plan, planned, replicated))
         sdk_task.addGenericInformation(*PYTHON_COMMAND)
     else:
+        if task.imports or task.exports:
+            raise WorkflowBuildError(
+                f"task {task.name!r} is {task.language}: import=/export= carry values between "
+                "Python tasks only; in other languages use ProActive's variables directly"
+            )
         sdk_task.setTaskImplementation(_foreign_task_code(plan, task))
     for key, value in task.variables.items():
         sdk_task.addVariable(key, str(value))

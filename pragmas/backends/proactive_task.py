@@ -145,16 +145,19 @@ def read_inputs(
     keys = [str(k) for k in variables]
     inputs: dict[str, Any] = {}
     for name, source in sources.items():
-        if source is None:
-            inputs[name] = decode_value(variables.get(local_key(name)), localspace)
-            continue
-        single = export_key(source, name)
+        single = local_key(name) if source is None else export_key(source, name)
         if single in keys:
             inputs[name] = decode_value(variables.get(single), localspace)
             continue
         replicas = sorted(
             (int(k.rsplit("#", 1)[1]), k) for k in keys if k.startswith(single + "#")
         )
+        if not replicas:
+            origin = "the notebook (a job variable)" if source is None else f"task {source!r}"
+            raise ProActiveTaskFailed(
+                f"import {name!r}: no value arrived from {origin}; the ProActive variable "
+                f"{single!r} is missing (was the job changed on the server?)"
+            )
         inputs[name] = [decode_value(variables.get(k), localspace) for _, k in replicas]
     inputs["__variables__"] = {
         str(k): decode_value(variables.get(k), localspace)

@@ -161,3 +161,13 @@ def test_the_harness_refuses_non_string_variables_like_proactive(tmp_path):
     runs = ProActiveTaskHarness(raw, str(tmp_path)).run()
     assert runs["t"].status == "FAULTY"
     assert "not a string" in runs["t"].exception
+
+
+def test_an_import_whose_value_never_arrived_is_a_clear_failure(tmp_path):
+    from pragmas.backends.proactive_task import ProActiveTaskFailed, read_inputs
+
+    variables = {"PA_TASK_NAME": "b"}
+    with pytest.raises(ProActiveTaskFailed, match="import 'x': no value arrived from task 'a'"):
+        read_inputs({"x": "a"}, variables, str(tmp_path))
+    with pytest.raises(ProActiveTaskFailed, match="from the notebook"):
+        read_inputs({"y": None}, variables, str(tmp_path))

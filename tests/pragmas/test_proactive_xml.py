@@ -295,3 +295,11 @@ def test_an_added_task_never_replaces_a_users_task():
     ctx = run_cells(engine, "#%task(name=a_split)\n1", "#%task(name=a, runs=2)\n2")
     with pytest.raises(WorkflowBuildError, match="a_split"):
         build_workflow(engine.plan(ctx))
+
+
+def test_values_cannot_be_imported_into_a_non_python_task():
+    engine = PragmaEngine()
+    ctx = run_cells(engine, "#%task(name=a, export=[x])\nx = 1",
+                    "#%task(name=b, dep=[a], import=[x], language=Groovy)\nprintln(x)")
+    with pytest.raises(WorkflowBuildError, match="Python tasks only"):
+        build_workflow(engine.plan(ctx))
