@@ -24,6 +24,7 @@ from pragmas.errors import (
     JobValidationError,
     LocatedError,
     Location,
+    PragmaError,
     PragmaStateError,
     PragmaUsageError,
     combine,
@@ -113,6 +114,9 @@ class PragmaEngine:
                 call.spec.handler(self, call, ctx)
             except LocatedError as error:
                 raise self._label(error, ctx) from None
+            except PragmaError as error:  # about the job, not a value: show the pragma's line
+                where = Location(call.line, call.lineno, call.columns.get("", 0))
+                raise error.shown_at(ctx.cell_label, where) from None
 
     def _parse_cell(self, code: str, ctx: OutputContext) -> list[PragmaCall]:
         parts = split_cell(code)

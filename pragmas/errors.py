@@ -29,12 +29,30 @@ class Location:
     column: int
 
 
+def location_block(label: str, location: Location) -> list[str]:
+    """Header, the line as written and a caret under ``location.column``."""
+    shown = location.line.rstrip("\r\n")
+    # Tabs would shift the caret: expand them in both the line and the caret prefix.
+    caret_at = len(shown[: location.column].expandtabs())
+    return [
+        f"  {label}, line {location.lineno}, column {location.column + 1}",
+        f"    {shown.expandtabs()}",
+        "    " + " " * caret_at + "^",
+    ]
+
+
 class PragmaError(CellError):
     """Base of every pragma-language error; ``ename`` is the class name."""
 
     def __init__(self, message: str, traceback: list[str] | None = None):
         super().__init__(type(self).__name__, message, traceback)
         self.message = message
+
+    def shown_at(self, label: str, location: Location) -> PragmaError:
+        """Show the pragma line this error came from above it (for errors raised by a
+        handler about the job rather than about a value of the line); returns self."""
+        self.traceback = [*location_block(label, location), *self.traceback]
+        return self
 
 
 class LocatedError(PragmaError):
@@ -76,15 +94,7 @@ class LocatedError(PragmaError):
 
     def source_lines(self) -> list[str]:
         """The location block: header, the line, the caret (without the final ename line)."""
-        loc = self.location
-        shown = loc.line.rstrip("\r\n")
-        # Tabs would shift the caret: expand them in both the line and the caret prefix.
-        caret_at = len(shown[: loc.column].expandtabs())
-        return [
-            f"  {self.label}, line {loc.lineno}, column {loc.column + 1}",
-            f"    {shown.expandtabs()}",
-            "    " + " " * caret_at + "^",
-        ]
+        return location_block(self.label, self.location)
 
     def _traceback(self) -> list[str]:
         return [*self.source_lines(), f"{self.ename}: {self.evalue}"]
