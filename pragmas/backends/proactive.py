@@ -52,6 +52,7 @@ from pragmas.backends.base import (
     TaskState,
 )
 from pragmas.backends.proactive_job import Placement, Workflow, build_workflow
+from pragmas.errors import PragmaError
 
 #: ``ask_password(prompt, password=True) -> str``: the kernel's stdin (never echoed)
 AskPassword = Callable[..., str]
@@ -85,6 +86,10 @@ _FINAL_JOB_STATUSES = frozenset({"FINISHED", "CANCELED", "FAILED", "KILLED", "IN
 
 class ProActiveConnectionError(ConnectionError):
     """Connecting to a ProActive server failed; the message has the URL and the reason."""
+
+
+class ProActiveSubmitError(PragmaError):
+    """The server refused the job or could not be reached while submitting it."""
 
 
 class ProActiveConfigError(ValueError):
@@ -273,7 +278,11 @@ class ProActiveBackend(Backend):
         os.makedirs(input_folder)
         os.makedirs(output_folder)
         workflow.write_input_files(input_folder)
-        job_id = str(self.session.submit(workflow, input_folder, output_folder))
+        try:
+            job_id = str(self.session.submit(workflow, input_folder, output_folder))
+        except ProActiveSubmitError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         run = JobRun(job_id, plan, self)
         monitor = _JobMonitor(self, run, workflow, listener, folder, output_folder)
         self._monitors[job_id] = monitor
@@ -344,8 +353,16 @@ class SDKSession:
         return self.gateway.getProactiveClient()
 
     def submit(self, workflow: Workflow, input_folder: str, output_folder: str) -> str:
+        from py4j.protocol import Py4JError
+
         # the smart proxy pushes the input folder and pulls the output space back at the end
-        job_id = self.client.submit(workflow.java_job, input_folder, output_folder, False, True)
+        try:
+            job_id = self.client.submit(workflow.java_job, input_folder, output_folder, False, True)
+        except Py4JError as exc:
+            raise ProActiveSubmitError(
+                f"the ProActive server at {self.url} did not take job '{workflow.name}': "
+                f"{_reason(exc)}"
+            ) from None
         return str(job_id.longValue())
 
     def job_status(self, job_id: str) -> str:

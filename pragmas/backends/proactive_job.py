@@ -19,6 +19,7 @@ from typing import Any
 
 from pragmas.backends import proactive_task
 from pragmas.backends.base import JobPlan, PlannedTask
+from pragmas.errors import PragmaError
 from pragmas.model import DEFAULT_LANGUAGE, Script, Task
 
 #: pragma language names -> ProActive script engine names (the SDK's table and the others its
@@ -85,7 +86,7 @@ class Placement:
         return Script("selected = (" + ") && (".join(checks) + ")", language="Groovy")
 
 
-class WorkflowBuildError(ValueError):
+class WorkflowBuildError(PragmaError):
     """The job cannot be expressed as a ProActive workflow; the message says why and what to do."""
 
 

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.backends.proactive import TaskReport
+from pragmas.backends.proactive import ProActiveSubmitError, TaskReport
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -300,8 +300,9 @@ class FakeProActiveServer:
     :class:`ProActiveTaskHarness` in a thread; nothing else is simulated.
     """
 
-    def __init__(self, resources: dict[str, list[str]] | None = None):
+    def __init__(self, resources: dict[str, list[str]] | None = None, refuse: str | None = None):
         self.resources_model = resources or {}
+        self.refuse = refuse  #: when set, submissions fail with this reason, as a server may
         self.jobs: dict[str, ProActiveTaskHarness] = {}
         self.status: dict[str, str] = {}
         self.submitted_xml: dict[str, str] = {}
@@ -310,6 +311,9 @@ class FakeProActiveServer:
         self._threads: dict[str, threading.Thread] = {}
 
     def submit(self, workflow: Any, input_folder: str, output_folder: str) -> str:
+        if self.refuse:
+            raise ProActiveSubmitError(f"the ProActive server did not take job "
+                                       f"'{workflow.name}': {self.refuse}")
         job_id = str(len(self.jobs) + 1)
         xml = workflow.xml()
         self.submitted_xml[job_id] = xml

@@ -22,6 +22,7 @@ from pragmas.backends.proactive import (
     ProActiveBackend,
     ProActiveConfigError,
     ProActiveConnectionError,
+    ProActiveSubmitError,
     config_file_in,
     connect_from_working_directory,
     proactive_only_notices,
@@ -29,6 +30,7 @@ from pragmas.backends.proactive import (
     server_url,
 )
 from pragmas.engine import PragmaEngine
+from pragmas.errors import PragmaError
 from tests.pragmas.pragma_cells import CellContext, run_cells
 from tests.pragmas.proactive_standin import FakeProActiveServer
 
@@ -273,6 +275,17 @@ def test_cancel_kills_the_job_and_cancels_what_did_not_finish():
     assert server.killed == [run.job_id]
     assert run.results["slow"].state in (TaskState.CANCELLED, TaskState.FAILED)
     assert run.results["next"].state in (TaskState.CANCELLED, TaskState.SKIPPED)
+
+
+@needs_java
+def test_a_refused_submission_is_an_error_for_the_user():
+    engine = PragmaEngine()
+    ctx = run_cells(engine, "#%task(name=t)\nresult = 1")
+    server = FakeProActiveServer(refuse="JobCreationException: quota exceeded")
+    backend = ProActiveBackend(server, "https://pa.example.org:8443", "alice")
+    with pytest.raises(ProActiveSubmitError, match="quota exceeded") as refused:
+        backend.submit(engine.plan(ctx), lambda event: None)
+    assert isinstance(refused.value, PragmaError)  # shown as a plain error, not a crash
 
 
 # -- portals and resources through the pragmas ---------------------------------------------------
