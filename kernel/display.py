@@ -76,9 +76,9 @@ def format_mimebundle(
             metadata.update(bundle_md or {})
         if isinstance(result, dict):
             data.update(result)
-    figure_png = _matplotlib_figure_png(obj)
-    if figure_png is not None:
-        data.setdefault("image/png", figure_png)
+    figure_data, figure_metadata = _matplotlib_figure(obj)
+    data.update(figure_data)
+    metadata.update(figure_metadata)
     for mime, method_name in REPR_METHODS.items():
         if mime in data:
             continue
@@ -208,13 +208,14 @@ def _wanted(mime: str, include: set[str] | None, exclude: set[str]) -> bool:
     return (include is None or mime in include) and mime not in exclude
 
 
-def _matplotlib_figure_png(obj: Any) -> str | None:
+def _matplotlib_figure(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A matplotlib figure's image (IPython's inline backend registers the same formatter)."""
     figure_module = sys.modules.get("matplotlib.figure")
     if figure_module is None or not isinstance(obj, figure_module.Figure):
-        return None
-    from kernel.mpl_backend import figure_png
+        return {}, {}
+    from kernel.mpl_backend import figure_bundle
 
-    return figure_png(obj)
+    return figure_bundle(obj)
 
 
 # --------------------------------------------------------------------------------------------

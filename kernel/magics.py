@@ -388,39 +388,100 @@ def _timed(run: Callable[[], Any]) -> Any:
         )
 
 
-def magic_timeit(shell: PythonShell, args: str) -> None:
-    """%timeit [-n N] [-r R] STATEMENT: the mean time of many runs."""
-    number, repeat, statement = _timeit_options(args)
-    timer = timeit.Timer(statement, globals=shell.namespace)
-    if number == 0:
-        number, _ = timer.autorange()
-    runs = [t / number for t in timer.repeat(repeat=repeat, number=number)]
-    mean = sum(runs) / len(runs)
-    std = (sum((r - mean) ** 2 for r in runs) / len(runs)) ** 0.5
-    print(
-        f"{format_time(mean)} ± {format_time(std)} per loop (mean ± std. dev. of "
-        f"{repeat} run{'s' if repeat != 1 else ''}, {number:,} loop{'s' if number != 1 else ''}"
-        " each)"
-    )
+@dataclass
+class TimeitResult:
+    """What ``%timeit -o`` returns (the fields of IPython's TimeitResult users read)."""
+
+    loops: int
+    repeat: int
+    all_runs: list[float]  #: seconds per run of ``loops`` executions
+
+    @property
+    def timings(self) -> list[float]:
+        return [run / self.loops for run in self.all_runs]
+
+    @property
+    def average(self) -> float:
+        return sum(self.timings) / len(self.timings)
+
+    @property
+    def stdev(self) -> float:
+        mean = self.average
+        return (sum((t - mean) ** 2 for t in self.timings) / len(self.timings)) ** 0.5
+
+    @property
+    def best(self) -> float:
+        return min(self.timings)
+
+    def __str__(self) -> str:
+        runs = f"{self.repeat} run{'s' if self.repeat != 1 else ''}"
+        loops = f"{self.loops:,} loop{'s' if self.loops != 1 else ''}"
+        return (
+            f"{format_time(self.average)} ± {format_time(self.stdev)} per loop "
+            f"(mean ± std. dev. of {runs}, {loops} each)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<TimeitResult : {self}>"
 
 
-def _timeit_options(args: str) -> tuple[int, int, str]:
-    number, repeat = 0, 7
-    words = args.split()
-    while len(words) >= 2 and words[0] in ("-n", "-r"):
-        try:
-            value = int(words[1])
-        except ValueError:
-            raise MagicUsageError(f"%timeit {words[0]} needs a number, got {words[1]!r}") from None
-        if words[0] == "-n":
-            number = value
-        else:
-            repeat = value
-        words = words[2:]
-    statement = args.split(None, len(args.split()) - len(words))[-1] if words else ""
-    if not statement.strip():
+@dataclass
+class TimeitOptions:
+    number: int = 0  #: 0: chosen so that one run takes at least 0.2 s
+    repeat: int = 7
+    quiet: bool = False
+    output: bool = False
+    statement: str = ""
+
+
+def magic_timeit(shell: PythonShell, args: str) -> TimeitResult | None:
+    """%timeit [-n N] [-r R] [-q] [-o] STATEMENT: the mean time of many runs
+    (-o: return the result, -q: print nothing)."""
+    options = parse_timeit_options(args)
+    if not options.statement.strip():
         raise MagicUsageError("%timeit needs a statement, e.g. %timeit sum(range(1000))")
-    return number, repeat, statement
+    return _timeit(shell, options, "pass")
+
+
+def cell_timeit(shell: PythonShell, line: str, body: str) -> TimeitResult | None:
+    """%%timeit [-n N] [-r R] [-q] [-o] [SETUP]: time the cell; the line's code runs first."""
+    options = parse_timeit_options(line)
+    setup, options.statement = options.statement or "pass", body
+    return _timeit(shell, options, setup)
+
+
+def _timeit(shell: PythonShell, options: TimeitOptions, setup: str) -> TimeitResult | None:
+    timer = timeit.Timer(options.statement, setup, globals=shell.namespace)
+    number = options.number or timer.autorange()[0]
+    result = TimeitResult(number, options.repeat, timer.repeat(options.repeat, number))
+    if not options.quiet:
+        print(result)
+    return result if options.output else None
+
+
+def parse_timeit_options(args: str) -> TimeitOptions:
+    """Leading -n N, -r R, -q, -o; the rest (as typed) is the statement."""
+    options = TimeitOptions()
+    rest = args.strip()
+    while rest.startswith("-"):
+        flag, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        if flag in ("-q", "-o"):
+            options.quiet |= flag == "-q"
+            options.output |= flag == "-o"
+            continue
+        if flag not in ("-n", "-r"):
+            raise MagicUsageError(f"%timeit: unknown option {flag} (known: -n N, -r R, -q, -o)")
+        value, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        if not value.isdigit() or int(value) < 1:
+            raise MagicUsageError(f"%timeit {flag} needs a positive number, got {value!r}")
+        if flag == "-n":
+            options.number = int(value)
+        else:
+            options.repeat = int(value)
+    options.statement = rest
+    return options
 
 
 def format_time(seconds: float) -> str:
@@ -456,6 +517,26 @@ def magic_matplotlib(shell: PythonShell, args: str) -> None:
         sys.modules["matplotlib.pyplot"].switch_backend(BACKEND)
     elif "matplotlib" in sys.modules:
         sys.modules["matplotlib"].use(BACKEND)
+
+
+_CONFIG = re.compile(r"^InlineBackend\.figure_formats?\s*=\s*[\[{(]?\s*['\"](\w+)['\"]")
+
+
+def magic_config(shell: PythonShell, args: str) -> None:
+    """%config InlineBackend.figure_format = 'png'|'retina'|'jpeg'|'svg': how figures are shown
+    (the only IPython configuration this kernel has)."""
+    match = _CONFIG.match(args.strip())
+    if match is None:
+        raise MagicUsageError(
+            f"%config {args.strip()}: this kernel only knows "
+            "InlineBackend.figure_format = 'png' | 'retina' | 'jpeg' | 'svg'"
+        )
+    from kernel import mpl_backend
+
+    if match.group(1) not in mpl_backend.FIGURE_FORMATS:
+        known = ", ".join(mpl_backend.FIGURE_FORMATS)
+        raise MagicUsageError(f"figure format {match.group(1)!r} is not one of {known}")
+    mpl_backend.figure_format = match.group(1)
 
 
 def magic_who(shell: PythonShell, args: str) -> None:
@@ -540,6 +621,7 @@ def _cell_display(mime: str) -> Callable[[PythonShell, str, str], None]:
 
 LINE_MAGICS: dict[str, Callable[[PythonShell, str], Any]] = {
     "cd": magic_cd,
+    "config": magic_config,
     "env": magic_env,
     "set_env": magic_set_env,
     "lsmagic": magic_lsmagic,
@@ -561,5 +643,6 @@ CELL_MAGICS: dict[str, Callable[[PythonShell, str, str], Any]] = {
     "sh": cell_sh,
     "svg": _cell_display("image/svg+xml"),
     "time": cell_time,
+    "timeit": cell_timeit,
     "writefile": cell_writefile,
 }

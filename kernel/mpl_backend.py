@@ -46,15 +46,46 @@ def flush_figures() -> None:
         plt.close("all")
 
 
+FIGURE_FORMATS = ("png", "retina", "jpeg", "svg")
+figure_format = "png"  #: set by ``%config InlineBackend.figure_format = '...'``
+
+
+def figure_bundle(figure: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The figure in the chosen format, with the metadata frontends need to size it."""
+    if figure_format == "svg":
+        return {"image/svg+xml": _print(figure, "svg").decode("utf-8")}, {}
+    if figure_format == "jpeg":
+        return {"image/jpeg": _base64(_print(figure, "jpeg"))}, {}
+    if figure_format == "retina":
+        png = _print(figure, "png", dpi=2 * figure.dpi)
+        width, height = _png_size(png)
+        size = {"width": width // 2, "height": height // 2}
+        return {"image/png": _base64(png)}, {"image/png": size}
+    return {"image/png": figure_png(figure)}, {}
+
+
 def figure_png(figure: Any) -> str:
     """The figure as base64 PNG, cropped to its content like the inline backend does."""
+    return _base64(_print(figure, "png"))
+
+
+def _print(figure: Any, file_format: str, dpi: float | None = None) -> bytes:
     buffer = io.BytesIO()
     figure.canvas.print_figure(
         buffer,
-        format="png",
+        format=file_format,
         facecolor=figure.get_facecolor(),
         edgecolor=figure.get_edgecolor(),
-        dpi=figure.dpi,
+        dpi=dpi or figure.dpi,
         bbox_inches="tight",
     )
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    # the IHDR chunk right after the 8-byte signature holds width and height
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

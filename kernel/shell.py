@@ -124,6 +124,8 @@ class PythonShell:
             self.context = previous_context
 
     def _run_cell(self, code: str, ctx: CellContext, store_history: bool) -> ExecuteOutcome:
+        if not code.strip():  # frontends send empty silent cells just to read the counter
+            return ExecuteOutcome()
         try:
             value = self.run_source(code, ctx.cell_label)
             if isinstance(value, ExitRequest):  # bare `exit`, like IPython's autocall

@@ -390,7 +390,7 @@ def test_completion_positions_count_code_points(shell):
 
 
 def test_completion_of_magics(shell):
-    assert shell.complete("%ti", 3)["matches"] == ["%%time", "%time", "%timeit"]
+    assert shell.complete("%ti", 3)["matches"] == ["%%time", "%%timeit", "%time", "%timeit"]
 
 
 def test_inspect_finds_names_and_calls(shell):
@@ -405,3 +405,36 @@ def test_user_expressions_ok_and_error(shell):
     result = shell.user_expressions({"double": "value * 2", "bad": "1/0"})
     assert result["double"] == {"status": "ok", "data": {"text/plain": "12"}, "metadata": {}}
     assert result["bad"]["status"] == "error" and result["bad"]["ename"] == "ZeroDivisionError"
+
+
+def test_timeit_options_result_and_cell_form(shell):
+    _, ctx, out = run(shell, "result = %timeit -o -q -n 3 -r 2 sum(range(5))\nresult.loops")
+    assert out == "" and ctx.of_type("execute_result")[0]["data"]["text/plain"] == "3"
+    assert len(shell.namespace["result"].all_runs) == 2
+    _, _, out = run(shell, "%%timeit -n 2 -r 1 data = list(range(10))\nsorted(data)")
+    assert "(mean ± std. dev. of 1 run, 2 loops each)" in out
+    outcome, _, _ = run(shell, "%timeit -x 1")
+    assert outcome.ename == "UsageError" and "-x" in outcome.evalue
+
+
+def test_figure_format_config(shell):
+    from kernel import mpl_backend
+
+    try:
+        run(shell, "%config InlineBackend.figure_format = 'retina'")
+        _, ctx, _ = run(shell, "import matplotlib.pyplot as plt\nplt.plot([1]);")
+        [figure] = ctx.of_type("display_data")
+        size = figure["metadata"]["image/png"]
+        assert size["width"] > 100 and size["height"] > 100
+        run(shell, "%config InlineBackend.figure_format = 'svg'")
+        _, ctx, _ = run(shell, "plt.plot([1]);")
+        assert "<svg" in ctx.of_type("display_data")[0]["data"]["image/svg+xml"]
+        outcome, _, _ = run(shell, "%config Completer.use_jedi = False")
+        assert outcome.ename == "UsageError" and "figure_format" in outcome.evalue
+    finally:
+        mpl_backend.figure_format = "png"
+
+
+def test_empty_cell_does_nothing(shell):
+    outcome, ctx, _ = run(shell, "  \n", 0, store_history=False, silent=True)
+    assert outcome.status == "ok" and ctx.outputs == []
