@@ -1,0 +1,596 @@
+"""The embedded local scheduler: a pool of worker processes on this machine (SPEC §7).
+
+One scheduler thread in the kernel owns a pool of worker processes (forked from a fork server,
+one per core by default) and every submitted job. Each worker runs one task replica at a time
+through :func:`pragmas.runtime.run_task` and reports over its pipe: outputs as they come, then
+the outcome. A task is dispatched as soon as its last dependency is done; independent tasks run
+in parallel.
+
+Values never travel byte by byte through a pipe when they are large: a worker leaves each
+export in a memory file (:mod:`pragmas.transfer`); the kernel opens its own descriptor on it,
+hands its path to dependents, which map it copy-on-write, and maps it itself when the task is
+done (so a pull costs no copy either).
+
+Faults: a worker that dies (segfault, ``os._exit``, killed) fails the replica it was running
+with a platform error and is replaced; ``timeout`` kills the worker; ``retries`` re-runs a
+failed replica; dependents of a failed task are skipped, other branches go on. Cancelling a job
+kills its running workers (replaced at once) and cancels what was queued.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from pragmas import transfer
+from pragmas.backends.base import (
+    Backend,
+    JobPlan,
+    JobRun,
+    Listener,
+    Output,
+    TaskError,
+    TaskEvent,
+    TaskResult,
+    TaskState,
+)
+from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec, run_task
+
+_job_ids = itertools.count(1)
+
+
+class LocalBackend(Backend):
+    """Worker processes on this machine; ``workers`` defaults to the number of cores."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.workers = workers or os.cpu_count() or 1
+        self._scheduler: _Scheduler | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
+        run = JobRun(str(next(_job_ids)), plan, self)
+        self._get_scheduler().post("submit", (run, listener))
+        return run
+
+    def cancel(self, run: JobRun) -> None:
+        if self._scheduler is None or run.done:
+            return
+        self._scheduler.post("cancel", run)
+        run.wait()
+
+    def close(self) -> None:
+        with self._lock:
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.close()
+
+    def describe(self) -> str:
+        return f"local: {self.workers} worker process{'es' if self.workers > 1 else ''}"
+
+    def start(self) -> None:
+        """Start the workers now instead of at the first job (a connect does this)."""
+        self._get_scheduler()
+
+    def _get_scheduler(self) -> _Scheduler:
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = _Scheduler(self.workers)
+            return self._scheduler
+
+
+# --- worker process ----------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection) -> None:
+    """A worker: run each replica it is sent, stream its outputs, leave its values in memory
+    files until the kernel has opened them (it holds them until the next message)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
+    held: list[int] = []
+    while True:
+        message = conn.recv()
+        for fd in held:
+            os.close(fd)
+        held.clear()
+        if message[0] == "stop":
+            return
+        _, unit_id, spec, refs = message
+        conn.send(("done", unit_id, _run_unit(conn, unit_id, spec, refs, held)))
+
+
+def _run_unit(conn: Connection, unit_id: int, spec: TaskSpec, refs: dict, held: list[int]):
+    def emit(output: Output) -> None:
+        conn.send(("out", unit_id, output))
+
+    try:
+        inputs = _load_inputs(refs)
+    except OSError as exc:
+        error = TaskError("InputError", f"an input of {spec.label} could not be read: {exc}",
+                          [f"InputError: an input of {spec.label} could not be read: {exc}"],
+                          platform=True)  # fmt: skip
+        return _UnitReport(False, error=error)
+    outcome = run_task(spec, inputs, emit, keep_packed=True)
+    report = _UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
+    if outcome.ok:
+        for name, packed in outcome.packed.items():
+            fd, report.values[name] = transfer.export_ref(packed, f"{spec.task_name}.{name}")
+            if fd is not None:
+                held.append(fd)
+        if outcome.variables:
+            report.variables = transfer.to_inline(transfer.pack(outcome.variables))
+    return report
+
+
+def _load_inputs(refs: dict[str, Any]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for name, ref in refs.items():
+        if name == VARIABLES_KEY:
+            inherited: dict[str, Any] = {}
+            for blob in ref:
+                inherited.update(transfer.load(blob))
+            inputs[name] = inherited
+        elif isinstance(ref, list):
+            inputs[name] = [transfer.load(r) for r in ref]
+        else:
+            inputs[name] = transfer.load(ref)
+    return inputs
+
+
+@dataclass
+class _UnitReport:
+    """What a worker sends back for one replica (outputs went ahead, one by one)."""
+
+    ok: bool
+    error: TaskError | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    values: dict[str, transfer.ValueRef] = field(default_factory=dict)  #: exports + result
+    variables: transfer.InlineValue | None = None
+
+
+# --- the scheduler, in the kernel ---------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Unit:
+    """One replica of one task of one job."""
+
+    id: int
+    job: _JobState
+    task: str
+    replica: int | None
+    spec: TaskSpec
+    attempts: int = 0
+    worker: _Worker | None = None
+    deadline: float | None = None
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: Any
+    conn: Connection
+    unit: _Unit | None = None
+    kill_reason: TaskError | None = None  #: why the kernel killed it (timeout, cancel)
+
+
+@dataclass(eq=False)
+class _JobState:
+    run: JobRun
+    listener: Listener
+    waiting: dict[str, int]  #: task -> dependencies not yet done
+    replicas: dict[str, list[_UnitReport | None]]
+    #: task -> per replica: name -> ref in the kernel (exports, RESULT_KEY)
+    refs: dict[str, list[dict[str, transfer.ValueRef]]] = field(default_factory=dict)
+    variables: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
+    local_refs: dict[str, transfer.ValueRef] = field(default_factory=dict)
+    fds: list[int] = field(default_factory=list)  #: memory files the kernel holds for the job
+
+
+class _Scheduler:
+    """The thread that owns the workers and every job of one LocalBackend."""
+
+    def __init__(self, size: int):
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["pragmas.backends.local"])
+        self.size = size
+        self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
+        self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_read, self._wake_write = self.context.Pipe(duplex=False)
+        self.jobs: list[_JobState] = []
+        self.ready: deque[_Unit] = deque()
+        self.unit_ids = itertools.count()
+        self.closing = False
+        self.thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
+        self.thread.start()
+
+    # -- called from other threads ---------------------------------------------------------
+    def post(self, command: str, argument: Any) -> None:
+        self.commands.put((command, argument))
+        self._wake_write.send_bytes(b"!")
+
+    def close(self) -> None:
+        self.post("close", None)
+        self.thread.join(timeout=10)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self.closing:
+            waitables: list[Any] = [self._wake_read]
+            for worker in self.workers:
+                waitables += [worker.conn, worker.process.sentinel]
+            try:
+                for ready in wait(waitables, timeout=self._next_timeout()):
+                    self._on_ready(ready)
+                self._check_deadlines()
+                self._dispatch()
+            except Exception:  # noqa: BLE001 - the scheduler must outlive its own bugs
+                import traceback
+
+                traceback.print_exc()
+        self._shutdown()
+
+    def _on_ready(self, ready: Any) -> None:
+        if ready is self._wake_read:
+            while self._wake_read.poll():
+                self._wake_read.recv_bytes()
+            while not self.commands.empty():
+                self._on_command(*self.commands.get())
+            return
+        worker = next((w for w in self.workers if ready in (w.conn, w.process.sentinel)), None)
+        if worker is None:
+            return  # a worker replaced earlier in this round
+        if ready is worker.conn:
+            self._read_messages(worker)
+        elif not worker.process.is_alive():
+            self._on_worker_death(worker)
+
+    def _read_messages(self, worker: _Worker) -> None:
+        if not self._drain(worker):
+            worker.process.join(timeout=1)
+            self._on_worker_death(worker)
+
+    def _drain(self, worker: _Worker) -> bool:
+        """Handle every message the worker sent; False when its pipe is closed."""
+        try:
+            while worker.conn.poll():
+                kind, unit_id, payload = worker.conn.recv()
+                unit = worker.unit
+                if unit is None or unit.id != unit_id:
+                    continue  # from a replica the kernel gave up on
+                if kind == "out":
+                    self._on_output(unit, payload)
+                else:
+                    worker.unit = None
+                    self._on_unit_done(unit, payload)
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _on_command(self, command: str, argument: Any) -> None:
+        if command == "submit":
+            try:
+                self._on_submit(*argument)
+            except Exception as exc:  # noqa: BLE001 - reported as the job's failure
+                self._fail_job(argument[0], exc)
+        elif command == "cancel":
+            self._on_cancel(argument)
+        elif command == "close":
+            self.closing = True
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _on_submit(self, run: JobRun, listener: Listener) -> None:
+        plan = run.plan
+        job = _JobState(
+            run,
+            listener,
+            waiting={name: len(planned.deps) for name, planned in plan.tasks.items()},
+            replicas={name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()},
+        )
+        self.jobs.append(job)
+        for name, value in plan.local_inputs.items():
+            job.local_refs[name] = self._kernel_ref(job, transfer.Packed(value))
+        reuse = getattr(plan, "reuse", None) or {}
+        for name in plan.tasks:
+            if name in reuse:
+                self._reuse(job, name, reuse[name])
+        for name in plan.tasks:
+            if job.waiting[name] == 0 and run.results[name].state is TaskState.PENDING:
+                self._enqueue(job, name)
+        self._finish_if_over(job)
+
+    def _kernel_ref(self, job: _JobState, packed: transfer.Packed) -> transfer.ValueRef:
+        fd, ref = transfer.export_ref(packed)
+        if fd is not None:
+            job.fds.append(fd)
+        return ref
+
+    def _reuse(self, job: _JobState, name: str, earlier: TaskResult) -> None:
+        """cache=on: a task unchanged since a successful run is done with its earlier values."""
+        result = job.run.results[name]
+        runs = len(job.replicas[name])
+        result.exports, result.result = dict(earlier.exports), earlier.result
+        result.variables, result.outputs = dict(earlier.variables), list(earlier.outputs)
+        result.started = result.finished = time.time()
+        result.notes.append("reused from an earlier run (cache=on)")
+        per_replica = []
+        for index in range(runs):
+            values = {k: (v[index] if runs > 1 else v) for k, v in earlier.exports.items()}
+            per_replica.append(
+                {k: self._kernel_ref(job, transfer.pack(v)) for k, v in values.items()}
+            )
+        job.refs[name] = per_replica
+        job.variables[name] = [transfer.to_inline(transfer.pack(earlier.variables))]
+        self._set_state(job, name, TaskState.DONE)
+        self._release_dependents(job, name)
+
+    def _enqueue(self, job: _JobState, name: str) -> None:
+        runs = len(job.replicas[name])
+        for replica in range(runs):
+            spec = TaskSpec.from_plan(job.run.plan, name, replica if runs > 1 else None)
+            self.ready.append(_Unit(next(self.unit_ids), job, name, spec.replication, spec))
+
+    def _dispatch(self) -> None:
+        idle = [w for w in self.workers if w.unit is None and w.kill_reason is None]
+        while idle and self.ready:
+            unit = self.ready.popleft()
+            if unit.job.run.results[unit.task].state.final:
+                continue  # its task failed or the job was cancelled meanwhile
+            worker = idle.pop()
+            self._start_unit(worker, unit)
+
+    def _start_unit(self, worker: _Worker, unit: _Unit) -> None:
+        result = unit.job.run.results[unit.task]
+        unit.attempts += 1
+        unit.worker, worker.unit = worker, unit
+        if unit.spec.timeout:
+            unit.deadline = time.monotonic() + unit.spec.timeout
+        result.attempts = max(result.attempts, unit.attempts)
+        if result.state is TaskState.PENDING:
+            result.started = time.time()
+            self._set_state(unit.job, unit.task, TaskState.RUNNING)
+        try:
+            worker.conn.send(("run", unit.id, unit.spec, self._input_refs(unit)))
+        except (BrokenPipeError, OSError):
+            pass  # the worker is dead; its sentinel reports it and fails the unit
+
+    def _input_refs(self, unit: _Unit) -> dict[str, Any]:
+        job, spec = unit.job, unit.spec
+        refs: dict[str, Any] = {}
+        for name, source in spec.import_sources.items():
+            if source is None:
+                refs[name] = job.local_refs[name]
+                continue
+            values = [replica[name] for replica in job.refs[source]]
+            refs[name] = (
+                values if len(values) > 1 or spec.source_runs.get(source, 1) > 1 else values[0]
+            )
+        refs[VARIABLES_KEY] = [b for a in spec.ancestors for b in job.variables.get(a, [])]
+        return refs
+
+    def _on_output(self, unit: _Unit, output: Output) -> None:
+        result = unit.job.run.results[unit.task]
+        last = result.outputs[-1] if result.outputs else None
+        if last is not None and last.kind == output.kind == "stream" and last.name == output.name:
+            last.text += output.text
+        else:
+            result.outputs.append(
+                Output(output.kind, output.name, output.text, output.data, output.metadata)
+            )
+        self._notify(unit.job, TaskEvent(unit.task, "output", output=output, replica=unit.replica))
+
+    def _on_unit_done(self, unit: _Unit, report: _UnitReport) -> None:
+        job = unit.job
+        if report.ok:
+            try:
+                report.values = {k: self._adopt(job, ref) for k, ref in report.values.items()}
+            except OSError as exc:  # the worker died before the kernel could open its values
+                report = _platform_failure(
+                    unit, "LostWorkerError", f"the values of {unit.spec.label} were lost: {exc}"
+                )
+        self._on_unit_final(unit, report)
+
+    def _adopt(self, job: _JobState, ref: transfer.ValueRef) -> transfer.ValueRef:
+        if isinstance(ref, transfer.InlineValue):
+            return ref
+        fd, own = transfer.reopen(ref)
+        job.fds.append(fd)
+        return own
+
+    def _on_unit_final(self, unit: _Unit, report: _UnitReport) -> None:
+        job, result = unit.job, unit.job.run.results[unit.task]
+        if result.state.final:
+            return
+        if not report.ok and unit.attempts <= unit.spec.retries:
+            result.notes.append(
+                f"{unit.spec.label}: attempt {unit.attempts} failed ({report.error.ename}); retrying"
+            )
+            self.ready.appendleft(unit)
+            return
+        if not report.ok:
+            result.error = report.error
+            result.finished = time.time()
+            self._set_state(job, unit.task, TaskState.FAILED)
+            self._skip_descendants(job, unit.task)
+            self._finish_if_over(job)
+            return
+        index = unit.replica or 0
+        job.replicas[unit.task][index] = report
+        if all(r is not None for r in job.replicas[unit.task]):
+            self._on_task_done(job, unit.task)
+
+    def _on_task_done(self, job: _JobState, name: str) -> None:
+        reports: list[_UnitReport] = job.replicas[name]  # type: ignore[assignment]
+        result = job.run.results[name]
+        job.refs[name] = [r.values for r in reports]
+        job.variables[name] = [r.variables for r in reports if r.variables is not None]
+        values = [{k: transfer.load(ref) for k, ref in r.values.items()} for r in reports]
+        replicated = len(reports) > 1
+        exports = [k for k in values[0] if k != RESULT_KEY]
+        result.exports = {
+            k: [v[k] for v in values] if replicated else values[0][k] for k in exports
+        }
+        results = [v[RESULT_KEY] for v in values]
+        result.result = results if replicated else results[0]
+        for blob in job.variables[name]:
+            result.variables.update(transfer.load(blob))
+        result.started = min(r.started for r in reports)
+        result.finished = max(r.finished for r in reports)
+        self._set_state(job, name, TaskState.DONE)
+        self._release_dependents(job, name)
+        self._finish_if_over(job)
+
+    def _release_dependents(self, job: _JobState, name: str) -> None:
+        for dependent in job.run.plan.dependents(name):
+            job.waiting[dependent] -= 1
+            if (
+                job.waiting[dependent] == 0
+                and job.run.results[dependent].state is TaskState.PENDING
+            ):
+                self._enqueue(job, dependent)
+
+    def _skip_descendants(self, job: _JobState, name: str) -> None:
+        for dependent in job.run.plan.dependents(name):
+            result = job.run.results[dependent]
+            if result.state is TaskState.PENDING:
+                result.notes.append(f"skipped: {name} failed")
+                self._set_state(job, dependent, TaskState.SKIPPED)
+                self._skip_descendants(job, dependent)
+
+    def _on_cancel(self, run: JobRun) -> None:
+        job = next((j for j in self.jobs if j.run is run), None)
+        if job is None:
+            return
+        for worker in self.workers:
+            if worker.unit is not None and worker.unit.job is job:
+                worker.kill_reason = _cancelled_error()
+                worker.process.kill()
+        for name, result in run.results.items():
+            if not result.state.final:
+                result.finished = time.time() if result.started else None
+                self._set_state(job, name, TaskState.CANCELLED)
+        self._finish_if_over(job)
+
+    def _fail_job(self, run: JobRun, exc: Exception) -> None:
+        """A bug of the scheduler while starting a job: every task fails with it, visibly."""
+        import traceback
+
+        lines = traceback.format_exception(exc)
+        error = TaskError(type(exc).__name__, str(exc), "".join(lines).splitlines(), platform=True)
+        job = next((j for j in self.jobs if j.run is run), None)
+        for result in run.results.values():
+            if not result.state.final:
+                result.state, result.error = TaskState.FAILED, error
+        if job is not None:
+            self.jobs.remove(job)
+            for fd in job.fds:
+                os.close(fd)
+        run.finish()
+
+    def _finish_if_over(self, job: _JobState) -> None:
+        if job.run.done or not all(r.state.final for r in job.run.results.values()):
+            return
+        for fd in job.fds:
+            os.close(fd)  # every value is mapped by now; the mappings keep the data
+        job.fds.clear()
+        self.jobs.remove(job)
+        job.run.finish()
+
+    def _set_state(self, job: _JobState, name: str, state: TaskState) -> None:
+        job.run.results[name].state = state
+        self._notify(job, TaskEvent(name, "state", state=state))
+
+    @staticmethod
+    def _notify(job: _JobState, event: TaskEvent) -> None:
+        try:
+            job.listener(event)
+        except Exception:  # noqa: BLE001 - a broken display must not stop the scheduler
+            import traceback
+
+            traceback.print_exc()
+
+    # -- workers -----------------------------------------------------------------------------
+    def _start_worker(self) -> _Worker:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker_main, args=(child,), daemon=True,
+                                       name="pragma-worker")  # fmt: skip
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _on_worker_death(self, worker: _Worker) -> None:
+        if worker not in self.workers:
+            return
+        self._drain(worker)  # a report sent just before the end still counts
+        self.workers[self.workers.index(worker)] = self._start_worker()
+        worker.conn.close()
+        unit = worker.unit
+        if unit is None or unit.job.run.results[unit.task].state.final:
+            return
+        error = worker.kill_reason or _death_error(unit, worker.process.exitcode)
+        self._on_unit_final(unit, _UnitReport(False, error=error))
+
+    def _next_timeout(self) -> float | None:
+        deadlines = [w.unit.deadline for w in self.workers if w.unit and w.unit.deadline]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            unit = worker.unit
+            if unit and unit.deadline and now >= unit.deadline and worker.kill_reason is None:
+                text = f"task {unit.spec.label} exceeded its timeout of {unit.spec.timeout:g} s"
+                worker.kill_reason = TaskError(
+                    "TimeoutError", text, [f"TimeoutError: {text}"], platform=True
+                )
+                worker.process.kill()
+
+    def _shutdown(self) -> None:
+        for job in list(self.jobs):
+            self._on_cancel(job.run)
+        for worker in self.workers:
+            try:
+                worker.conn.send(("stop",))
+            except OSError:
+                pass  # already gone
+        deadline = time.monotonic() + 2
+        for worker in self.workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=1)
+
+
+def _platform_failure(unit: _Unit, ename: str, evalue: str) -> _UnitReport:
+    return _UnitReport(False, error=TaskError(ename, evalue, [f"{ename}: {evalue}"], platform=True))
+
+
+def _cancelled_error() -> TaskError:
+    return TaskError(
+        "Cancelled", "the job was cancelled", ["Cancelled: the job was cancelled"], platform=True
+    )
+
+
+def _death_error(unit: _Unit, exitcode: int | None) -> TaskError:
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"was killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"was killed by signal {-exitcode}"
+        if exitcode == -signal.SIGSEGV:
+            how += " (segmentation fault)"
+    else:
+        how = f"exited with status {exitcode}"
+    text = f"the worker process running {unit.spec.label} {how}; it has been replaced"
+    return TaskError("WorkerCrashed", text, [f"WorkerCrashed: {text}"], platform=True)
