@@ -111,7 +111,8 @@ class PragmaSpec:
 
 def _placeholder(p: Param) -> str:
     if p.kind == "choice":
-        return "|".join(p.choices)
+        # a long list (the script languages) would drown the usage line: #%help lists it
+        return "|".join(p.choices) if len(p.choices) <= 4 else p.name.upper()
     if p.kind == "flag":
         return "on/off"
     if p.kind == "list":

@@ -189,8 +189,22 @@ def _resolve_imports(job: Job, report: ValidationReport,
 
 
 def _check_flow(job: Job, report: ValidationReport) -> None:
+    loop_starts = {t.flow.target for t in job.tasks.values() if t.flow.action == "loop"}
     for task in job.tasks.values():
         flow = task.flow
+        if flow.block == "start" and flow.action is None and task.name not in loop_starts:
+            report.errors.append(
+                f"task '{task.name}' opens a replicate or loop control that is not finished "
+                "(#%split needs #%runs, #%process and #%merge; #%start needs #%condition and "
+                "#%loop)"
+            )
+        if flow.action == "if":
+            missing = [f"#%{step}" for step, target in (("if", flow.if_target),
+                       ("else", flow.else_target), ("continuation", flow.continuation_target))
+                       if not target]  # fmt: skip
+            if missing:
+                report.errors.append(f"the branch control of task '{task.name}' is not finished: "
+                                     f"{', '.join(missing)} missing")
         targets = {"loop target": flow.target, "if task": flow.if_target,
                    "else task": flow.else_target,
                    "continuation task": flow.continuation_target}  # fmt: skip

@@ -99,7 +99,9 @@ def _derived_name(call: PragmaCall, control: FlowControl, prefix: str) -> str:
 
 def _start(engine: Any, call: PragmaCall, ctx: Any, kind: str) -> None:
     name = call.args.get("name") or _unique(engine, call.spec.name)
-    define_task(engine, call, ctx, name=name, flow=FlowInfo(block="start"))
+    # replicate and loop controls are ProActive blocks; a branch is not
+    flow = FlowInfo(block=None if kind == "branch" else "start")
+    define_task(engine, call, ctx, name=name, flow=flow)
     engine.control = FlowControl(kind, 0, {call.spec.name: name})
 
 

@@ -215,6 +215,7 @@ def test_branch_control():
     for step in ("if", "else", "continuation"):
         nb.run(f"#%{step}()\nprint('{step}')\n")
     flow = nb.job.tasks["b1"].flow
+    assert flow.block is None  # a branch is not a ProActive block
     assert flow.action == "if" and flow.script.code == "branch = 'if'\n"
     assert (flow.if_target, flow.else_target, flow.continuation_target) == (
         "if1", "else1", "continuation1")
@@ -240,6 +241,20 @@ def test_control_flow_out_of_order(cells, message):
         nb.run(cell)
     with pytest.raises(PragmaStateError, match=message):
         nb.run(cells[-1])
+
+
+def test_finished_controls_validate_and_unfinished_ones_do_not():
+    nb = Notebook()
+    nb.run("#%split()\npass\n")
+    with pytest.raises(JobValidationError, match="'split0' opens a replicate or loop control"):
+        nb.engine.plan(nb.context())
+    for cell in ("#%runs()\nruns=2\n", "#%process()\npass\n", "#%merge()\npass\n",
+                 "#%branch()\npass\n", "#%condition()\nbranch='if'\n", "#%if()\npass\n",
+                 "#%else()\npass\n", "#%continuation()\npass\n", "#%start()\npass\n",
+                 "#%condition()\nloop=False\n", "#%loop()\npass\n"):
+        nb.run(cell)
+    plan = nb.engine.plan(nb.context())
+    assert len(plan.tasks) == 9
 
 
 def test_rerunning_the_current_flow_step_is_allowed():

@@ -108,9 +108,23 @@ def test_all_problems_in_one_pass():
 
 
 def test_flow_target_must_exist():
-    job = job_of(Task("b", flow=FlowInfo(action="if", if_target="yes", else_target="no")),
+    job = job_of(Task("b", flow=FlowInfo(action="if", if_target="yes", else_target="no",
+                                         continuation_target="yes")),
                  Task("yes"))  # fmt: skip
     assert validate(job).errors == ["task 'b': its else task 'no' is not defined"]
+
+
+def test_unfinished_controls_are_refused():
+    job = job_of(Task("split0", flow=FlowInfo(block="start")),
+                 Task("b", flow=FlowInfo(action="if", if_target="b")),
+                 Task("start0", flow=FlowInfo(block="start")),
+                 Task("loop0", dep=["start0"], flow=FlowInfo(block="end", action="loop",
+                                                             target="start0")))  # fmt: skip
+    assert validate(job).errors == [
+        ("task 'split0' opens a replicate or loop control that is not finished (#%split needs "
+        "#%runs, #%process and #%merge; #%start needs #%condition and #%loop)"),
+        "the branch control of task 'b' is not finished: #%else, #%continuation missing",
+    ]
 
 
 def test_check_python_syntax_locates_line_and_column():
