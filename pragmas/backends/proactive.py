@@ -123,11 +123,9 @@ class SchedulerSession(Protocol):
         """Submit the workflow; its input space is ``input_folder``; the output space comes
         back to ``output_folder`` when the job ends. Returns the job id."""
 
-    def job_status(self, job_id: str) -> str:
-        """ProActive's JobStatus name (PENDING, RUNNING, FINISHED, KILLED, ...)."""
-
-    def task_statuses(self, job_id: str) -> dict[str, str]:
-        """ProActive task name (replicas are ``T*1``, ``T*2``...) -> TaskStatus name."""
+    def job_state(self, job_id: str) -> tuple[str, dict[str, str]]:
+        """ProActive's JobStatus name (PENDING, RUNNING, FINISHED, KILLED, ...) and, for each
+        ProActive task (replicas are ``T*1``, ``T*2``...), its TaskStatus name."""
 
     def task_report(self, job_id: str, task_name: str) -> TaskReport:
         """The result and logs of a finished ProActive task."""
@@ -290,6 +288,8 @@ class ProActiveBackend(Backend):
         return run
 
     def cancel(self, run: JobRun) -> None:
+        if run.done:
+            return
         self.session.kill(run.job_id)
         monitor = self._monitors.get(run.job_id)
         if monitor is not None:
@@ -365,12 +365,10 @@ class SDKSession:
             ) from None
         return str(job_id.longValue())
 
-    def job_status(self, job_id: str) -> str:
-        return str(self.client.getJobState(job_id).getStatus().name())
-
-    def task_statuses(self, job_id: str) -> dict[str, str]:
+    def job_state(self, job_id: str) -> tuple[str, dict[str, str]]:
         state = self.client.getJobState(job_id)
-        return {str(t.getName()): str(t.getStatus().name()) for t in state.getTasks()}
+        tasks = {str(t.getName()): str(t.getStatus().name()) for t in state.getTasks()}
+        return str(state.getStatus().name()), tasks
 
     def task_report(self, job_id: str, task_name: str) -> TaskReport:
         result = self.client.getTaskResult(job_id, task_name)
@@ -443,9 +441,9 @@ class _JobMonitor:
         session, job_id = self.backend.session, self.run.job_id
         try:
             while not self.stop.is_set():
-                self._update(session.task_statuses(job_id))
-                if session.job_status(job_id) in _FINAL_JOB_STATUSES or self.cancelled.is_set():
-                    self._update(session.task_statuses(job_id))
+                status, tasks = session.job_state(job_id)
+                self._update(tasks)
+                if status in _FINAL_JOB_STATUSES or self.cancelled.is_set():
                     break
                 self.stop.wait(self.backend.poll_interval)
         # Whatever breaks while following (server gone, session expired, py4j down) must not

@@ -339,11 +339,9 @@ class FakeProActiveServer:
     def wait(self, job_id: str, timeout: float = 60) -> None:
         self._threads[job_id].join(timeout)
 
-    def job_status(self, job_id: str) -> str:
-        return self.status[job_id]
-
-    def task_statuses(self, job_id: str) -> dict[str, str]:
-        return {name: run.status for name, run in list(self.jobs[job_id].runs.items())}
+    def job_state(self, job_id: str) -> tuple[str, dict[str, str]]:
+        status = self.status[job_id]  # read first: the tasks are then at least that far
+        return status, {name: run.status for name, run in list(self.jobs[job_id].runs.items())}
 
     def task_report(self, job_id: str, task_name: str) -> TaskReport:
         run = self.jobs[job_id].runs[task_name]
