@@ -122,6 +122,7 @@ def run_proactive_task(
     """Run one task (replica) under ProActive's bindings; return the text for ``result``."""
     from pragmas import runtime
 
+    localspace = local_space_path(localspace)
     spec = cloudpickle.loads(base64.b64decode(spec_text))
     replica = None
     if spec.replication is not None:  # replicated: ProActive tells each replica its index
@@ -136,6 +137,17 @@ def run_proactive_task(
         shown = "\n".join(error.traceback) if error else "the task failed"
         raise ProActiveTaskFailed(f"{shown}\n{FAILURE_MARKER}{payload}")
     return RESULT_PREFIX + payload
+
+
+def local_space_path(binding: Any) -> str:
+    """The task's local space as a directory: ProActive's ``localspace`` binding (a path, or a
+    ``file:`` URI on some versions), else the working directory, which a task starts in."""
+    text = str(binding) if binding else ""
+    if text.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        text = unquote(urlsplit(text).path)
+    return text if text and os.path.isdir(text) else os.getcwd()
 
 
 def read_inputs(

@@ -171,3 +171,12 @@ def test_an_import_whose_value_never_arrived_is_a_clear_failure(tmp_path):
         read_inputs({"x": "a"}, variables, str(tmp_path))
     with pytest.raises(ProActiveTaskFailed, match="from the notebook"):
         read_inputs({"y": None}, variables, str(tmp_path))
+
+
+def test_the_local_space_binding_may_be_a_path_or_a_file_uri(tmp_path, monkeypatch):
+    from pragmas.backends.proactive_task import local_space_path
+
+    monkeypatch.chdir(tmp_path)
+    assert local_space_path(str(tmp_path)) == str(tmp_path)
+    assert local_space_path(tmp_path.as_uri()) == str(tmp_path)
+    assert local_space_path(None) == str(tmp_path)
