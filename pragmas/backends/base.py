@@ -56,6 +56,10 @@ class JobPlan:
     tasks: dict[str, PlannedTask]  #: in a topological order
     #: cloudpickled values of the imports read from the local namespace at submission
     local_inputs: dict[str, bytes] = field(default_factory=dict)
+    #: ``cache=on``: tasks unchanged since a successful earlier run, with that run's results.
+    #: A backend marks them done without running them and feeds their exports (and put
+    #: variables) to dependents; a backend that cannot simply runs them again.
+    reuse: dict[str, TaskResult] = field(default_factory=dict)
 
     def dependents(self, name: str) -> list[str]:
         return [t.name for t in self.tasks.values() if name in t.deps]

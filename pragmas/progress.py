@@ -1,0 +1,241 @@
+"""The live display of a running job in its cell (SPEC §4).
+
+One display (one ``display_id``) is updated in place while the job runs: a progress bar, each
+task's state and time, the elapsed time and the backend's dashboard link, as HTML with a
+text/plain fallback for consoles. Backend threads report events through :meth:`JobProgress.
+listener`, which only records them; a refresher thread redraws at most five times a second
+(and once a second while tasks run, for the clock). Task output goes to the cell as it comes:
+text prefixed with ``[task]``, pictures as display outputs. When the job ends the same display
+becomes the summary: wall time, total task time, speed-up and the counts.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from pragmas.backends.base import TaskEvent, TaskState
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from kernel.seam import OutputContext
+    from pragmas.backends.base import Backend, JobPlan, JobRun
+
+#: background colour of a task by state (the same as the DAG picture's)
+STATE_COLOURS = {
+    "pending": "#e0e0e0",
+    "running": "#7fb3ff",
+    "done": "#8fd694",
+    "failed": "#ff8a80",
+    "skipped": "#f5f5f5",
+    "cancelled": "#f5f5f5",
+}
+MIN_INTERVAL = 0.2  #: seconds between two redraws (at most five a second)
+TABLE_LIMIT = 40  #: above this many tasks, a grid of squares instead of a table
+_BAR_WIDTH = 30
+
+
+class JobProgress:
+    """The display of one job run in the cell that submitted it."""
+
+    def __init__(self, ctx: OutputContext, plan: JobPlan, backend: Backend):
+        self.ctx = ctx
+        self.plan = plan
+        self.backend_text = backend.describe()
+        self.dashboard = backend.dashboard_url()
+        self.display_id = f"pragma-job-{uuid.uuid4().hex}"
+        self.run: JobRun | None = None
+        self.started = time.time()
+        self.states: dict[str, TaskState] = dict.fromkeys(plan.tasks, TaskState.PENDING)
+        self.reused: set[str] = set()
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._stopped = threading.Event()
+        self._final_drawn = False
+        self._draw_lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+
+    # -- events (backend threads) ------------------------------------------------------------
+    def listener(self, event: TaskEvent) -> None:
+        if event.kind == "state" and event.state is not None:
+            with self._lock:
+                self.states[event.task] = event.state
+            self._dirty.set()
+        elif event.kind == "output" and event.output is not None:
+            self._show_output(event)
+
+    def _show_output(self, event: TaskEvent) -> None:
+        output = event.output
+        assert output is not None
+        label = event.task if event.replica is None else f"{event.task}[{event.replica}]"
+        if output.kind == "stream":
+            self.ctx.stream(output.name or "stdout", prefix_lines(output.text, f"[{label}] "))
+        else:
+            self.ctx.display(output.data, output.metadata)
+
+    # -- the display ---------------------------------------------------------------------------
+    def start(self, run: JobRun) -> None:
+        """Show the display and keep it current until the run is over."""
+        self.run = run
+        self.ctx.display(self.render(), display_id=self.display_id)
+        self._refresher = threading.Thread(target=self._refresh, name="job-progress", daemon=True)
+        self._refresher.start()
+
+    def _refresh(self) -> None:
+        assert self.run is not None
+        last = 0.0
+        while not self.run.done and not self._stopped.is_set():
+            self._dirty.wait(1.0)
+            pause = MIN_INTERVAL - (time.monotonic() - last)
+            if pause > 0:
+                time.sleep(pause)
+            self._dirty.clear()
+            if self.run.done or self._stopped.is_set():
+                break
+            self._draw(final=False)
+            last = time.monotonic()
+        self.finish()
+
+    def finish(self) -> None:
+        """Draw the final state (once; safe from any thread)."""
+        self._stopped.set()
+        self._dirty.set()
+        self._draw(final=True)
+
+    def _draw(self, final: bool) -> None:
+        with self._draw_lock:  # a late refresh must never overwrite the final state
+            if self._final_drawn:
+                return
+            if final:
+                self._final_drawn = True
+                if self.run is not None:
+                    with self._lock:
+                        self.states.update((n, r.state) for n, r in self.run.results.items())
+            self.ctx.display(self.render(), display_id=self.display_id, update=True)
+
+    def stop(self) -> None:
+        """Wait for the refresher to have drawn the final state."""
+        self.finish()
+        if self._refresher is not None and self._refresher is not threading.current_thread():
+            self._refresher.join(timeout=5)
+
+    def render(self) -> dict[str, Any]:
+        with self._lock:
+            states = dict(self.states)
+        return {"text/html": self._html(states), "text/plain": self._text(states)}
+
+    # -- contents ------------------------------------------------------------------------------
+    def _counts(self, states: dict[str, TaskState]) -> dict[str, int]:
+        counts = {state.value: 0 for state in TaskState}
+        for state in states.values():
+            counts[state.value] += 1
+        return counts
+
+    def _elapsed(self) -> float:
+        end = self.run.finished if self.run is not None and self.run.finished else time.time()
+        return end - self.started
+
+    def _headline(self, states: dict[str, TaskState]) -> str:
+        counts = self._counts(states)
+        total = len(states)
+        over = self.run is not None and self.run.done
+        parts = [f"{counts['done']}/{total} done"]
+        parts += [f"{counts[s]} {s}" for s in ("running", "failed", "skipped", "cancelled")
+                  if counts[s]]  # fmt: skip
+        verb = "finished" if over else "running"
+        return f"Job {self.plan.name} ({verb} on {self.backend_text}): " + ", ".join(parts)
+
+    def _summary(self) -> str | None:
+        """Wall time, task time and speed-up, once the run is over."""
+        if self.run is None or not self.run.done:
+            return None
+        wall = self._elapsed()
+        busy = sum(r.duration for n, r in self.run.results.items() if n not in self.reused)
+        speedup = busy / wall if wall > 0 else 0.0
+        return f"wall time {wall:.2f} s · task time {busy:.2f} s · speed-up {speedup:.2f}x"
+
+    def _task_time(self, name: str) -> str:
+        if self.run is None:
+            return ""
+        result = self.run.results[name]
+        if result.started is None:
+            return ""
+        end = result.finished or time.time()
+        return f"{end - result.started:.2f} s"
+
+    def _text(self, states: dict[str, TaskState]) -> str:
+        counts = self._counts(states)
+        total = max(len(states), 1)
+        filled = round(_BAR_WIDTH * (counts["done"] + counts["failed"]) / total)
+        lines = [
+            f"{self._headline(states)}",
+            f"[{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {self._elapsed():.1f} s",
+        ]
+        shown = states if len(states) <= TABLE_LIMIT else {
+            n: s for n, s in states.items() if s in (TaskState.RUNNING, TaskState.FAILED)
+        }  # fmt: skip
+        width = max((len(n) for n in shown), default=0)
+        for name, state in shown.items():
+            note = " (cached)" if name in self.reused else ""
+            lines.append(f"  {name:<{width}}  {state.value:<9} {self._task_time(name)}{note}")
+        summary = self._summary()
+        if summary:
+            lines.append(summary)
+        if self.dashboard:
+            lines.append(f"dashboard: {self.dashboard}")
+        return "\n".join(lines)
+
+    def _html(self, states: dict[str, TaskState]) -> str:
+        counts = self._counts(states)
+        total = max(len(states), 1)
+        done_pct = 100 * counts["done"] / total
+        failed_pct = 100 * counts["failed"] / total
+        bar = (
+            '<div style="display:flex;height:10px;width:100%;max-width:40em;background:#eee;'
+            'border-radius:3px;overflow:hidden;margin:4px 0">'
+            f'<div style="width:{done_pct:.1f}%;background:{STATE_COLOURS["done"]}"></div>'
+            f'<div style="width:{failed_pct:.1f}%;background:{STATE_COLOURS["failed"]}"></div>'
+            "</div>"
+        )
+        head = (
+            f"<b>{html.escape(self._headline(states))}</b>"
+            f" <span style='color:#666'>{self._elapsed():.1f} s</span>"
+        )
+        body = self._html_table(states) if len(states) <= TABLE_LIMIT else self._html_grid(states)
+        tail = []
+        summary = self._summary()
+        if summary:
+            tail.append(f"<div>{html.escape(summary)}</div>")
+        if self.dashboard:
+            url = html.escape(self.dashboard, quote=True)
+            tail.append(f'<div>Dashboard: <a href="{url}" target="_blank">{url}</a></div>')
+        return f'<div class="pragma-job">{head}{bar}{body}{"".join(tail)}</div>'
+
+    def _html_table(self, states: dict[str, TaskState]) -> str:
+        rows = []
+        for name, state in states.items():
+            note = " (cached)" if name in self.reused else ""
+            colour = STATE_COLOURS[state.value]
+            rows.append(
+                f"<tr><td style='text-align:left'>{html.escape(name)}</td>"
+                f"<td style='text-align:left;background:{colour}'>{state.value}{note}</td>"
+                f"<td style='text-align:right'>{self._task_time(name)}</td></tr>"
+            )
+        return f"<table style='font-size:90%'>{''.join(rows)}</table>"
+
+    def _html_grid(self, states: dict[str, TaskState]) -> str:
+        cells = "".join(
+            f"<span title='{html.escape(name, quote=True)}: {state.value}' style='display:"
+            f"inline-block;width:9px;height:9px;margin:1px;background:{STATE_COLOURS[state.value]}"
+            "'></span>"
+            for name, state in states.items()
+        )
+        return f"<div style='max-width:40em;line-height:8px'>{cells}</div>"
+
+
+def prefix_lines(text: str, prefix: str) -> str:
+    """Every line of ``text`` starting with ``prefix`` (a trailing newline kept)."""
+    lines = text.splitlines(keepends=True)
+    return "".join(prefix + line for line in lines)
