@@ -44,6 +44,7 @@ EVERY_OPTION = (
      "squares = [x * x + replication for x in data]"),
     "#%task(name=total, dep=[square], import=[squares])\nresult = sum(map(sum, squares))",
     "#%task(name=shout, dep=[prep], language=Linux_Bash)\necho hello from bash",
+    "#%task(name=jy, dep=[prep], language=Jython)\nresult = 123",
     "#%runtime_env(type=podman, image=docker://python:3.11, nvidia_gpu=on)",
     "#%split(name=split1)\nprint('split')",
     "#%runs()\nruns = 2",
@@ -143,7 +144,9 @@ def test_python_tasks_run_the_shared_runtime_with_their_code_embedded_safely(eve
 
 
 def test_languages_of_non_python_tasks(every_option_xml):
-    assert code_of(tasks_of(every_option_xml)["shout"]) == ("bash", "echo hello from bash")
+    tasks = tasks_of(every_option_xml)
+    assert code_of(tasks["shout"]) == ("bash", "echo hello from bash")
+    assert code_of(tasks["jy"]) == ("python", "result = 123")  # ProActive's name for Jython
 
 
 def test_runs_becomes_a_replicate_flow_script_with_flow_blocks(every_option_xml):
