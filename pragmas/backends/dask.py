@@ -41,10 +41,12 @@ from pragmas.backends.base import (
     Output,
     TaskError,
     TaskEvent,
+    TaskResult,
     TaskState,
 )
 from pragmas.backends.dask_task import (
     ReplicaCall,
+    ReplicaOutcome,
     TaskFailed,
     TaskReport,
     cancel_job,
@@ -80,7 +82,8 @@ class DaskBackend(Backend):
         self.client = client
         self.cluster = cluster  #: the cluster this backend started (closed with it), if any
         self.topic = f"pragma-kernel-{client.id}"
-        self._runs: dict[str, DaskJobRun] = {}
+        self._runs: dict[str, DaskJobRun] = {}  #: unfinished runs, by token
+        self._latest: dict[str, DaskJobRun] = {}  #: the last run of each job name
         self._dashboard = _find_dashboard(client)
         client.subscribe_topic(self.topic, self._on_event)
 
@@ -148,9 +151,23 @@ class DaskBackend(Backend):
         except Exception:
             self.cancel(run)
             raise
+        self._release_previous(run)
         run.submitted_all()
         threading.Thread(target=run.follow, name=f"dask-job-{run.job_id}", daemon=True).start()
         return run
+
+    def _release_previous(self, run: DaskJobRun) -> None:
+        """Exports stay on the workers until pulled; those of a job's previous run are let go
+        when it runs again (values already pulled stay in the kernel), so re-running a
+        notebook does not pile copies up on the cluster."""
+        previous = self._latest.get(run.name)
+        self._latest[run.name] = run
+        if previous is not None and previous.done:
+            previous.release(f"{run.job_id} ran job {run.name!r} again")
+
+    def forget(self, run: DaskJobRun) -> None:
+        """A finished run needs no more events."""
+        self._runs.pop(run.token, None)
 
     def cancel(self, run: JobRun) -> None:
         assert isinstance(run, DaskJobRun)
@@ -296,6 +313,12 @@ class DaskJobRun(JobRun):
         self.replicas.setdefault(task, []).append(ReplicaTrack(future))
         self.task_of_key[future.key] = task
 
+    def add_reused(self, task: str, futures: list[Future]) -> None:
+        """cache=on: a task done in an earlier run, its outcomes already on the cluster."""
+        for future in futures:
+            self.replicas.setdefault(task, []).append(ReplicaTrack(future, state=TaskState.DONE))
+            self.task_of_key[future.key] = task
+
     def add_helper(self, task: str, future: Future) -> None:
         self.helper_futures.append(future)
         self.task_of_key[future.key] = task
@@ -314,6 +337,24 @@ class DaskJobRun(JobRun):
             early, self._early = self._early or [], None
             for message in early:
                 self.on_event(message)
+            if all(r.state.final for r in self.results.values()) and not self.done:
+                self.finish()  # every task reused
+
+    def finish(self) -> None:
+        super().finish()
+        self.backend.forget(self)
+
+    def release(self, reason: str) -> None:
+        """Let the cluster drop this run's outcomes (exports not pulled yet become
+        unavailable, with ``reason``)."""
+        with self._lock:
+            for result in self.results.values():
+                if isinstance(result.exports, RemoteExports):
+                    result.exports.release(reason)
+            for tracks in self.replicas.values():
+                for track in tracks:
+                    track.future = None
+            self.helper_futures.clear()
 
     # --- events from the workers (client's event loop) --------------------------------------
 
@@ -353,7 +394,7 @@ class DaskJobRun(JobRun):
         result.attempts = max(result.attempts, len(track.attempts))
         if result.state == TaskState.PENDING:
             result.started = time.time()
-            self._set_state(task, TaskState.RUNNING)
+            self.set_state(task, TaskState.RUNNING)
 
     def _note_rerun(self, task: str, replica: int | None, track: ReplicaTrack,
                     worker: str) -> None:
@@ -382,7 +423,8 @@ class DaskJobRun(JobRun):
     def follow(self) -> None:
         """Settle each replica as its future completes; finish the run when all are final."""
         try:
-            futures = [t.future for tracks in self.replicas.values() for t in tracks]
+            futures = [t.future for tracks in self.replicas.values() for t in tracks
+                       if t.state is None]
             for future in as_completed(futures, loop=self.backend.client.loop):
                 if self.done:
                     break
@@ -490,7 +532,7 @@ class DaskJobRun(JobRun):
         blame = next((t.blame for t in tracks if t.blame), None)
         if state == TaskState.SKIPPED and blame:
             result.notes.append(f"skipped: {blame} failed")
-        self._set_state(task, state)
+        self.set_state(task, state)
         if all(r.state.final for r in self.results.values()):
             self.finish()
 
@@ -511,7 +553,7 @@ class DaskJobRun(JobRun):
                     self._settle_replica(task, track, TaskState.CANCELLED)
             for task, result in self.results.items():  # tasks never submitted
                 if not result.state.final:
-                    self._set_state(task, TaskState.CANCELLED)
+                    self.set_state(task, TaskState.CANCELLED)
             if not self.done:
                 self.finish()
 
@@ -522,13 +564,13 @@ class DaskJobRun(JobRun):
             for task, result in self.results.items():
                 if not result.state.final:
                     result.error = error
-                    self._set_state(task, TaskState.FAILED)
+                    self.set_state(task, TaskState.FAILED)
             if not self.done:
                 self.finish()
 
     # --- telling the listener -----------------------------------------------------------------
 
-    def _set_state(self, task: str, state: TaskState) -> None:
+    def set_state(self, task: str, state: TaskState) -> None:
         result = self.results[task]
         if result.state == state:
             return
@@ -595,8 +637,12 @@ class JobGraph:
 
     def submit(self) -> None:
         self._place_local_inputs()
+        reuse = getattr(self.plan, "reuse", None) or {}
         for name, planned in self.plan.tasks.items():
             self.run.upstream[name] = self._upstream(name)
+            if name in reuse:
+                self._reuse(name, reuse[name])
+                continue
             upstream = {up: self._outcomes(up, self._imported_from(name, up))
                         for up in self.run.upstream[name]}
             local = {n: self.local_inputs[n]
@@ -610,6 +656,26 @@ class JobGraph:
                     run_replica, call, local, upstream, key=(f"{name}-{self.run.token}", index),
                     pure=False, retries=planned.task.retries or None)
                 self.run.add_replica(name, future)
+
+    def _reuse(self, name: str, earlier: TaskResult) -> None:
+        """cache=on: done with the earlier run's values; dependents read them on the cluster
+        (where they still are, or scattered there again)."""
+        runs = max(self.plan.tasks[name].task.runs, 1)
+        futures = earlier.exports.futures() if isinstance(earlier.exports, RemoteExports) else None
+        if futures is None:
+            outcomes = [ReplicaOutcome(
+                {k: (v[i] if runs > 1 else v) for k, v in earlier.exports.items()},
+                dict(earlier.variables) if i == 0 else {}, {}) for i in range(runs)]
+            futures = self.client.scatter(outcomes, hash=False)
+        self.run.add_reused(name, futures)
+        result = self.run.results[name]
+        result.exports = RemoteExports(self.client, futures, tuple(earlier.exports),
+                                       runs > 1)
+        result.result, result.variables = earlier.result, dict(earlier.variables)
+        result.outputs = list(earlier.outputs)
+        result.started = result.finished = time.time()
+        result.notes.append("reused from an earlier run (cache=on)")
+        self.run.set_state(name, TaskState.DONE)
 
     def _place_local_inputs(self) -> None:
         wanted = {n for p in self.plan.tasks.values()
@@ -651,19 +717,35 @@ class JobGraph:
         return slimmed
 
 
+class ExportsReleasedError(LookupError):
+    """An export that was never pulled and is no longer kept on the cluster."""
+
+
 class RemoteExports(Mapping):
     """A finished task's exports, left on the workers until read (then kept here)."""
 
     def __init__(self, client: Client, futures: list[Future], names: tuple[str, ...],
                  replicated: bool):
-        self._client, self._futures = client, futures
+        self._client, self._futures = client, list(futures)
         self._names, self._replicated = names, replicated
         self._values: dict[str, Any] = {}
+        self._released: str | None = None
+
+    def futures(self) -> list[Future] | None:
+        """The replicas' outcome futures, None once released."""
+        return None if self._released else list(self._futures)
+
+    def release(self, reason: str) -> None:
+        self._released, self._futures = reason, []
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._names:
             raise KeyError(name)
         if name not in self._values:
+            if self._released:
+                raise ExportsReleasedError(
+                    f"export {name!r} is no longer kept on the Dask cluster ({self._released}); "
+                    "it was never pulled. Run the job again, or pull with #%submit_job(pull=on)")
             getters = [self._client.submit(export_of, f, name, pure=False)
                        for f in self._futures]
             values = self._client.gather(getters)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
+from dask.sizeof import sizeof
 
 from pragmas.backends.base import Output, TaskError
 from pragmas.runtime import TaskOutcome, TaskSpec, gather_inputs, run_task
@@ -73,6 +74,16 @@ class ReplicaOutcome:
     #: variables put by every ancestor: task -> one dict per replica (as ``gather_inputs`` wants)
     ancestor_variables: dict[str, list[dict[str, Any]]]
     report: TaskReport | None = None  #: None in the slimmed copies sent to dependents
+
+
+@sizeof.register(ReplicaOutcome)
+def _sizeof_outcome(outcome: ReplicaOutcome) -> int:
+    # Dask places tasks and moves data by these sizes; without it an outcome holding a
+    # 500 MB array would count as a few bytes.
+    size = sizeof(outcome.exports) + sizeof(outcome.variables)
+    if outcome.report is not None:
+        size += sizeof(outcome.report.result)
+    return size
 
 
 class TaskFailed(Exception):

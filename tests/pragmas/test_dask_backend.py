@@ -14,7 +14,12 @@ import cloudpickle
 import pytest
 
 from pragmas.backends.base import JobPlan, PlannedTask, TaskEvent, TaskState
-from pragmas.backends.dask import DaskBackend, DaskConnectError, RemoteExports
+from pragmas.backends.dask import (
+    DaskBackend,
+    DaskConnectError,
+    ExportsReleasedError,
+    RemoteExports,
+)
 from pragmas.model import Job, SourceLocation, Task
 from pragmas.validation import validate
 from tests.e2e.dask_cluster import shared_cluster
@@ -75,9 +80,10 @@ def plan_of(*tasks: Task, namespace: dict | None = None, name: str = "job") -> J
     return JobPlan(job, name, planned, local)
 
 
-def run_job(backend: DaskBackend, *tasks: Task, namespace: dict | None = None):
+def run_job(backend: DaskBackend, *tasks: Task, namespace: dict | None = None,
+            name: str = "job"):
     recorder = Recorder()
-    run = backend.submit(plan_of(*tasks, namespace=namespace), recorder)
+    run = backend.submit(plan_of(*tasks, namespace=namespace, name=name), recorder)
     assert run.wait(120), "the job did not finish"
     return run, recorder
 
@@ -364,3 +370,45 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --- keeping exports on the cluster ------------------------------------------------------
+
+
+def test_running_a_job_again_releases_the_previous_runs_unpulled_exports(backend):
+    make = task("make", "value = 'first'", exports=["value"])
+    first, _ = run_job(backend, make, name="alpha")
+    other, _ = run_job(backend, make, name="beta")  # another job: alpha's exports stay
+    assert backend.fetch(other, "make", "value") == "first"
+    again, _ = run_job(backend, make, name="beta")  # beta again: its first run's go
+    with pytest.raises(ExportsReleasedError, match="no longer kept on the Dask cluster"):
+        other.results["make"].exports["value"]
+    assert first.results["make"].exports["value"] == "first"
+    assert again.results["make"].exports["value"] == "first"
+
+
+def test_cache_reuse_takes_the_earlier_outcome_without_running_the_task(backend):
+    maker = task("maker", "print('made')\nvalue = [replication]", runs=2, exports=["value"])
+    user = task("user", "print(value)", dep=["maker"], imports=["value"])
+    earlier, _ = run_job(backend, maker, user)
+    plan = plan_of(maker, user)
+    plan.reuse = {"maker": earlier.results["maker"]}
+    recorder = Recorder()
+    run = backend.submit(plan, recorder)
+    assert run.wait(60)
+    assert run.results["maker"].notes == ["reused from an earlier run (cache=on)"]
+    assert recorder.states("maker") == [TaskState.PENDING, TaskState.DONE]
+    assert stdout(run, "user") == "[[0], [1]]\n"
+
+
+def test_cache_reuse_of_values_held_in_the_kernel_scatters_them(backend):
+    maker = task("maker", "value = 'x'", exports=["value"])
+    user = task("user", "print(value * 3)", dep=["maker"], imports=["value"])
+    earlier, _ = run_job(backend, maker)
+    earlier_result = earlier.results["maker"]
+    earlier_result.exports = {"value": "y"}  # as another backend leaves them: plain values
+    plan = plan_of(maker, user)
+    plan.reuse = {"maker": earlier_result}
+    run = backend.submit(plan, Recorder())
+    assert run.wait(60)
+    assert stdout(run, "user") == "yyy\n"

@@ -1,0 +1,188 @@
+"""The Dask backend against raw Dask on the same cluster, in one run, as ratios.
+
+    python -m bench.dask_bench [--tasks 1000] [--chain 200] [--megabytes 500] [--repeat 3]
+
+Starts a cluster on this machine (two worker processes, one thread each, 127.0.0.1) and runs
+each shape with the backend (a job plan of pragma tasks, through ``run_task``, with events
+for progress and outputs) and with raw Dask (``client.submit`` of a no-op function, parents'
+futures as arguments, ``pure=False``), taking the best of ``--repeat`` runs of each:
+
+- ``flat``: N independent no-op tasks;
+- ``chain``: M no-op tasks each depending on the previous one;
+- ``transfer``: two tasks each make a 500 MB numpy array (one per worker) and a third uses
+  both, so one array crosses from one worker to the other.
+
+Prints seconds and the ratio backend / raw for each (the goal for ``flat`` is under 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import cloudpickle
+from distributed import Client, wait
+
+from pragmas.backends.base import JobPlan, PlannedTask
+from pragmas.backends.dask import DaskBackend
+from pragmas.model import Job, Task
+from pragmas.validation import validate
+
+
+def plan_of(tasks: list[Task], name: str) -> JobPlan:
+    job = Job(name=name)
+    for task in tasks:
+        job.define(task)
+    report = validate(job, {})
+    assert report.ok, report.errors
+    planned = {n: PlannedTask(job.tasks[n], report.deps[n], report.import_sources[n])
+               for n in report.order}
+    local = {v: cloudpickle.dumps(None) for p in planned.values()
+             for v, s in p.import_sources.items() if s is None}
+    return JobPlan(job, name, planned, local)
+
+
+def flat_plan(count: int) -> JobPlan:
+    return plan_of([Task(f"t{i}", code="pass") for i in range(count)], "flat")
+
+
+def chain_plan(count: int) -> JobPlan:
+    return plan_of([Task(f"t{i}", code="pass", dep=[f"t{i - 1}"] if i else [])
+                    for i in range(count)], "chain")
+
+
+def transfer_plan(megabytes: int) -> JobPlan:
+    make = f"import numpy as np\n{{name}} = np.ones({megabytes << 20}, dtype=np.uint8)"
+    return plan_of([
+        Task("left", code=make.format(name="a"), exports=["a"]),
+        Task("right", code=make.format(name="b"), exports=["b"]),
+        Task("use", code="total = int(a[:1024].sum() + b[:1024].sum())", dep=["left", "right"],
+             imports=["a", "b"], exports=["total"]),
+    ], "transfer")
+
+
+# --- raw Dask, the same shapes -------------------------------------------------------------
+
+
+def noop(*parents: object) -> None:
+    return None
+
+
+def make_array(megabytes: int):
+    import numpy as np
+
+    return np.ones(megabytes << 20, dtype=np.uint8)
+
+
+def use_arrays(a, b) -> int:
+    return int(a[:1024].sum() + b[:1024].sum())
+
+
+def raw_flat(client: Client, count: int) -> None:
+    futures = [client.submit(noop, pure=False) for _ in range(count)]
+    with client.as_current():
+        wait(futures)
+
+
+def raw_chain(client: Client, count: int) -> None:
+    future = None
+    futures = []
+    for _ in range(count):
+        future = client.submit(noop, *([future] if future is not None else []), pure=False)
+        futures.append(future)
+    with client.as_current():
+        wait(futures)
+
+
+def raw_transfer(client: Client, megabytes: int) -> None:
+    left = client.submit(make_array, megabytes, pure=False)
+    right = client.submit(make_array, megabytes, pure=False)
+    assert client.submit(use_arrays, left, right, pure=False).result() == 2048
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def with_backend(backend: DaskBackend, plan_factory: Callable[[], JobPlan]) -> Callable[[], None]:
+    def run() -> None:
+        job = backend.submit(plan_factory(), lambda event: None)
+        job.wait()
+        failed = [n for n, r in job.results.items() if r.state.value != "done"]
+        assert not failed, {n: job.results[n].error for n in failed}
+
+    return run
+
+
+def best_of(repeat: int, action: Callable[[], None], client: Client) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+        client.run(_collect_garbage)
+    return min(times)
+
+
+def _collect_garbage() -> None:
+    import gc
+
+    gc.collect()
+
+
+def transfers(client: Client) -> list[tuple[float, float]]:
+    """(MB, MB/s) of every worker-to-worker transfer since the last call."""
+
+    def drain(dask_worker) -> list[tuple[float, float]]:
+        log = list(dask_worker.transfer_incoming_log)
+        dask_worker.transfer_incoming_log.clear()
+        return [(e["total"] / 1e6, e["bandwidth"] / 1e6) for e in log]
+
+    return [t for ts in client.run(drain).values() for t in ts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--chain", type=int, default=200)
+    parser.add_argument("--megabytes", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    backend = DaskBackend.connect(workers=2)
+    client = backend.client
+    try:
+        print(f"cluster: {backend.describe()}")
+        shapes = [
+            (f"flat ({args.tasks} no-op tasks)",
+             with_backend(backend, lambda: flat_plan(args.tasks)),
+             lambda: raw_flat(client, args.tasks)),
+            (f"chain ({args.chain} no-op tasks)",
+             with_backend(backend, lambda: chain_plan(args.chain)),
+             lambda: raw_chain(client, args.chain)),
+            (f"transfer ({args.megabytes} MB array to the other worker)",
+             with_backend(backend, lambda: transfer_plan(args.megabytes)),
+             lambda: raw_transfer(client, args.megabytes)),
+        ]
+        with_backend(backend, lambda: flat_plan(20))()  # warm up both paths
+        raw_flat(client, 20)
+        print(f"{'shape':<48} {'backend s':>10} {'raw dask s':>10} {'ratio':>7}")
+        for title, ours, raw in shapes:
+            transfers(client)
+            ours_time = best_of(args.repeat, ours, client)
+            ours_moves = transfers(client)
+            raw_time = best_of(args.repeat, raw, client)
+            raw_moves = transfers(client)
+            print(f"{title:<48} {ours_time:>10.3f} {raw_time:>10.3f} "
+                  f"{ours_time / raw_time:>6.2f}x")
+            if "transfer" in title:
+                for who, moves in (("backend", ours_moves), ("raw dask", raw_moves)):
+                    big = [m for m in moves if m[0] >= args.megabytes / 2]
+                    rates = ", ".join(f"{mb:.0f} MB at {rate:.0f} MB/s" for mb, rate in big)
+                    print(f"    {who} worker-to-worker transfers: {rates or 'none'}")
+    finally:
+        backend.close()
+
+
+if __name__ == "__main__":
+    main()
