@@ -282,3 +282,44 @@ def test_spyder_cell_marker_is_not_a_pragma():
 def test_has_code_ignores_comments_and_blank_lines():
     assert not has_code("\n# note\n   \n")
     assert has_code("# note\nx = 1")
+
+
+# ------------------------------------------------------------------ robustness
+
+_PIECES = ["#%", "task", "(", ")", "[", "]", ",", "=", " ", "name", "dep", "a", "'", '"', "\\",
+           "#", "*", "1", "(a, b)", "on", "é", "\t", "x=y", "draw_job", "runs"]  # fmt: skip
+
+
+def test_random_lines_fail_only_with_located_errors():
+    import random
+
+    rng = random.Random(1234)
+    for _ in range(3000):
+        line = "#%" + "".join(rng.choice(_PIECES) for _ in range(rng.randrange(1, 14)))
+        try:
+            call(line)
+        except LocatedError as error:
+            assert 0 <= error.column <= len(line), (line, error.column)
+            assert error.traceback[-1].startswith(error.ename)
+
+
+def test_generated_valid_lines_round_trip():
+    import random
+
+    rng = random.Random(99)
+    words = ["a", "b-2", "x.y", "./p/q.py", "tcp://h:1", "u@h", "~x", "1+2"]
+    for _ in range(300):
+        dep = rng.sample(words, rng.randrange(0, 4))
+        pairs = {rng.choice(words): rng.choice(words + ["two words", "q'uote"]) for _ in range(2)}
+        text_pairs = ", ".join(f"({k}, {_quoted(v)})" for k, v in pairs.items())
+        spaces = " " * rng.randrange(0, 3)
+        line = (f"#%{spaces}task({spaces}name=t{spaces},dep=[{', '.join(dep)}],"
+                f"variables=[{text_pairs}]){spaces}# done")
+        parsed = call(line)
+        assert parsed.args["dep"] == dep and parsed.args["variables"] == pairs, line
+
+
+def _quoted(value: str) -> str:
+    if " " in value or "'" in value:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
