@@ -27,6 +27,7 @@ _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 
 _cell_labels: dict[str, str] = {}  # compiled file name -> "Cell In[n]"
+_label_uses: dict[str, int] = {}  # label -> how many cells were registered under it
 
 
 def register_cell(source: str, label: str) -> str:
@@ -36,11 +37,9 @@ def register_cell(source: str, label: str) -> str:
     keeps it because its mtime is None, so tracebacks and ``inspect.getsource`` of functions
     defined in old cells keep working.
     """
-    filename = f"<{label}>"
-    serial = 1
-    while filename in _cell_labels:
-        serial += 1
-        filename = f"<{label}#{serial}>"
+    serial = _label_uses.get(label, 0) + 1
+    _label_uses[label] = serial
+    filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
     _cell_labels[filename] = label
     lines = source.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):

@@ -438,3 +438,14 @@ def test_figure_format_config(shell):
 def test_empty_cell_does_nothing(shell):
     outcome, ctx, _ = run(shell, "  \n", 0, store_history=False, silent=True)
     assert outcome.status == "ok" and ctx.outputs == []
+
+
+def test_cells_run_under_the_same_label_keep_their_own_source(shell):
+    import inspect
+
+    run(shell, "def first():\n    return 'one'", 3, store_history=False)
+    run(shell, "def second():\n    return 'two'", 3, store_history=False)
+    assert "'one'" in inspect.getsource(shell.namespace["first"])
+    assert "'two'" in inspect.getsource(shell.namespace["second"])
+    outcome, _, _ = run(shell, "first(1)", 3, store_history=False)
+    assert "Cell In[3], line 1" in plain(outcome.traceback)
