@@ -40,9 +40,12 @@ def _cursor(code: str, cursor_pos: int) -> _Cursor:
     return _Cursor(line, line_start, cursor_pos - line_start)
 
 
-def _reply(matches: Iterable[str], start: int, end: int) -> dict[str, Any]:
-    return {"status": "ok", "matches": list(matches), "cursor_start": start, "cursor_end": end,
-            "metadata": {}}  # fmt: skip
+def _reply(matches: Iterable[str], start: int, end: int, kind: str = "") -> dict[str, Any]:
+    matches = list(matches)
+    # JupyterLab shows the type next to each match (the same key IPython uses)
+    types = [{"start": start, "end": end, "text": m, "type": kind} for m in matches]
+    return {"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end,
+            "metadata": {"_jupyter_types_experimental": types} if kind else {}}  # fmt: skip
 
 
 def _argument_context(text: str) -> tuple[str | None, str, int, bool]:
@@ -86,19 +89,19 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
             return _reply([], cursor_pos, cursor_pos)
         names = sorted({s.name for s in registry.values()} | set(registry))
         return _reply([n for n in names if n.startswith(rest)], cur.line_start + prefix.end(),
-                      cursor_pos)  # fmt: skip
+                      cursor_pos, "pragma")  # fmt: skip
     name, _, arguments = rest.partition("(")
     spec = registry.get(name.strip())
     if spec is None:
         return _reply([], cursor_pos, cursor_pos)
     key, partial, start, in_list = _argument_context(arguments)
     start += cur.line_start + prefix.end() + len(name) + 1
-    return _reply(_candidates(spec, key, partial, in_list, arguments, task_names), start,
-                  cursor_pos)
+    matches = _candidates(spec, key, partial, in_list, arguments, task_names, registry)
+    return _reply(matches, start, cursor_pos, "parameter" if key is None else "value")
 
 
 def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, arguments: str,
-                task_names: Iterable[str]) -> list[str]:
+                task_names: Iterable[str], registry: Mapping[str, PragmaSpec]) -> list[str]:
     if key is None:
         given = set(re.findall(r"(\w+)\s*=", arguments))
         return [f"{p.name}=" for p in spec.params
@@ -112,6 +115,8 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
         values = ["on", "off"]
     elif key in _TASK_PARAMS or (key == "name" and spec.name in _TASK_NAME_PRAGMAS):
         values = list(task_names)
+    elif spec.name == "help" and key == "pragma":
+        values = sorted(registry)
     else:
         values = []
     if param.kind == "list" and not in_list:

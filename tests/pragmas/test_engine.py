@@ -323,6 +323,14 @@ def test_complete_task_names_in_dep():
     assert completion("#%delete_task(name=t", nb=nb)["matches"] == ["train"]
 
 
+def test_complete_pragma_names_for_help_and_types_for_jupyterlab():
+    reply = completion("#%help(pragma=dra")
+    assert reply["matches"] == ["draw_job"]
+    assert reply["metadata"]["_jupyter_types_experimental"] == [
+        {"start": 14, "end": 17, "text": "draw_job", "type": "value"}]
+    assert completion("#%ta")["metadata"]["_jupyter_types_experimental"][0]["type"] == "pragma"
+
+
 def test_complete_not_on_a_pragma_line_is_left_to_python():
     assert completion("#%task(name=a)\nimpo") is None
     assert completion("x = 1") is None
