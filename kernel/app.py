@@ -167,17 +167,22 @@ class KernelApp:
         try:
             self._run_bounded(self.executor.shutdown_engine, EXIT_FLUSH_TIMEOUT, "engine shutdown")
             terminate_children()
-            self._run_bounded(self._flush_and_close, EXIT_FLUSH_TIMEOUT, "flushing IOPub")
+            on_main_thread = threading.current_thread() is threading.main_thread()
+            self._run_bounded(
+                lambda: self._flush_and_close(on_main_thread), EXIT_FLUSH_TIMEOUT, "flushing"
+            )
         finally:
             os._exit(status)
 
-    def _flush_and_close(self) -> None:
+    def _flush_and_close(self, on_main_thread: bool) -> None:
+        """Close the sockets the exiting thread owns and wait (bounded) for their last messages;
+        a thread blocked on a socket of a terminated context gets ETERM and closes it."""
         self.publisher.close()
-        if threading.current_thread() is threading.main_thread():
+        if on_main_thread:  # shutdown came on shell; the control thread is idle in recv
             self.shell_socket.close(linger=1000)
             self.stdin_socket.close(linger=1000)
             self.shell_context.term()
-        else:
+        else:  # shutdown came on control; the main thread may be in user code: leave it
             self.control_socket.close(linger=1000)
         self.io_context.term()
 
