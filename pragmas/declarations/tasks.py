@@ -249,7 +249,8 @@ def configure(engine: Any, call: PragmaCall, ctx: Any) -> None:
     family="tasks",
     summary="names the job and sets its variables and generic information",
     params=[
-        Param("name", "name", help="the job's name (default: the notebook's name)"),
+        Param("name", "word", help="the job's name (default: the notebook's name); quote it "
+              "to use spaces"),
         Param("variables", "pairs", default={}, help="job variables, seen by every task"),
         GENERIC_INFO,
     ],

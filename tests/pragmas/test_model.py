@@ -121,6 +121,12 @@ def test_job_sets_name_variables_and_generic_info():
     assert nb.job.generic_info == {"g": "h"}
 
 
+def test_job_name_may_be_quoted_with_spaces():
+    nb = Notebook()
+    nb.run("#%job(name='Complete test from kernel')")
+    assert nb.job.name == "Complete test from kernel"
+
+
 def test_import_code_per_language_replaced():
     nb = Notebook()
     nb.run("#%import()\nimport math\n")
