@@ -196,3 +196,50 @@ def test_write_dot_then_import_dot_gives_the_same_graph(fresh_kernel, tmp_path):
     picture = [svg_nodes_and_edges(only(o, "display_data")[0]["data"]["image/svg+xml"])
                for o in (before, after)]  # fmt: skip
     assert picture[0] == picture[1]
+
+
+# ------------------------------------------------------------------ Activeeon's example notebooks
+
+#: The pragma cells of TestPre_postScripts.ipynb and DemoKernel.ipynb up to submission
+#: (ANCHORS §1.12), exactly as written there.
+TEST_PRE_POST_SCRIPTS = [
+    '#%task(name=t1,generic_info=[(key1,value1),(key2,value2)],language=Python)\nresult = "test"',
+    '#%pre_script(name=t1,language=Linux_Bash)\necho "This is a pre-script";',
+    '#%post_script(name=t1,language=Linux_Bash)\necho "This is a post-script";',
+    "#%  task(name=t2,dep=[t1,dw],language=Jython)\nresult = 123",
+    "#%  task(name=t3,dep=[t1])",
+    "#%  task(name=t4,dep=[t2,t1,t66])",
+    "#%job(name=CompleteTestFromKernel)",
+]
+DEMO_KERNEL = [
+    "#%  task(name=hi)\nprint('Hello world')",
+    "#%selection_script(name=hi)\nselected = True",
+    "#%fork_env(name=hi,path=./fork_env.py)",
+    "#%task(   name   =  location  , dep = [hi]  )\nprint('I am located at...')\nresult = 123",
+    "#%post_script(name=location,language=Python)\nprint('But I am leaving soon.')",
+    "#%job(name=HelloWorldKernel)",
+]
+
+
+def test_activeeon_example_cells_build_the_job(fresh_kernel, tmp_path):
+    _, kc = fresh_kernel
+    (tmp_path / "fork_env.py").write_text("# the example's missing file, as a fixture\n")
+    run(kc, f"import os\nos.chdir({str(tmp_path)!r})")
+    warnings = ""
+    for cell in TEST_PRE_POST_SCRIPTS:
+        reply, outputs = run(kc, cell)
+        assert reply["status"] == "ok", (cell, outputs)
+        warnings += stdout(outputs, "stderr")
+    assert "'t2' depends on 'dw'" in warnings and "'t4' depends on 't66'" in warnings
+    _, outputs = run(kc, "#%draw_job()")
+    nodes, edges = svg_nodes_and_edges(only(outputs, "display_data")[0]["data"]["image/svg+xml"])
+    assert nodes == {"t1", "t2", "t3", "t4"}
+    assert edges == {("t1", "t2"), ("t1", "t3"), ("t2", "t4"), ("t1", "t4")}
+    for name in ("t1", "t2", "t3", "t4"):
+        run(kc, f"#%delete_task(name={name})")
+    for cell in DEMO_KERNEL:
+        reply, outputs = run(kc, cell)
+        assert reply["status"] == "ok", (cell, outputs)
+    _, outputs = run(kc, "#%draw_job()")
+    nodes, edges = svg_nodes_and_edges(only(outputs, "display_data")[0]["data"]["image/svg+xml"])
+    assert (nodes, edges) == ({"hi", "location"}, {("hi", "location")})
