@@ -44,7 +44,9 @@ class HistoryStore:
 
     @property
     def session(self) -> int:
-        self._connection()
+        """This store's session number (the database is opened to allocate it)."""
+        if not self._session:
+            self._connection()
         return self._session
 
     def _connection(self) -> sqlite3.Connection:
