@@ -11,6 +11,8 @@ backslash continuations). Each magic is a small function in :data:`LINE_MAGICS` 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import io
 import os
 import re
 import shlex
@@ -20,7 +22,7 @@ import sys
 import time
 import timeit
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -609,6 +611,69 @@ def cell_writefile(shell: PythonShell, line: str, body: str) -> None:
         file.write(body if body.endswith("\n") or not body else body + "\n")
 
 
+@dataclass
+class CapturedOutput:
+    """What ``%%capture NAME`` keeps: the text and rich outputs of the cell."""
+
+    stdout: str = ""
+    stderr: str = ""
+    outputs: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def show(self) -> None:
+        """Replay everything into the current cell."""
+        from kernel.display import publish_display_data
+
+        sys.stdout.write(self.stdout)
+        sys.stderr.write(self.stderr)
+        for data, metadata in self.outputs:
+            publish_display_data(data, metadata)
+
+    __call__ = show
+
+
+class _CaptureContext:
+    """Stands in for the cell's output context while ``%%capture`` runs: keeps displays."""
+
+    def __init__(self, captured: CapturedOutput):
+        self._captured = captured
+
+    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None, *,
+                display_id: str | None = None, update: bool = False) -> None:
+        self._captured.outputs.append((data, metadata or {}))
+
+    def clear_output(self, wait: bool = False) -> None:
+        self._captured.outputs.clear()
+
+
+def cell_capture(shell: PythonShell, line: str, body: str) -> None:
+    """%%capture [--no-stdout] [--no-stderr] [--no-display] [NAME]: run the cell without showing
+    its output; NAME keeps it (NAME.stdout, NAME.stderr, NAME.outputs, NAME.show())."""
+    words = shlex.split(line)
+    flags = {w for w in words if w.startswith("--")}
+    unknown = flags - {"--no-stdout", "--no-stderr", "--no-display"}
+    names = [w for w in words if not w.startswith("--")]
+    if unknown or len(names) > 1:
+        raise MagicUsageError("usage: %%capture [--no-stdout] [--no-stderr] [--no-display] [NAME]")
+    from kernel import display
+
+    captured = CapturedOutput()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        if "--no-stdout" not in flags:
+            stack.enter_context(contextlib.redirect_stdout(out))
+        if "--no-stderr" not in flags:
+            stack.enter_context(contextlib.redirect_stderr(err))
+        if "--no-display" not in flags:
+            previous = display.set_shell_context(_CaptureContext(captured))
+            stack.callback(display.set_shell_context, previous)
+        try:
+            shell.run_source(body, first_line=2)
+        finally:
+            captured.stdout, captured.stderr = out.getvalue(), err.getvalue()
+            if names:
+                shell.namespace[names[0]] = captured
+
+
 def _cell_display(mime: str) -> Callable[[PythonShell, str, str], None]:
     def show(shell: PythonShell, line: str, body: str) -> None:
         from kernel.display import publish_display_data
@@ -636,6 +701,7 @@ LINE_MAGICS: dict[str, Callable[[PythonShell, str], Any]] = {
 
 CELL_MAGICS: dict[str, Callable[[PythonShell, str, str], Any]] = {
     "bash": cell_bash,
+    "capture": cell_capture,
     "html": _cell_display("text/html"),
     "javascript": _cell_display("application/javascript"),
     "latex": _cell_display("text/latex"),

@@ -449,3 +449,21 @@ def test_cells_run_under_the_same_label_keep_their_own_source(shell):
     assert "'two'" in inspect.getsource(shell.namespace["second"])
     outcome, _, _ = run(shell, "first(1)", 3, store_history=False)
     assert "Cell In[3], line 1" in plain(outcome.traceback)
+
+
+def test_capture_keeps_the_cells_output(shell):
+    outcome, ctx, out = run(shell, "%%capture kept\nprint('hidden')\ndisplay('shown later')\n"
+                                   "import sys; print('err', file=sys.stderr)")
+    assert outcome.status == "ok" and out == "" and ctx.outputs == []
+    kept = shell.namespace["kept"]
+    assert (kept.stdout, kept.stderr) == ("hidden\n", "err\n")
+    _, ctx, out = run(shell, "kept.show()")
+    assert out == "hidden\n"
+    assert ctx.of_type("display_data")[0]["data"] == {"text/plain": "'shown later'"}
+
+
+def test_capture_of_a_failing_cell_still_keeps_what_was_printed(shell):
+    outcome, _, out = run(shell, "%%capture kept\nprint('before')\n1/0", 4)
+    assert outcome.ename == "ZeroDivisionError" and out == ""
+    assert "Cell In[4], line 3" in plain(outcome.traceback)
+    assert shell.namespace["kept"].stdout == "before\n"
