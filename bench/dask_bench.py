@@ -5,7 +5,7 @@
 Starts a cluster on this machine (two worker processes, one thread each, 127.0.0.1) and runs
 each shape with the backend (a job plan of pragma tasks, through ``run_task``, with events
 for progress and outputs) and with raw Dask (``client.submit`` of a no-op function, parents'
-futures as arguments, ``pure=False``), taking the best of ``--repeat`` runs of each:
+futures as arguments, ``pure=False``), taking the best of ``--repeat`` runs of each (alternating):
 
 - ``flat``: N independent no-op tasks;
 - ``chain``: M no-op tasks each depending on the previous one;
@@ -114,14 +114,17 @@ def with_backend(backend: DaskBackend, plan_factory: Callable[[], JobPlan]) -> C
     return run
 
 
-def best_of(repeat: int, action: Callable[[], None], client: Client) -> float:
-    times = []
+def best_of(repeat: int, ours: Callable[[], None], raw: Callable[[], None],
+            client: Client) -> tuple[float, float]:
+    """Best times of each, the two alternating so that load from elsewhere hits both."""
+    times: dict[str, list[float]] = {"ours": [], "raw": []}
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-        client.run(_collect_garbage)
-    return min(times)
+        for label, action in (("ours", ours), ("raw", raw)):
+            started = time.perf_counter()
+            action()
+            times[label].append(time.perf_counter() - started)
+            client.run(_collect_garbage)
+    return min(times["ours"]), min(times["raw"])
 
 
 def _collect_garbage() -> None:
@@ -146,7 +149,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--chain", type=int, default=200)
     parser.add_argument("--megabytes", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     backend = DaskBackend.connect(workers=2)
@@ -169,17 +172,13 @@ def main() -> None:
         print(f"{'shape':<48} {'backend s':>10} {'raw dask s':>10} {'ratio':>7}")
         for title, ours, raw in shapes:
             transfers(client)
-            ours_time = best_of(args.repeat, ours, client)
-            ours_moves = transfers(client)
-            raw_time = best_of(args.repeat, raw, client)
-            raw_moves = transfers(client)
+            ours_time, raw_time = best_of(args.repeat, ours, raw, client)
+            moved = [f"{mb:.0f} MB at {rate:.0f} MB/s" for mb, rate in transfers(client)
+                     if mb >= args.megabytes / 2]
             print(f"{title:<48} {ours_time:>10.3f} {raw_time:>10.3f} "
                   f"{ours_time / raw_time:>6.2f}x")
             if "transfer" in title:
-                for who, moves in (("backend", ours_moves), ("raw dask", raw_moves)):
-                    big = [m for m in moves if m[0] >= args.megabytes / 2]
-                    rates = ", ".join(f"{mb:.0f} MB at {rate:.0f} MB/s" for mb, rate in big)
-                    print(f"    {who} worker-to-worker transfers: {rates or 'none'}")
+                print(f"    worker-to-worker transfers (both): {', '.join(moved) or 'none'}")
     finally:
         backend.close()
 

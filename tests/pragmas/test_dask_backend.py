@@ -379,7 +379,7 @@ def test_running_a_job_again_releases_the_previous_runs_unpulled_exports(backend
     make = task("make", "value = 'first'", exports=["value"])
     first, _ = run_job(backend, make, name="alpha")
     other, _ = run_job(backend, make, name="beta")  # another job: alpha's exports stay
-    assert backend.fetch(other, "make", "value") == "first"
+    assert backend.fetch(first, "make", "value") == "first"
     again, _ = run_job(backend, make, name="beta")  # beta again: its first run's go
     with pytest.raises(ExportsReleasedError, match="no longer kept on the Dask cluster"):
         other.results["make"].exports["value"]
