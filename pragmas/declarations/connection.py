@@ -1,1 +1,116 @@
-"""Pragma family: connection (see pragmas/declarations/__init__.py)."""
+"""Pragma family: connection — connect (SPEC §7).
+
+``#%connect()`` / ``#%connect(backend=local, workers=N)``: the embedded scheduler;
+``#%connect(backend=dask, [url=tcp://...])``: a Dask cluster (started here without url);
+``#%connect(host=.., [port=..], login=.., [password=..])``, ``#%connect(url=http(s)://..)``,
+``#%connect(path=config.ini)``: a ProActive scheduler. A connect that fails says where and why
+and keeps the previous backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pragmas.declaration import Param, PragmaCall, pragma
+from pragmas.errors import PragmaError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from kernel.seam import OutputContext
+    from pragmas.backends.base import Backend
+
+PROACTIVE_PARAMS = ("host", "port", "login", "password", "path")
+
+
+class ConnectError(PragmaError):
+    """A backend could not be reached; the previous one is still connected."""
+
+
+@pragma(
+    "connect",
+    family="connection",
+    summary="chooses where jobs run: local worker processes, a Dask cluster or ProActive",
+    params=[
+        Param("backend", "choice", choices=("local", "dask", "proactive"),
+              help="local (default), dask or proactive (implied by host/login/path)"),
+        Param("workers", "int", help="local: number of worker processes (default: one per "
+              "core); dask without url: workers of the cluster started here"),
+        Param("url", "url", help="dask: tcp://HOST:PORT of a scheduler; ProActive: "
+              "http(s)://HOST:PORT of the server"),
+        Param("host", "word", help="ProActive: the server's host"),
+        Param("port", "int", help="ProActive: the server's port (default 8080)"),
+        Param("login", "word", help="ProActive: your login (asked for when missing)"),
+        Param("password", "word", help="ProActive: your password (asked for, unechoed, when "
+              "missing; better not written in the notebook)"),
+        Param("path", "path", help="ProActive: a proactive_config.ini with url, login, password"),
+    ],
+    example="#%connect(backend=local, workers=4)",
+    details="Without arguments: the embedded local scheduler. backend=dask without url starts "
+    "a Dask cluster on this machine; its dashboard is linked in the progress display. The "
+    "ProActive forms connect through the proactive SDK; a missing password is asked for "
+    "through Jupyter's stdin. If the backend cannot be reached, the previous one stays.",
+)  # fmt: skip
+def connect(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    kind = backend_kind(call)
+    try:
+        backend = _open(kind, call, ctx)
+    except (ConnectionError, OSError, TimeoutError, RuntimeError, ValueError) as exc:
+        raise _failure(engine, kind, call, exc) from None
+    engine.set_backend(backend)
+    ctx.stream("stdout", f"Connected: {backend.describe()}\n")
+    url = backend.dashboard_url()
+    if url:
+        ctx.display({"text/html": f'Dashboard: <a href="{url}" target="_blank">{url}</a>',
+                     "text/plain": f"Dashboard: {url}"})  # fmt: skip
+
+
+def backend_kind(call: PragmaCall) -> str:
+    """local, dask or proactive, from ``backend=`` or the parameters given."""
+    chosen = call.args.get("backend")
+    if chosen:
+        if chosen == "local" and call.given & {*PROACTIVE_PARAMS, "url"}:
+            raise call.error("the local backend takes only workers=", "backend")
+        return chosen
+    if call.given & set(PROACTIVE_PARAMS):
+        return "proactive"
+    url = call.args.get("url") or ""
+    if url.startswith(("http://", "https://")):
+        return "proactive"
+    if url:
+        return "dask"
+    return "local"
+
+
+def _open(kind: str, call: PragmaCall, ctx: OutputContext) -> Backend:
+    args = call.args
+    if kind == "local":
+        from pragmas.backends.local import LocalBackend
+
+        backend = LocalBackend(workers=args.get("workers"))
+        backend.start()
+        return backend
+    if kind == "dask":
+        from pragmas.backends.dask import DaskBackend
+
+        return DaskBackend.connect(url=args.get("url"), workers=args.get("workers"))
+    from pragmas.backends.proactive import ProActiveBackend
+
+    return ProActiveBackend.connect(
+        host=args.get("host"),
+        port=args.get("port"),
+        url=args.get("url"),
+        login=args.get("login"),
+        password=args.get("password"),
+        path=args.get("path"),
+        ask_password=ctx.input,
+    )
+
+
+def _failure(engine: Any, kind: str, call: PragmaCall, exc: BaseException) -> ConnectError:
+    args = call.args
+    where = args.get("url") or args.get("path") or args.get("host") or (
+        "a new cluster on this machine" if kind == "dask" else "this machine")  # fmt: skip
+    previous = engine.backend.describe() if engine.backend is not None else "local (default)"
+    return ConnectError(
+        f"could not connect to {kind} at {where}: {type(exc).__name__}: {exc}. "
+        f"Still connected to {previous}"
+    )

@@ -1,1 +1,537 @@
-"""Pragma family: running (see pragmas/declarations/__init__.py)."""
+"""Pragma family: running — submit_job, wait_job, run_local, results and outputs (SPEC §4-5).
+
+``#%submit_job()`` plans the job (validation first: nothing runs if it fails), hands it to the
+connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an
+interrupt cancels the job and re-raises), pulls the exports into the notebook and ends with an
+error when a task failed, so "Run all" stops there. The result pragmas read the engine's
+``submitted`` runs; one on a running job waits for it (interruptible).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import pickle
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pragmas.backends.base import TaskResult, TaskState
+from pragmas.declaration import Param, PragmaCall, pragma
+from pragmas.errors import PragmaError, PragmaStateError
+from pragmas.progress import JobProgress, prefix_lines
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from kernel.seam import OutputContext
+    from pragmas.backends.base import JobPlan, JobRun
+
+
+class JobFailedError(PragmaError):
+    """A job ended with failed tasks; the traceback shows each one's."""
+
+
+class NoSuchJobError(PragmaError):
+    """A result pragma named a job this kernel never submitted."""
+
+
+@dataclass
+class _Submission:
+    """What the kernel remembers about one submitted run beyond the backend's JobRun."""
+
+    progress: JobProgress
+    pull: bool
+    pulled: list[str] | None = None  #: names brought into the notebook, once done
+    reported: bool = False  #: its failure was raised in some cell already
+
+
+@dataclass
+class _RunningState:
+    """Per engine: the submissions and the results cache (``cache=on``)."""
+
+    submissions: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
+    cache: dict[str, TaskResult] = field(default_factory=dict)  #: task key -> result
+
+
+def _state(engine: Any) -> _RunningState:
+    state = getattr(engine, "running_state", None)
+    if state is None:
+        state = engine.running_state = _RunningState()
+    return state
+
+
+JOB_SELECTORS = [
+    Param("job_id", "word", help="the job's id (see #%list_submitted_jobs)"),
+    Param("job_name", "word", help="the job's name (its latest run)"),
+]
+
+
+@pragma(
+    "submit_job",
+    family="running",
+    summary="validates the job and runs it on the connected backend, with live progress",
+    params=[
+        Param("name", "word", help="the job's name (default: #%job's, else the notebook's)"),
+        Param("wait", "flag", default=True, help="wait for the end (off: return at once)"),
+        Param("pull", "flag", default=True, help="bring the exports into the notebook"),
+        Param("cache", "flag", default=False, help="reuse results of unchanged tasks"),
+        Param("nodesource", "word", help="ProActive: run on this node source"),
+        Param("host", "word", help="ProActive: run on this host"),
+        Param("token", "word", help="ProActive: run on nodes with this token"),
+        Param("input_path", "path", help="ProActive: the job's input folder"),
+        Param("output_path", "path", help="ProActive: the job's output folder"),
+    ],
+    example="#%submit_job(wait=on, pull=on)",
+    details="Independent tasks run in parallel. One display shows the progress bar, each "
+    "task's state and time; each task's output appears marked [task]; figures appear. At the "
+    "end: wall time, total task time, speed-up; with pull=on the exported variables are set "
+    "in the notebook (in dependency order). A failed task ends the cell with its traceback; "
+    "its dependents are skipped and the other results are kept. An interrupt cancels the job. "
+    "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the result of "
+    "a task whose code, options and inputs did not change since it last succeeded.",
+)
+def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    plan = engine.plan(ctx, name=call.args["name"])
+    _placement(engine, call, plan, ctx)
+    state = _state(engine)
+    keys = task_keys(plan)
+    if call.args["cache"]:
+        plan.reuse = {n: state.cache[k] for n, k in keys.items() if k in state.cache}
+    backend = engine.get_backend()
+    progress = JobProgress(ctx, plan, backend)
+    progress.reused = set(plan.reuse)
+    run = backend.submit(plan, progress.listener)
+    engine.submitted.append(run)
+    submission = _Submission(progress, pull=call.args["pull"])
+    state.submissions[run] = submission
+    progress.start(run)
+    _remember_on_finish(state, run, keys)
+    if not call.args["wait"]:
+        ctx.stream("stdout", f"Job {plan.name} submitted (id {run.job_id}); "
+                   "#%wait_job() waits for it.\n")  # fmt: skip
+        return
+    _wait(run, progress, cancel_on_interrupt=True)
+    _conclude(engine, run, submission, ctx)
+
+
+def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
+    """ProActive's placement options: carried in the plan; elsewhere said not to apply."""
+    placement = {k: call.args[k] for k in ("nodesource", "host", "token", "input_path",
+                                           "output_path") if call.args.get(k)}  # fmt: skip
+    if not placement:
+        return
+    plan.placement = placement  # read by the ProActive backend
+    if engine.get_backend().name != "proactive":
+        names = ", ".join(placement)
+        engine.say_once(f"placement:{names}", f"Note: {names} only apply on a ProActive "
+                        "scheduler; ignored here.", ctx)  # fmt: skip
+
+
+def _remember_on_finish(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
+    """Keep each successful task's result under its key, for later ``cache=on`` runs."""
+
+    def remember() -> None:
+        run.wait()
+        for name, result in run.results.items():
+            if result.state is TaskState.DONE and name in keys:
+                state.cache[keys[name]] = result
+
+    import threading
+
+    threading.Thread(target=remember, name="job-cache", daemon=True).start()
+
+
+def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
+    """Wait for the run; an interrupt cancels it (when this cell started it) and re-raises."""
+    try:
+        run.wait()
+    except KeyboardInterrupt:
+        if cancel_on_interrupt:
+            run.cancel()
+            progress.stop()
+        raise
+    progress.stop()
+
+
+def _conclude(engine: Any, run: JobRun, submission: _Submission, ctx: OutputContext) -> None:
+    """After the run: pull the exports (all tasks done), or raise the failures."""
+    failed = [r for r in run.results.values() if r.state is TaskState.FAILED]
+    cancelled = any(r.state is TaskState.CANCELLED for r in run.results.values())
+    if not failed and not cancelled and submission.pull and submission.pulled is None:
+        submission.pulled = pull_exports(run, ctx.namespace)
+        if submission.pulled:
+            ctx.stream("stdout", f"Pulled into the notebook: {', '.join(submission.pulled)}\n")
+    if failed and not submission.reported:
+        submission.reported = True
+        raise job_failure(run, failed)
+
+
+def pull_exports(run: JobRun, namespace: dict[str, Any]) -> list[str]:
+    """Set every export of the run's done tasks in ``namespace``, in topological order."""
+    names: list[str] = []
+    for name in run.plan.tasks:
+        result = run.results[name]
+        if result.state is not TaskState.DONE:
+            continue
+        for variable, value in result.exports.items():
+            namespace[variable] = value
+            if variable not in names:
+                names.append(variable)
+    return names
+
+
+def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:
+    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
+    names = ", ".join(r.name for r in failed)
+    message = (
+        f"{len(failed)} of {len(run.results)} tasks of job {run.name} failed ({names}); "
+        f"{counts[TaskState.DONE]} done, {counts[TaskState.SKIPPED]} skipped. The results of "
+        "the others are kept: #%get_task_result(task_name=...)"
+    )
+    lines: list[str] = []
+    for result in failed:
+        assert result.error is not None
+        lines.append(f"--- task {result.name} failed" + (" (platform)" if result.error.platform
+                                                           else "") + " ---")  # fmt: skip
+        lines.extend(result.error.traceback)
+        lines.append("")
+    error = JobFailedError(message)
+    error.traceback = [*lines, f"JobFailedError: {message}"]
+    return error
+
+
+def task_keys(plan: JobPlan) -> dict[str, str]:
+    """A key per task that changes when its code, options, inputs or ancestors change."""
+    keys: dict[str, str] = {}
+    for name, planned in plan.tasks.items():
+        task = planned.task
+        digest = hashlib.sha256()
+        fields = (
+            task.name, task.code, task.language, task.path, tuple(task.imports),
+            tuple(task.exports), task.runs, sorted(task.variables.items()),
+            sorted(plan.job.variables.items()), plan.job.import_code.get(task.language, ""),
+            task.pre_script and (task.pre_script.code, task.pre_script.language),
+            task.post_script and (task.post_script.code, task.post_script.language),
+        )  # fmt: skip
+        digest.update(pickle.dumps(fields))
+        for dep in planned.deps:
+            digest.update(keys[dep].encode())
+        for variable, source in sorted(planned.import_sources.items(), key=lambda kv: kv[0]):
+            if source is None:
+                digest.update(variable.encode())
+                digest.update(plan.local_inputs.get(variable, b""))
+        keys[name] = digest.hexdigest()
+    return keys
+
+
+@pragma(
+    "wait_job",
+    family="running",
+    summary="waits for a submitted job (the last by default), then pulls its exports",
+    params=JOB_SELECTORS,
+    example="#%wait_job()",
+    details="For jobs submitted with wait=off. An interrupt stops waiting; the job goes on.",
+)
+def wait_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    run = find_run(engine, call)
+    submission = _state(engine).submissions.get(run)
+    if submission is None:
+        run.wait()
+        return
+    _wait(run, submission.progress, cancel_on_interrupt=False)
+    ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is over: {_counts_text(run)}.\n")
+    _conclude(engine, run, submission, ctx)
+
+
+def find_run(engine: Any, call: PragmaCall) -> JobRun:
+    """The run named by job_id / job_name, else the last submitted one."""
+    runs = list(engine.submitted)
+    if not runs:
+        raise PragmaStateError("no job has been submitted in this kernel yet: #%submit_job()")
+    job_id, job_name = call.args.get("job_id"), call.args.get("job_name")
+    if job_id is not None:
+        found = [r for r in runs if str(r.job_id) == str(job_id)]
+        if not found:
+            known = ", ".join(str(r.job_id) for r in runs)
+            raise NoSuchJobError(f"no submitted job has id {job_id} (known ids: {known})")
+        return found[-1]
+    if job_name is not None:
+        found = [r for r in runs if r.name == job_name]
+        if not found:
+            known = ", ".join(sorted({r.name for r in runs}))
+            raise NoSuchJobError(f"no submitted job is named {job_name!r} (known: {known})")
+        return found[-1]
+    return runs[-1]
+
+
+def _await(run: JobRun, ctx: OutputContext) -> None:
+    """A result pragma on a running job waits for it; an interrupt stops only the waiting."""
+    if not run.done:
+        ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is still running; waiting...\n")
+        ctx.flush()
+        run.wait()
+
+
+def _counts_text(run: JobRun) -> str:
+    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no task"
+
+
+@pragma(
+    "list_submitted_jobs",
+    family="running",
+    summary="lists the jobs submitted in this kernel: id, name, backend, state",
+    example="#%list_submitted_jobs()",
+)
+def list_submitted_jobs(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    rows = []
+    for run in engine.submitted:
+        state = _counts_text(run) if run.done else "running"
+        rows.append((str(run.job_id), run.name, run.backend.describe(), state))
+    if not rows:
+        ctx.stream("stdout", "No job submitted yet.\n")
+        return
+    ctx.display(_table(("id", "name", "backend", "state"), rows))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> dict[str, str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    text += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+        + "</tr>" for row in rows
+    )  # fmt: skip
+    return {"text/html": f"<table><tr>{head}</tr>{body}</table>", "text/plain": "\n".join(text)}
+
+
+@pragma(
+    "get_job_result",
+    family="running",
+    summary="shows the result of every task of a job (the last by default)",
+    params=JOB_SELECTORS,
+    example="#%get_job_result()",
+    details="Each task's `result` (the value of its body's last expression unless it assigns "
+    "`result`). Waits for a running job; an interrupt stops waiting.",
+)
+def get_job_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    run = find_run(engine, call)
+    _await(run, ctx)
+    rows, plain = [], []
+    for name, result in run.results.items():
+        shown = _result_text(result)
+        plain.append(f"{name}: {shown}")
+        rows.append(
+            f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td>"
+            f"<td style='text-align:left'>{result.state.value}</td>"
+            f"<td style='text-align:left'>{_result_html(result)}</td></tr>"
+        )
+    ctx.display({
+        "text/html": f"<table><tr><th>task</th><th>state</th><th>result</th></tr>{''.join(rows)}"
+                     "</table>",
+        "text/plain": "\n".join(plain),
+    })  # fmt: skip
+
+
+def _result_text(result: TaskResult) -> str:
+    if result.state is TaskState.DONE:
+        return _plain(result.result)
+    if result.error is not None:
+        return f"{result.state.value}: {result.error.ename}: {result.error.evalue}"
+    return result.state.value
+
+
+def _result_html(result: TaskResult) -> str:
+    if result.state is not TaskState.DONE:
+        return html.escape(_result_text(result))
+    data, _ = _bundle(result.result)
+    if "text/html" in data:
+        return data["text/html"]
+    if "image/png" in data:
+        return f"<img src='data:image/png;base64,{data['image/png']}'/>"
+    return f"<pre style='margin:0'>{html.escape(data.get('text/plain', ''))}</pre>"
+
+
+def _bundle(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from kernel.display import format_mimebundle
+
+    return format_mimebundle(value)
+
+
+def _plain(value: Any) -> str:
+    return _bundle(value)[0].get("text/plain", repr(value))
+
+
+@pragma(
+    "get_task_result",
+    family="running",
+    summary="shows one task's result and exports (of the last job by default)",
+    params=[Param("task_name", "name", required=True, help="the task"), *JOB_SELECTORS],
+    example="#%get_task_result(task_name=train)",
+    details="The result is shown as a rich output (tables, pictures). Waits for a running job.",
+)
+def get_task_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    run = find_run(engine, call)
+    result = _task_of(run, call)
+    _await(run, ctx)
+    if result.state is not TaskState.DONE:
+        if result.error is not None:
+            raise JobFailedError(f"task {result.name} of job {run.name} failed: "
+                                 f"{result.error.ename}: {result.error.evalue}")  # fmt: skip
+        raise PragmaStateError(f"task {result.name} of job {run.name} is {result.state.value}: "
+                               "it has no result")  # fmt: skip
+    if result.exports:
+        listed = ", ".join(f"{k} = {_short(v)}" for k, v in result.exports.items())
+        ctx.stream("stdout", f"{result.name} exported: {listed}\n")
+    data, metadata = _bundle(result.result)
+    ctx.display(data, metadata)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = _plain(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _task_of(run: JobRun, call: PragmaCall) -> TaskResult:
+    name = call.args["task_name"]
+    if name not in run.results:
+        known = ", ".join(run.results)
+        raise call.error(f"job {run.name} (id {run.job_id}) has no task {name!r} "
+                         f"(its tasks: {known})", "task_name")  # fmt: skip
+    return run.results[name]
+
+
+@pragma(
+    "print_job_output",
+    family="running",
+    summary="prints what every task of a job wrote (the last job by default)",
+    params=JOB_SELECTORS,
+    example="#%print_job_output()",
+)
+def print_job_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    run = find_run(engine, call)
+    _await(run, ctx)
+    for result in run.results.values():
+        _replay(result, ctx, header=True)
+
+
+@pragma(
+    "print_task_output",
+    family="running",
+    summary="prints what one task wrote (of the last job by default)",
+    params=[Param("task_name", "name", required=True, help="the task"), *JOB_SELECTORS],
+    example="#%print_task_output(task_name=train)",
+)
+def print_task_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    run = find_run(engine, call)
+    result = _task_of(run, call)
+    _await(run, ctx)
+    _replay(result, ctx, header=False)
+
+
+def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
+    if header:
+        ctx.stream("stdout", f"--- {result.name} ({result.state.value}) ---\n")
+    for output in result.outputs:
+        if output.kind == "stream":
+            text = prefix_lines(output.text, f"[{result.name}] ") if header else output.text
+            ctx.stream(output.name or "stdout", text)
+        else:
+            ctx.display(output.data, output.metadata)
+    if not result.outputs and not header:
+        ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
+
+
+@pragma(
+    "get_result",
+    family="running",
+    summary="legacy: the results of a job by id, as #%get_job_result(job_id=N)",
+    params=[Param("id", "word", help="the job's id (default: the last job)")],
+    example="#%get_result(id=1)",
+)
+def get_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    call.args = {"job_id": call.args.get("id"), "job_name": None}
+    get_job_result(engine, call, ctx)
+
+
+@pragma(
+    "run_local",
+    family="running",
+    summary="runs a task's body here, in the notebook's namespace, to debug it",
+    params=[Param("name", "name", required=True, help="the task")],
+    example="#%run_local(name=train)",
+    details="Its imports are bound from the last job's results where that job ran the "
+    "exporting task, else from the notebook. `variables`, `replication` (0) and `result` are "
+    "set as in a task; its exports and result stay in the notebook.",
+)
+def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    from kernel.seam import CellError
+    from pragmas.runtime import PYTHON_LANGUAGES, TaskVariables, run_python, user_error
+
+    name = call.args["name"]
+    task = engine.job.tasks.get(name)
+    if task is None:
+        known = ", ".join(engine.job.tasks) or "none"
+        raise call.error(f"there is no task {name!r} (tasks: {known})", "name")
+    if task.language.lower() not in PYTHON_LANGUAGES:
+        raise call.error(f"run_local runs Python tasks; {name!r} is {task.language}", "name")
+    namespace = ctx.namespace
+    _bind_imports(engine, task, namespace, call)
+    variables = TaskVariables({**engine.job.variables, **task.variables})
+    variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
+    namespace.update(variables=variables, replication=0)
+    try:
+        value = run_python(task.code, task.source, namespace)
+    except Exception as exc:  # noqa: BLE001 - the user's code: shown like a cell's error
+        error = user_error(exc)
+        raise CellError(error.ename, error.evalue, error.traceback) from None
+    namespace.setdefault("result", value)
+    _show_figures(ctx)
+    if value is not None:
+        data, metadata = _bundle(value)
+        ctx.display(data, metadata)
+
+
+def _bind_imports(engine: Any, task: Any, namespace: dict[str, Any], call: PragmaCall) -> None:
+    last = engine.submitted[-1] if engine.submitted else None
+    missing = []
+    for variable in task.imports:
+        value = _exported_by_last_job(last, task, variable)
+        if value is not _MISSING:
+            namespace[variable] = value
+        elif variable not in namespace:
+            missing.append(variable)
+    if missing:
+        names = ", ".join(missing)
+        raise call.error(f"task {task.name!r} imports {names}: no earlier job exported it and "
+                         "the notebook does not define it", "name")  # fmt: skip
+
+
+_MISSING = object()
+
+
+def _exported_by_last_job(run: JobRun | None, task: Any, variable: str) -> Any:
+    if run is None or task.name not in run.plan.tasks:
+        return _MISSING
+    source = run.plan.tasks[task.name].import_sources.get(variable)
+    if source is None:
+        return _MISSING
+    result = run.results.get(source)
+    if result is None or result.state is not TaskState.DONE or variable not in result.exports:
+        return _MISSING
+    return result.exports[variable]
+
+
+def _show_figures(ctx: OutputContext) -> None:
+    import sys
+
+    if "matplotlib.pyplot" not in sys.modules:
+        return
+    import matplotlib.pyplot as plt
+
+    from pragmas.figures import figure_png
+
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        ctx.display({"image/png": figure_png(figure), "text/plain": repr(figure)})
+    plt.close("all")
