@@ -29,7 +29,7 @@ from pragmas.errors import (
     PragmaUsageError,
     combine,
 )
-from pragmas.model import Job, SourceLocation
+from pragmas.model import CodeSegment, Job, SourceLocation
 from pragmas.parser import has_code, parse_pragma, split_cell
 from pragmas.validation import check_python_syntax, validate
 
@@ -177,6 +177,9 @@ class PragmaEngine:
             error = check_python_syntax(code, SourceLocation(ctx.cell_label, 1))
             if error is not None:
                 raise error
+        if not task.segments:
+            task.segments.append(CodeSegment(task.code, task.source))
+        task.segments.append(CodeSegment(code, SourceLocation(ctx.cell_label, 1)))
         task.code = f"{task.code.rstrip(chr(10))}\n{code}" if task.code.strip() else code
         appended.append(code)
         ctx.stream("stdout", f"Appended to task '{task.name}'.\n")

@@ -36,6 +36,14 @@ class Script:
 
 
 @dataclass
+class CodeSegment:
+    """One cell's share of a task's code (multiblock mode appends cells to a task)."""
+
+    code: str
+    source: SourceLocation
+
+
+@dataclass
 class FlowInfo:
     """ProActive control flow (SPEC §8): the block a task opens/closes and its flow script."""
 
@@ -70,6 +78,10 @@ class Task:
     selection_script: Script | None = None
     fork_env: Script | None = None
     flow: FlowInfo = field(default_factory=FlowInfo)
+    #: multiblock mode: the cells ``code`` is made of, in order, each with its own location, so
+    #: a runtime can compile them one by one and keep every traceback on its own cell. Empty
+    #: when ``code`` comes from one place (``source``).
+    segments: list[CodeSegment] = field(default_factory=list)
 
 
 @dataclass

@@ -87,6 +87,9 @@ def test_multiblock_appends_to_the_last_defined_task_once():
     nb.run("x += 1\n")
     again = nb.run("x += 1\n")
     assert nb.job.tasks["a"].code == "x = 2\nx += 1\n"
+    segments = nb.job.tasks["a"].segments
+    assert [(s.code, s.source.label, s.source.first_line) for s in segments] == [
+        ("x = 2\n", "Cell In[4]", 2), ("x += 1\n", "Cell In[5]", 1)]
     assert "already part of task 'a'" in text(again)
     nb.run("#%configure(task=block)")
     assert not nb.engine.claims("x += 1\n")
