@@ -40,6 +40,9 @@ def last_states(engine: Any) -> dict[str, str]:
     "Needs Graphviz's dot program.",
 )  # fmt: skip
 def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    if not engine.job.tasks:
+        ctx.stream("stdout", "The job has no task yet: nothing to draw.\n")
+        return
     title = call.args["name"] or engine.job_name(ctx)
     picture = graph.job_graph(engine.job, title, last_states(engine))
     inline, save = call.args["inline"], call.args["save"]

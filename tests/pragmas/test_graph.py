@@ -136,3 +136,8 @@ def test_import_dot_keeps_code_of_existing_tasks(tmp_path, monkeypatch):
     nb.run("#%task(name=b)\nx = 1\n")
     nb.run("#%import_dot(path=g.dot)")
     assert nb.job.tasks["b"].code == "x = 1\n" and nb.job.tasks["b"].dep == ["a"]
+
+
+def test_draw_empty_job_says_so():
+    out = Notebook().run("#%draw_job()")
+    assert not out.of_type("display_data") and "no task yet" in text(out)
