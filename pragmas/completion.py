@@ -124,7 +124,9 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
     return [v for v in values if v.startswith(partial)]
 
 
-def inspect(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec]) -> dict[str, Any] | None:
+def inspect(
+    code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec]
+) -> dict[str, Any] | None:
     """An inspect_reply content for the pragma on the cursor's line, or None."""
     cur = _cursor(code, cursor_pos)
     if not is_pragma_line(cur.line):

@@ -183,7 +183,8 @@ class _Parser:
             )
         if token.kind == "comment" and self.param is not None:
             return self.fail(
-                "a '#' comment may only follow the closing ')'; quote the value if '#' is part of it"
+                "a '#' comment may only follow the closing ')'; "
+                "quote the value if '#' is part of it"
             )
         return self.fail(f"expected {what}, found {_describe(token)}")
 

@@ -173,7 +173,8 @@ def process(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("merge", family="flow", summary="creates the merging task of a replicate control",
-        params=_step_params("merge"), body="optional", example="#%merge(name=merge1)\nprint('merged')",
+        params=_step_params("merge"), body="optional",
+        example="#%merge(name=merge1)\nprint('merged')",
         details=f"Depends on the process task. Replicate control: {_order('replicate')}.")
 def merge(engine: Any, call: PragmaCall, ctx: Any) -> None:
     control = _advance(engine, call, ("replicate",))
@@ -193,7 +194,8 @@ def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 @pragma("condition", family="flow",
         summary="sets the condition script of a loop or branch control",
-        params=SCRIPT_PARAMS, body="required", example="#%condition()\nloop = variables.get('i') < 3",
+        params=SCRIPT_PARAMS, body="required",
+        example="#%condition()\nloop = variables.get('i') < 3",
         details="After #%start the code sets `loop` (true: run the loop again); after #%branch "
         f"it sets `branch` to 'if' or 'else'. Loop: {_order('loop')}. Branch: {_order('branch')}.")
 def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:

@@ -224,7 +224,8 @@ def test_branch_control():
 @pytest.mark.parametrize(
     ("cells", "message"),
     [
-        (["#%runs()\nruns=3\n"], "#%runs belongs to a replicate control, which starts with #%split"),
+        (["#%runs()\nruns=3\n"],
+         "#%runs belongs to a replicate control, which starts with #%split"),
         (["#%split()\npass\n", "#%process()\npass\n"], "expected #%runs now"),
         (["#%split()\npass\n", "#%runs()\nruns=2\n", "#%merge()\npass\n"], "expected #%process"),
         (["#%start()\npass\n", "#%loop()\npass\n"], "expected #%condition now"),
