@@ -89,7 +89,7 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
             return _reply([], cursor_pos, cursor_pos)
         names = sorted({s.name for s in registry.values()} | set(registry))
         return _reply([n for n in names if n.startswith(rest)], cur.line_start + prefix.end(),
-                      cursor_pos, "pragma")  # fmt: skip
+                      _word_end(cur, cursor_pos), "pragma")  # fmt: skip
     name, _, arguments = rest.partition("(")
     spec = registry.get(name.strip())
     if spec is None:
@@ -97,7 +97,15 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
     key, partial, start, in_list = _argument_context(arguments)
     start += cur.line_start + prefix.end() + len(name) + 1
     matches = _candidates(spec, key, partial, in_list, arguments, task_names, registry)
-    return _reply(matches, start, cursor_pos, "parameter" if key is None else "value")
+    kind = "parameter" if key is None else "value"
+    return _reply(matches, start, _word_end(cur, cursor_pos), kind)
+
+
+def _word_end(cur: _Cursor, cursor_pos: int) -> int:
+    """Past the rest of the word under the cursor: completing in the middle of a word replaces
+    all of it."""
+    tail = re.match(r"[A-Za-z0-9_\-./:@~+]*", cur.line[cur.column:]).group()
+    return cursor_pos + len(tail)
 
 
 def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, arguments: str,

@@ -301,6 +301,14 @@ def test_complete_pragma_names():
     assert "task" in completion("#%")["matches"]
 
 
+def test_complete_in_the_middle_of_a_word_replaces_all_of_it():
+    reply = completion("#%dr_job()", 4)
+    assert reply["matches"] == ["draw_job"]
+    assert (reply["cursor_start"], reply["cursor_end"]) == (2, 8)
+    reply = completion("#%task(na=x)", 9)
+    assert reply["matches"] == ["name="] and (reply["cursor_start"], reply["cursor_end"]) == (7, 9)
+
+
 def test_complete_parameter_names_not_yet_given():
     code = "x = 1\n#%task(name=a, d"
     reply = completion(code)
