@@ -416,8 +416,10 @@ def user_error(exc: BaseException) -> TaskError:
         lines = []
     lines += traceback.format_exception_only(type(exc), exc)
     text = "".join(lines).rstrip("\n").split("\n")
-    evalue = str(exc)
-    return TaskError(type(exc).__name__, evalue, text)
+    ename = type(exc).__name__
+    last = text[-1]
+    evalue = last[len(ename) + 2 :] if last.startswith(f"{ename}: ") else str(exc)
+    return TaskError(ename, evalue, text)
 
 
 def _user_frames(exc: BaseException) -> traceback.StackSummary:

@@ -1,0 +1,158 @@
+"""The embedded local scheduler with real worker processes: data flow, parallelism, faults."""
+
+from __future__ import annotations
+
+import threading
+
+import cloudpickle
+import pytest
+
+from pragmas.backends.base import JobPlan, PlannedTask, TaskState
+from pragmas.backends.local import LocalBackend
+from pragmas.model import Job, SourceLocation, Task
+
+
+def task(name: str, code: str, line: int = 2, **options) -> Task:
+    return Task(name, code, source=SourceLocation(f"Cell In[{line}]", 2), **options)
+
+
+def plan_of(*tasks: Task, local: dict | None = None) -> JobPlan:
+    """A plan as the engine makes one: imports from the nearest exporting ancestor."""
+    job = Job(name="test")
+    for t in tasks:
+        job.define(t)
+    planned = {}
+    for t in tasks:
+        sources = {}
+        for name in t.imports:
+            exporters = [d for d in t.dep if name in job.tasks[d].exports]
+            sources[name] = exporters[0] if exporters else None
+        planned[t.name] = PlannedTask(t, tuple(t.dep), sources)
+    pickled = {k: cloudpickle.dumps(v) for k, v in (local or {}).items()}
+    return JobPlan(job, "test", planned, pickled)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    backend = LocalBackend(workers=2)
+    yield backend
+    backend.close()
+
+
+def run(backend: LocalBackend, plan: JobPlan, events: list | None = None):
+    listener = events.append if events is not None else (lambda event: None)
+    job = backend.submit(plan, listener)
+    assert job.wait(timeout=60), "the job did not finish"
+    return job
+
+
+def test_diamond_passes_data_and_replicas_give_lists(backend):
+    plan = plan_of(
+        task("a", "x = base + 1", imports=["base"], exports=["x"]),
+        task("b", "y = x * 10 + replication", dep=["a"], imports=["x"], exports=["y"], runs=3),
+        task("c", "w = -x\nvariables.put('from_c', w)", dep=["a"], imports=["x"], exports=["w"]),
+        task("d", "z = sum(y) + w\nresult = variables['from_c']", dep=["b", "c"],
+             imports=["y", "w"], exports=["z"]),
+        local={"base": 1},
+    )  # fmt: skip
+    job = run(backend, plan)
+    assert {n: r.state for n, r in job.results.items()} == dict.fromkeys("abcd", TaskState.DONE)
+    assert job.results["b"].exports == {"y": [20, 21, 22]}
+    assert job.results["d"].exports == {"z": 61} and job.results["d"].result == -2
+
+
+def test_output_is_streamed_with_task_and_replica(backend):
+    events = []
+    run(backend, plan_of(task("p", "print('hi', replication)", runs=2)), events)
+    outputs = sorted((e.replica, e.output.text) for e in events if e.kind == "output")
+    assert outputs == [(0, "hi 0\n"), (1, "hi 1\n")]
+
+
+def test_failure_skips_dependents_and_keeps_other_branches(backend):
+    plan = plan_of(
+        task("bad", "1/0"),
+        task("after", "pass", dep=["bad"]),
+        task("good", "g = 5", exports=["g"]),
+    )
+    job = run(backend, plan)
+    states = {n: r.state for n, r in job.results.items()}
+    assert states == {"bad": TaskState.FAILED, "after": TaskState.SKIPPED, "good": TaskState.DONE}
+    assert job.results["good"].exports == {"g": 5}
+    assert job.results["bad"].error.traceback[-1] == "ZeroDivisionError: division by zero"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("import os\nos._exit(1)", "exited with status 1"),
+        ("import ctypes\nctypes.string_at(0)", "SIGSEGV (segmentation fault)"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"),
+    ],
+)
+def test_crashed_worker_fails_the_task_and_is_replaced(backend, code, expected):
+    job = run(backend, plan_of(task("crash", code), task("fine", "v = 1", exports=["v"])))
+    error = job.results["crash"].error
+    assert error.platform and error.ename == "WorkerCrashed" and expected in error.evalue
+    assert job.results["fine"].exports == {"v": 1}
+    again = run(backend, plan_of(task("next", "n = 2", exports=["n"])))
+    assert again.results["next"].exports == {"n": 2}  # the pool still works
+
+
+def test_timeout_kills_the_task(backend):
+    job = run(backend, plan_of(task("slow", "import time\ntime.sleep(30)", timeout=0.5)))
+    error = job.results["slow"].error
+    assert error.ename == "TimeoutError" and "0.5 s" in error.evalue
+
+
+def test_retries_rerun_a_failed_task(backend, tmp_path):
+    marker = tmp_path / "first"
+    code = (f"import os\nif not os.path.exists({str(marker)!r}):\n"
+            f"    open({str(marker)!r}, 'w').close()\n    raise RuntimeError('first try')\nok = 1")  # fmt: skip
+    job = run(backend, plan_of(task("flaky", code, exports=["ok"], retries=1)))
+    assert job.results["flaky"].state is TaskState.DONE and job.results["flaky"].attempts == 2
+
+
+def test_unpicklable_export_fails_with_its_name(backend):
+    job = run(backend, plan_of(task("t", "import threading\nlock = threading.Lock()",
+                                    exports=["lock"])))  # fmt: skip
+    assert "export 'lock'" in job.results["t"].error.evalue
+
+
+def test_cancel_kills_running_and_cancels_queued(backend):
+    plan = plan_of(
+        task("s1", "import time\ntime.sleep(30)"),
+        task("s2", "import time\ntime.sleep(30)"),
+        task("later", "pass", dep=["s1"]),
+    )
+    started = threading.Event()
+    job = backend.submit(plan, lambda e: e.state is TaskState.RUNNING and started.set())
+    assert started.wait(10)
+    job.cancel()
+    assert job.done
+    assert {r.state for r in job.results.values()} == {TaskState.CANCELLED}
+    again = run(backend, plan_of(task("next", "n = 3", exports=["n"])))
+    assert again.results["next"].exports == {"n": 3}
+
+
+def test_large_array_reaches_dependent_and_kernel_as_a_mapping(backend):
+    np = pytest.importorskip("numpy")
+    plan = plan_of(
+        task("make", "import numpy as np\na = np.arange(4_000_000, dtype=np.float64)",
+             exports=["a"]),
+        task("use", "a[0] = -1.0\ns = float(a.sum())", dep=["make"], imports=["a"],
+             exports=["s"]),
+    )  # fmt: skip
+    job = run(backend, plan)
+    a = job.results["make"].exports["a"]
+    assert a[0] == 0.0  # the dependent's write stayed private (copy-on-write)
+    assert job.results["use"].exports["s"] == float(np.arange(4_000_000).sum()) - 1.0
+    assert not a.flags.owndata  # a view of the memory file, not a copy
+
+
+def test_reuse_marks_tasks_done_and_feeds_dependents(backend):
+    first = run(backend, plan_of(task("a", "x = 7", exports=["x"])))
+    plan = plan_of(task("a", "raise RuntimeError('must not run')", exports=["x"]),
+                   task("b", "y = x + 1", dep=["a"], imports=["x"], exports=["y"]))  # fmt: skip
+    plan.reuse = {"a": first.results["a"]}
+    job = run(backend, plan)
+    assert job.results["a"].state is TaskState.DONE and job.results["b"].exports == {"y": 8}
