@@ -23,6 +23,7 @@ from pragmas.declaration import Param, PragmaCall, pragma
 from pragmas.declarations.tasks import (
     DEP,
     GENERIC_INFO,
+    LANGUAGES,
     PATH,
     define_task,
     language_param,
@@ -109,7 +110,18 @@ def _flow_script(call: PragmaCall, ctx: Any) -> Script:
     if not call.body.strip():
         raise call.error("needs the flow script as the code below the pragma line")
     source = call.body_source or SourceLocation(ctx.cell_label, call.lineno + 1)
-    return Script(code=call.body, language=call.args["language"], source=source)
+    language = call.args["language"] or flow_script_language(call.body)
+    return Script(code=call.body, language=language, source=source)
+
+
+def flow_script_language(code: str) -> str:
+    """Python when the script is valid Python (``runs = 3``, ``loop = i < 3`` are both), so
+    every backend can run it; else Javascript, the default of Activeeon's kernel."""
+    try:
+        compile(code, "<flow script>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return "Javascript"
+    return "Python"
 
 
 def _step_task(engine: Any, call: PragmaCall, ctx: Any, control: FlowControl, prefix: str,
@@ -137,7 +149,12 @@ def _step_params(what: str) -> list[Param]:
                   "first task)"), *_common_params()]
 
 
-SCRIPT_PARAMS = [language_param("Javascript")]
+SCRIPT_PARAMS = [
+    Param("language", "choice", choices=LANGUAGES,
+          help="the script's language (default: Python when the code is valid Python, so every "
+          "backend runs it; else Javascript, as in Activeeon's kernel; Javascript flow scripts "
+          "run on ProActive only)"),
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- replicate
@@ -153,8 +170,8 @@ def split(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 @pragma("runs", family="flow", summary="sets the replicate script (how many replicas) of the split",
         params=SCRIPT_PARAMS, body="required", example="#%runs()\nruns = 3",
-        details="The code sets `runs`, the number of replicas of the process task "
-        f"(Javascript by default, as in ProActive). Replicate control: {_order('replicate')}.")
+        details="The code sets `runs`, the number of replicas of the process task. "
+        f"Replicate control: {_order('replicate')}.")
 def runs(engine: Any, call: PragmaCall, ctx: Any) -> None:
     control = _advance(engine, call, ("replicate",))
     split_task = engine.job.tasks[control.tasks["split"]]

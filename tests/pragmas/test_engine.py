@@ -184,9 +184,23 @@ def test_replicate_control_in_order():
     assert list(tasks) == ["split1", "process1", "merge1"]
     assert tasks["split1"].flow.block == "start" and tasks["split1"].flow.action == "replicate"
     assert tasks["split1"].flow.script.code == "runs=3\n"
-    assert tasks["split1"].flow.script.language == "Javascript"
+    assert tasks["split1"].flow.script.language == "Python"
     assert tasks["process1"].dep == ["split1"] and tasks["merge1"].dep == ["process1"]
     assert tasks["merge1"].flow.block == "end"
+
+
+@pytest.mark.parametrize(
+    ("pragma", "script", "language"),
+    [("#%runs()", "runs = 3", "Python"), ("#%runs()", "var runs = 3;", "Javascript"),
+     ("#%runs(language=Groovy)", "runs = 3", "Groovy"),
+     ("#%condition()", 'if(true){ branch = "if"; } else { branch = "else"; }', "Javascript")],
+)  # fmt: skip
+def test_flow_script_language(pragma, script, language):
+    nb = Notebook()
+    nb.run("#%branch(name=b)\npass\n" if "condition" in pragma else "#%split(name=s)\npass\n")
+    nb.run(f"{pragma}\n{script}\n")
+    task = nb.job.tasks["b" if "condition" in pragma else "s"]
+    assert task.flow.script.language == language
 
 
 def test_replicate_default_names_without_digits():
