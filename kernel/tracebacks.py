@@ -146,8 +146,13 @@ def _entries(tb: types.TracebackType | None) -> list[types.TracebackType]:
 
 
 def _user_frames(tb: types.TracebackType | None) -> list[types.TracebackType]:
-    """The traceback entries worth showing: everything but the kernel's own machinery."""
-    return [e for e in _entries(tb) if not e.tb_frame.f_code.co_filename.startswith(_KERNEL_DIR)]
+    """The traceback entries worth showing: everything but the kernel's own machinery and
+    frames that ask to be hidden with ``__tracebackhide__`` (as IPython and pytest honour)."""
+    return [
+        e for e in _entries(tb)
+        if not e.tb_frame.f_code.co_filename.startswith(_KERNEL_DIR)
+        and not e.tb_frame.f_locals.get("__tracebackhide__")
+    ]
 
 
 def _format_one(exc: BaseException, separator: bool) -> list[str]:
@@ -198,9 +203,10 @@ def _format_frame(entry: types.TracebackType) -> str:
     if label:
         head = f"Cell {GREEN}{label[len('Cell '):]}, line {lineno}{RESET}"
     else:
-        head = f"File {GREEN}{code.co_filename}:{lineno}{RESET}"
+        head = f"File {GREEN}{_compress_user(code.co_filename)}:{lineno}{RESET}"
     if code.co_name != "<module>":
-        head += f", in {CYAN}{code.co_name}{BLUE}({_arguments(code)}){RESET}"
+        name = getattr(code, "co_qualname", code.co_name)  # Python 3.11+: Class.method
+        head += f", in {CYAN}{name}{BLUE}({_arguments(code)}){RESET}"
     return head + "\n" + _source_excerpt(code.co_filename, lineno, _scope(code))
 
 
@@ -210,6 +216,14 @@ def _scope(code: types.CodeType) -> tuple[int, int] | None:
         return None
     numbers = [line for _, _, line in code.co_lines() if line is not None]
     return code.co_firstlineno, max(numbers, default=code.co_firstlineno)
+
+
+def _compress_user(path: str) -> str:
+    """``~/...`` for files under the home directory, as IPython prints them."""
+    home = os.path.expanduser("~")
+    if home not in ("~", "/") and path.startswith(home + os.sep):
+        return "~" + path[len(home):]
+    return path
 
 
 def _arguments(code: types.CodeType) -> str:
@@ -223,6 +237,9 @@ def _arguments(code: types.CodeType) -> str:
     return ", ".join(names)
 
 
+_NUMBER_WIDTH = 7  # IPython's column for line numbers: "    341 code", "--> 346 code"
+
+
 def _source_excerpt(filename: str, lineno: int, scope: tuple[int, int] | None = None) -> str:
     lines = linecache.getlines(filename)
     if not lines or lineno < 1 or lineno > len(lines):
@@ -231,14 +248,17 @@ def _source_excerpt(filename: str, lineno: int, scope: tuple[int, int] | None = 
     if scope is not None:  # a function's frame shows only the function, like IPython
         first = max(first, scope[0])
         last = min(last, max(scope[1], lineno))
-    width = len(str(last))
+    shown = [lines[number - 1].rstrip("\n") for number in range(first, last + 1)]
+    indent = min((len(t) - len(t.lstrip()) for t in shown if t.strip()), default=0)
     out = []
-    for number in range(first, last + 1):
-        text = lines[number - 1].rstrip("\n")
+    for number, text in zip(range(first, last + 1), shown):
+        text = text[indent:]  # dedented, as IPython shows library code
+        digits = str(number)
         if number == lineno:
-            out.append(f"{GREEN}----> {number:>{width}}{RESET} {text}\n")
+            arrow = "-" * max(_NUMBER_WIDTH - len(digits) - 2, 0) + "> " + digits
+            out.append(f"{GREEN}{arrow}{RESET} {text}\n")
         else:
-            out.append(f"{BOLD_GREEN}      {number:>{width}}{RESET} {text}\n")
+            out.append(f"{BOLD_GREEN}{digits:>{_NUMBER_WIDTH}}{RESET} {text}\n")
     return "".join(out)
 
 

@@ -14,7 +14,8 @@ What is normalised before comparing, and why (each is a legitimate difference, n
   and cropping settings.
 - Traceback frames keep their header, their ``---->`` line and any ``[... skipping`` note but
   lose the context lines around: IPython picks them by statement with stack_data, we show up to
-  two lines either side, within the frame's function.
+  two lines either side, within the frame's function. Both dedent the lines they show, so the
+  indentation of the ``---->`` line depends on that choice and is dropped too.
 - Consecutive stream outputs of one name are merged: how text is batched into messages depends
   on timing, not on the kernel.
 - Mime bundles are compared as dicts (key order is irrelevant).
@@ -38,7 +39,8 @@ REFERENCE_KERNEL = "python3"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SYNTAX_LOCATION = re.compile(r" \([^()]*, line \d+\)$")
-CONTEXT_LINE = re.compile(r"^ {6}\s*\d+ ")  # "      3 code" (the current line is "----> 4 code")
+ARROW_LINE = re.compile(r"^(-*> \d+ )\s+")
+CONTEXT_LINE = re.compile(r"^ *\d+ |^ +\(\.\.\.\)$")  # "    341 code" ("--> 346" is kept)
 
 CELLS = [
     "print('hello, world')",
@@ -53,6 +55,8 @@ CELLS = [
     "1/0",
     "def f():\n    return 1/0\nf()",
     "raise = 2",
+    "import json\njson.loads('{')",
+    "def g(a, *args, key=1, **kw):\n    raise KeyError(a)\ng('k')",
     "!echo from the shell",
     "list(range(40))",
     "{'key%d' % i: i for i in range(12)}",
@@ -125,7 +129,7 @@ def _without_context_lines(chunk: str) -> str:
     """A frame chunk ("Cell In[n], line k" + numbered source lines) without the unmarked lines."""
     if not chunk.startswith(("Cell In[", "File ")):
         return chunk
-    return "".join(line for line in chunk.splitlines(keepends=True)
+    return "".join(ARROW_LINE.sub(r"\1", line) for line in chunk.splitlines(keepends=True)
                    if not CONTEXT_LINE.match(line))
 
 
