@@ -243,3 +243,19 @@ def test_activeeon_example_cells_build_the_job(fresh_kernel, tmp_path):
     _, outputs = run(kc, "#%draw_job()")
     nodes, edges = svg_nodes_and_edges(only(outputs, "display_data")[0]["data"]["image/svg+xml"])
     assert (nodes, edges) == ({"hi", "location"}, {("hi", "location")})
+
+
+def test_draw_job_after_a_run_colours_nodes_by_state(fresh_kernel):
+    from pragmas.graph import STATE_COLOURS
+    from tests.pragmas.svg_reading import svg_fill_of
+
+    _, kc = fresh_kernel
+    for cell in ("#%task(name=ok)\nx = 1\n", "#%task(name=boom)\nraise ValueError('no')\n",
+                 "#%task(name=after, dep=[boom])\ny = 2\n"):  # fmt: skip
+        run(kc, cell)
+    run(kc, "#%submit_job()")
+    _, outputs = run(kc, "#%draw_job()")
+    svg = only(outputs, "display_data")[0]["data"]["image/svg+xml"]
+    assert svg_fill_of(svg, "ok") == STATE_COLOURS["done"]
+    assert svg_fill_of(svg, "boom") == STATE_COLOURS["failed"]
+    assert svg_fill_of(svg, "after") == STATE_COLOURS["skipped"]
