@@ -1,0 +1,129 @@
+"""Faults while running jobs, through the real kernel: each gives the right message, keeps the
+other tasks' results, leaves the kernel alive and the notebook's namespace intact."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from tests.conftest import execute
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def streams(outputs: list[dict], name: str = "stdout") -> str:
+    return "".join(m["content"]["text"] for m in outputs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == name)  # fmt: skip
+
+
+def error_of(outputs: list[dict]) -> tuple[str, str]:
+    errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    assert len(errors) == 1, outputs
+    return errors[0]["ename"], ANSI.sub("", "\n".join(errors[0]["traceback"]))
+
+
+def ok(kc, code: str, timeout: float = 60) -> list[dict]:
+    reply, outputs = execute(kc, code, timeout=timeout)
+    assert reply["content"]["status"] == "ok", outputs
+    return outputs
+
+
+def failing(kc, code: str, timeout: float = 60) -> tuple[str, str]:
+    reply, outputs = execute(kc, code, timeout=timeout)
+    assert reply["content"]["status"] == "error", outputs
+    return error_of(outputs)
+
+
+@pytest.fixture
+def job(kernel):
+    """The kernel's client, with a sentinel in the namespace and every task removed after."""
+    _, kc = kernel
+    ok(kc, "sentinel = 'untouched'\nindependent_value = None")
+    defined: list[str] = []
+
+    def define(name: str, header: str, body: str) -> None:
+        ok(kc, f"#%task(name={name}{header})\n{body}")
+        defined.append(name)
+
+    yield kc, define
+    for name in defined:
+        execute(kc, f"#%delete_task(name={name})")
+    assert "'untouched' None" in streams(ok(kc, "print(repr(sentinel), independent_value)"))
+
+
+def check_independent_branch_kept(kc) -> None:
+    outputs = ok(kc, "#%get_task_result(task_name=independent)")
+    assert "independent exported: independent_value = 42" in streams(outputs)
+
+
+FAULTS = {
+    "raises": ("def deep():\n    raise ValueError('bad input')\n\ndeep()",
+               ["line 3, in deep", "raise ValueError('bad input')", "ValueError: bad input"]),
+    "exits": ("import os\nos._exit(1)", ["WorkerCrashed", "exited with status 1"]),
+    "segfaults": ("import ctypes\nctypes.string_at(0)", ["SIGSEGV (segmentation fault)"]),
+    "unpicklable": ("import threading\nbroken = threading.Lock()",
+                    ["export 'broken' of task 'faulty' cannot be serialised", "_thread.lock"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_failing_task_beside_an_independent_branch(job, fault):
+    kc, define = job
+    body, expected = FAULTS[fault]
+    header = ", export=[broken]" if fault == "unpicklable" else ""
+    define("faulty", header, body)
+    define("skipped_after", ", dep=[faulty]", "print('never runs')")
+    define("independent", ", export=[independent_value]", "independent_value = 42")
+    ename, traceback = failing(kc, "#%submit_job()")
+    assert ename == "JobFailedError"
+    assert "1 of 3 tasks" in traceback and "1 done, 1 skipped" in traceback
+    for text in expected:
+        assert text in traceback
+    if fault == "raises":  # the user's cell lines, not the runtime's frames
+        assert 'File "Cell In[' in traceback and "runtime.py" not in traceback
+    check_independent_branch_kept(kc)
+
+
+def test_timeout(job):
+    kc, define = job
+    define("sleepy", ", timeout=0.5", "import time\ntime.sleep(60)")
+    define("independent", ", export=[independent_value]", "independent_value = 42")
+    ename, traceback = failing(kc, "#%submit_job()")
+    assert ename == "JobFailedError"
+    assert "TimeoutError: task sleepy exceeded its timeout of 0.5 s" in traceback
+    check_independent_branch_kept(kc)
+
+
+def test_import_nobody_provides_is_refused_before_running(job):
+    kc, define = job
+    define("reader", ", import=[nowhere_defined]", "print(nowhere_defined)")
+    ename, traceback = failing(kc, "#%submit_job()")
+    assert ename == "JobValidationError"
+    assert "reader" in traceback and "nowhere_defined" in traceback
+
+
+def test_cycle_is_refused(job):
+    kc, define = job
+    define("p", ", dep=[q]", "pass")
+    define("q", ", dep=[p]", "pass")
+    ename, traceback = failing(kc, "#%submit_job()")
+    assert ename == "JobValidationError" and "cycle" in traceback.lower()
+
+
+def test_interrupt_cancels_the_job_and_keeps_the_namespace(kernel, job):
+    km, _ = kernel
+    kc, define = job
+    define("long_one", "", "import time\ntime.sleep(60)")
+    define("long_two", "", "import time\ntime.sleep(60)")
+    define("queued", ", dep=[long_one], export=[sentinel]", "sentinel = 'overwritten'")
+    timer = threading.Timer(2.0, km.interrupt_kernel)
+    timer.start()
+    ename, _ = failing(kc, "#%submit_job()", timeout=30)
+    timer.join()
+    assert ename == "KeyboardInterrupt"
+    outputs = ok(kc, "#%list_submitted_jobs()")
+    table = outputs[-1]["content"]["data"]["text/plain"]
+    assert "3 cancelled" in table.splitlines()[-1]
+    assert "cancelled" in ok(kc, "#%get_job_result()")[-1]["content"]["data"]["text/plain"]
