@@ -123,8 +123,7 @@ class DaskBackend(Backend):
         if any(w.get("nthreads", 1) > 1 for w in workers.values()):
             text += (" (tasks run one at a time per worker process, since a task's output "
                      "capture is per process: start workers with --nthreads 1)")
-        dashboard = self.dashboard_url()
-        return text + (f"; dashboard {dashboard}" if dashboard else "")
+        return text
 
     def dashboard_url(self) -> str | None:
         return self._dashboard

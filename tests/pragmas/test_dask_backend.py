@@ -344,9 +344,8 @@ def test_an_address_without_scheme_means_tcp(cluster):
 def test_describe_names_the_scheduler_and_its_workers(backend, cluster):
     text = backend.describe()
     assert text.startswith(f"Dask scheduler at {cluster.address}: 2 workers, 2 threads")
-    dashboard = backend.dashboard_url()
+    dashboard = backend.dashboard_url()  # no bokeh here: the scheduler's plain worker list
     assert dashboard is not None and dashboard.startswith("http://127.0.0.1:")
-    assert dashboard in text
 
 
 def test_without_url_a_local_cluster_is_started_and_closed_with_the_backend():
@@ -365,11 +364,12 @@ def test_without_url_a_local_cluster_is_started_and_closed_with_the_backend():
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 # --- keeping exports on the cluster ------------------------------------------------------
