@@ -1,4 +1,6 @@
-"""What makes a cell a pragma cell (SPEC §1). Kept import-light: the kernel calls it for every cell."""
+"""What makes a cell a pragma cell (SPEC §1).
+
+Kept import-light: the kernel calls it for every cell."""
 
 from __future__ import annotations
 
