@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Any
 
-from kernel import magics
+from kernel import cell_syntax, magics
 from kernel.tracebacks import BLUE, RED, RESET
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def is_complete(code: str) -> dict[str, str]:
     indented stays open until the user enters an empty line."""
     if not code.strip():
         return {"status": "complete"}
-    source = magics.transform_cell(code)
+    source = cell_syntax.transform_cell(code)
     try:
         compile(source, "<is_complete>", "exec", _COMPILE_FLAGS)
     except SyntaxError as err:

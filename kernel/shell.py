@@ -18,7 +18,7 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kernel import completion, display, magics, tracebacks
+from kernel import cell_syntax, completion, display, magics, tracebacks
 
 if TYPE_CHECKING:
     import asyncio
@@ -79,7 +79,7 @@ class PythonShell:
         self._hidden: set[str] = set()
         self._init_namespace()
         builtins.display = display.display  # type: ignore[attr-defined] - as in IPython
-        setattr(builtins, magics.CALLS_NAME, magics.MagicCalls(self))
+        setattr(builtins, cell_syntax.CALLS_NAME, magics.MagicCalls(self))
         display.install_ipython_hook()
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
 
@@ -147,7 +147,7 @@ class PythonShell:
             label = self.context.cell_label if self.context is not None else "Cell In[ ]"
         padding = "\n" * (first_line - 1)
         filename = tracebacks.register_cell(padding + source, label)
-        transformed = padding + magics.transform_cell(source)
+        transformed = padding + cell_syntax.transform_cell(source)
         body_code, last_code = self._compile(transformed, filename)
         if body_code is not None:
             self._run_code(body_code)

@@ -6,8 +6,9 @@ import ast
 
 import pytest
 
+from kernel.cell_syntax import CALLS_NAME, transform_cell
 from kernel.completion import is_complete
-from kernel.magics import CALLS_NAME, expand_variables, format_time, transform_cell
+from kernel.magics import expand_variables, format_time
 
 
 def test_plain_python_is_returned_unchanged():
