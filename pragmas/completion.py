@@ -18,7 +18,7 @@ from pragmas.parser import parse_line, split_cell
 from pragmas.reference import pragma_help
 
 _PREFIX = re.compile(r"[ \t]*#%[ \t]*")
-_WORD_TAIL = re.compile(r"[A-Za-z0-9_\-./:@~+]*\Z")
+_WORD_TAIL = re.compile(r"[\w\-./:@~+]*\Z")
 #: parameters whose values are task names
 _TASK_PARAMS = {"dep", "task_name"}
 _TASK_NAME_PRAGMAS = {"delete_task", "pre_script", "post_script", "selection_script", "fork_env",
@@ -104,7 +104,7 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
 def _word_end(cur: _Cursor, cursor_pos: int) -> int:
     """Past the rest of the word under the cursor: completing in the middle of a word replaces
     all of it."""
-    tail = re.match(r"[A-Za-z0-9_\-./:@~+]*", cur.line[cur.column:]).group()
+    tail = re.match(r"[\w\-./:@~+]*", cur.line[cur.column:]).group()
     return cursor_pos + len(tail)
 
 

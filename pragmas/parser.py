@@ -28,14 +28,14 @@ from pragmas.cells import is_pragma_line
 from pragmas.declaration import Param, PragmaCall, PragmaSpec
 from pragmas.errors import Location, PragmaSyntaxError, PragmaUsageError
 
-WORD_CHARS = "letters, digits and _ - . / : @ ~ +"
+WORD_CHARS = "letters, digits and _ - . / : @ ~ +"  # letters and digits of any script
 
 # Spaces are skipped inside the pattern (the group names say what follows them).
 _TOKEN = re.compile(
     r"""
     [ \t]*
     (?:
-     (?P<word>[A-Za-z0-9_\-./:@~+]+)
+     (?P<word>[\w\-./:@~+]+)
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
     |(?P<punct>[()\[\],=])
     |(?P<comment>\#.*)
@@ -439,7 +439,7 @@ class _Binder:
 
     def check_name(self, param: Param, scalar: Scalar) -> str:
         text = scalar.text
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", text):
+        if not re.fullmatch(r"\w[\w.\-]*", text):
             raise self.error(
                 f"{text!r} is not a valid name (letters, digits, _ . and -, not starting with "
                 "- or .)",

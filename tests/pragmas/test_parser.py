@@ -63,6 +63,11 @@ def test_bare_word_characters():
     assert parsed.arguments[0].value.text == text
 
 
+def test_words_and_names_in_any_script():
+    c = call("#%task(name=données, dep=[étape_1], export=[résultat])")
+    assert c.args["name"] == "données" and c.args["dep"] == ["étape_1"]
+
+
 def test_url_and_path_words():
     parsed = parse_line("#%x(url=tcp://127.0.0.1:8786, path=./fork_env.py)")
     assert [a.value.text for a in parsed.arguments] == ["tcp://127.0.0.1:8786", "./fork_env.py"]
