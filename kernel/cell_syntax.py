@@ -16,6 +16,7 @@ CALLS_NAME = "_pragma_kernel_magic_"  #: the builtins name rewritten lines call
 
 _ASSIGN_MAGIC = re.compile(r"^(?P<target>[\w.\[\]'\", ]+?)\s*=\s*(?P<kind>!|%(?!%))(?P<rest>.*)$")
 _HELP = re.compile(r"^(?:(?P<pre>\?\??)(?P<name1>[\w.]+)|(?P<name2>[\w.]+)(?P<post>\?\??))$")
+_MAGIC_HELP = re.compile(r"^%{1,2}(?P<name>\w+)\?{1,2}$")
 _MAGIC = re.compile(r"^%(?P<name>\w+)\s*(?P<args>.*)$", re.DOTALL)
 
 
@@ -86,6 +87,9 @@ def _rewrite_logical_line(lines: list[str], index: int) -> tuple[str | None, int
 def _rewrite_statement(text: str) -> str | None:
     if text.startswith("!") and not text.startswith("!="):
         return f"{CALLS_NAME}.system({text[1:].strip()!r})"
+    magic_help = _MAGIC_HELP.match(text)
+    if magic_help:
+        return f"{CALLS_NAME}.page_magic({magic_help.group('name')!r})"
     if text.startswith("%") and not text.startswith("%%"):
         return _line_magic_call(text)
     help_match = _HELP.match(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import inspect
 import io
 import os
 import re
@@ -45,18 +46,16 @@ class MagicCalls:
     def line(self, name: str, args: str) -> Any:
         magic = LINE_MAGICS.get(name)
         if magic is None:
-            known = ", ".join("%" + m for m in sorted(LINE_MAGICS))
             raise MagicUsageError(
-                f"Line magic function `%{name}` not found. This kernel knows: {known}."
+                f"Line magic function `%{name}` not found. This kernel knows: {_known()}."
             )
         return magic(self.shell, expand_variables(args, self.shell.namespace))
 
     def cell(self, name: str, line: str, body: str) -> Any:
         magic = CELL_MAGICS.get(name)
         if magic is None:
-            known = ", ".join("%%" + m for m in sorted(CELL_MAGICS))
             raise MagicUsageError(
-                f"Cell magic `%%{name}` not found. This kernel knows: {known}."
+                f"Cell magic `%%{name}` not found. This kernel knows: {_known()}."
             )
         return magic(self.shell, expand_variables(line, self.shell.namespace), body)
 
@@ -75,6 +74,18 @@ class MagicCalls:
 
     def page(self, name: str, detail_level: int) -> None:
         self.shell.page_object(name, detail_level)
+
+    def page_magic(self, name: str) -> None:
+        """``%name?``: the magic's usage (its docstring) in the pager."""
+        magics = [table[name] for table in (LINE_MAGICS, CELL_MAGICS) if name in table]
+        if not magics:
+            raise MagicUsageError(f"Magic `%{name}` not found. This kernel knows: {_known()}.")
+        self.shell.page_text("\n\n".join(inspect.cleandoc(m.__doc__ or name) for m in magics))
+
+
+def _known() -> str:
+    names = ["%" + m for m in sorted(LINE_MAGICS)] + ["%%" + m for m in sorted(CELL_MAGICS)]
+    return ", ".join(names)
 
 
 _DOLLAR_NAME = re.compile(r"\$\$|\$(?P<name>[A-Za-z_]\w*)|\{(?P<expr>[^{}]+)\}")

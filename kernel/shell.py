@@ -260,12 +260,14 @@ class PythonShell:
         if not found:
             print(f"Object `{name}` not found.")
             return
-        text = completion.object_info_text(obj, name, detail_level)
-        page = {"source": "page", "data": {"text/plain": text}, "start": 0}
+        self.page_text(completion.object_info_text(obj, name, detail_level))
+
+    def page_text(self, text: str) -> None:
+        """Show ``text`` in the frontend's pager (a ``page`` payload of the execute_reply)."""
         if self.context is None:
             print(text)
-        else:
-            self.context.payload.append(page)
+            return
+        self.context.payload.append({"source": "page", "data": {"text/plain": text}, "start": 0})
 
     def user_variables(self) -> dict[str, Any]:
         """The names the user defined (what ``%who`` lists)."""

@@ -467,3 +467,11 @@ def test_capture_of_a_failing_cell_still_keeps_what_was_printed(shell):
     assert outcome.ename == "ZeroDivisionError" and out == ""
     assert "Cell In[4], line 3" in plain(outcome.traceback)
     assert shell.namespace["kept"].stdout == "before\n"
+
+
+def test_magic_help_pages_its_usage(shell):
+    _, ctx, _ = run(shell, "%timeit?")
+    text = ctx.payload[0]["data"]["text/plain"]
+    assert "%timeit [-n N]" in text and "%%timeit" in text
+    outcome, _, _ = run(shell, "%nosuch?")
+    assert outcome.ename == "UsageError" and "%nosuch" in outcome.evalue
