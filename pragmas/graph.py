@@ -73,15 +73,22 @@ def job_graph(job: Job, title: str, states: Mapping[str, str] | None = None) -> 
         state = states.get(name)
         if state in STATE_COLOURS:
             attributes["fillcolor"] = STATE_COLOURS[state]
-        graph.add_node(pydot.Node(name, **attributes))
+        graph.add_node(pydot.Node(_dot_id(name), **attributes))
     for name, deps in report.deps.items():
         for dep in deps:
-            graph.add_edge(pydot.Edge(dep, name))
+            graph.add_edge(pydot.Edge(_dot_id(dep), _dot_id(name)))
     for name, task in job.tasks.items():
         for target, label in _flow_edges(task):
             if target in job.tasks:
-                graph.add_edge(pydot.Edge(name, target, label=label, **_FLOW_EDGE_STYLE))
+                graph.add_edge(pydot.Edge(_dot_id(name), _dot_id(target), label=label,
+                                          **_FLOW_EDGE_STYLE))
     return graph
+
+
+def _dot_id(name: str) -> str:
+    """Always quoted: a task may be called ``node``, ``graph`` or ``1x``, which dot would
+    otherwise read as keywords or numbers."""
+    return '"' + name.replace('"', '\\"') + '"'
 
 
 def _label(name: str, runs: int, state: str | None) -> str:
@@ -117,10 +124,10 @@ def to_dot(job: Job, title: str) -> str:
     report = validate(job)
     graph = pydot.Dot(title, graph_type="digraph")
     for name in job.tasks:
-        graph.add_node(pydot.Node(name))
+        graph.add_node(pydot.Node(_dot_id(name)))
     for name, deps in report.deps.items():
         for dep in deps:
-            graph.add_edge(pydot.Edge(dep, name))
+            graph.add_edge(pydot.Edge(_dot_id(dep), _dot_id(name)))
     return graph.to_string()
 
 
@@ -159,9 +166,9 @@ def read_dot(path: str | Path) -> DotGraph:
 
 def _collect(graph: pydot.Graph, nodes: dict[str, None], edges: dict[tuple[str, str], None]):
     for node in graph.get_nodes():
-        name = _unquote(node.get_name())
-        if name not in _RESERVED:
-            nodes[name] = None
+        raw = node.get_name()
+        if raw not in _RESERVED:  # unquoted node/edge/graph are attribute defaults
+            nodes[_unquote(raw)] = None
     for edge in graph.get_edges():
         source, target = _unquote(str(edge.get_source())), _unquote(str(edge.get_destination()))
         nodes.setdefault(source, None)

@@ -141,3 +141,15 @@ def test_import_dot_keeps_code_of_existing_tasks(tmp_path, monkeypatch):
 def test_draw_empty_job_says_so():
     out = Notebook().run("#%draw_job()")
     assert not out.of_type("display_data") and "no task yet" in text(out)
+
+
+def test_awkward_task_names_survive_drawing_and_the_dot_round_trip(tmp_path):
+    job = Job()
+    for name, dep in [("données", []), ("a-b", ["données"]), ("x.y", ["a-b"]), ("node", []),
+                      ("1x", ["node"]), ("strict", ["1x"]), ('q"uote', [])]:  # fmt: skip
+        job.define(Task(name, dep=dep))
+    edges = {("données", "a-b"), ("a-b", "x.y"), ("node", "1x"), ("1x", "strict")}
+    read = graph.read_dot(graph.write_dot(job, tmp_path / "awkward.dot", "titre é"))
+    assert set(read.nodes) == set(job.tasks) and set(read.edges) == edges
+    drawn = svg_nodes_and_edges(graph.job_svg(job, "titre é"))
+    assert drawn == (set(job.tasks), edges)
