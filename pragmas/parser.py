@@ -439,7 +439,7 @@ class _Binder:
 
     def check_name(self, param: Param, scalar: Scalar) -> str:
         text = scalar.text
-        if not re.fullmatch(r"\w[\w.\-]*", text):
+        if not is_name(text):
             raise self.error(
                 f"{text!r} is not a valid name (letters, digits, _ . and -, not starting with "
                 "- or .)",
@@ -447,6 +447,14 @@ class _Binder:
                 param.name,
             )
         return text
+
+
+_VALID_NAME = re.compile(r"\w[\w.\-]*\Z")
+
+
+def is_name(text: str) -> bool:
+    """A valid task/job name: letters, digits, ``_ . -``, not starting with ``.`` or ``-``."""
+    return _VALID_NAME.match(text) is not None
 
 
 def unknown_pragma(parsed: PragmaLine, registry: Mapping[str, PragmaSpec]) -> PragmaUsageError:

@@ -9,6 +9,7 @@ from typing import Any
 from pragmas import graph
 from pragmas.declaration import Param, PragmaCall, pragma
 from pragmas.model import SourceLocation, Task
+from pragmas.parser import is_name
 
 
 def _file_stem(title: str) -> str:
@@ -82,6 +83,11 @@ def write_dot(engine: Any, call: PragmaCall, ctx: Any) -> None:
 )
 def import_dot(engine: Any, call: PragmaCall, ctx: Any) -> None:
     read = graph.read_dot(call.args["path"])
+    bad = [name for name in read.nodes if not is_name(name)]
+    if bad:
+        raise call.error(
+            f"these nodes cannot be task names: {', '.join(repr(b) for b in bad)} (a task name "
+            "is letters, digits, _ . and -); rename them in the file", "path")
     created = 0
     for name in read.nodes:
         if name not in engine.job.tasks:

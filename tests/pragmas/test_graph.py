@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pragmas import graph
-from pragmas.errors import GraphvizMissingError
+from pragmas.errors import GraphvizMissingError, PragmaUsageError
 from pragmas.model import FlowInfo, Job, Task
 from tests.pragmas.engine_helpers import Notebook, text
 from tests.pragmas.svg_reading import svg_fill_of, svg_nodes_and_edges
@@ -153,3 +153,12 @@ def test_awkward_task_names_survive_drawing_and_the_dot_round_trip(tmp_path):
     assert set(read.nodes) == set(job.tasks) and set(read.edges) == edges
     drawn = svg_nodes_and_edges(graph.job_svg(job, "titre é"))
     assert drawn == (set(job.tasks), edges)
+
+
+def test_import_dot_refuses_nodes_that_cannot_be_task_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.dot").write_text('digraph { a -> "two words" }')
+    nb = Notebook()
+    with pytest.raises(PragmaUsageError, match="cannot be task names: 'two words'"):
+        nb.run("#%import_dot(path=g.dot)")
+    assert not nb.job.tasks
