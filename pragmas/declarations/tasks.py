@@ -69,10 +69,13 @@ def load_body(call: PragmaCall, ctx: Any) -> tuple[str, SourceLocation]:
         return call.body, source
     file = Path(path)
     try:
-        code = file.read_text()
+        code = file.read_text(encoding="utf-8")
     except OSError as error:
         raise call.error(f"cannot read {str(file)!r} ({error.strerror or error}); the path is "
                          f"relative to {os.getcwd()}", "path") from None
+    except UnicodeDecodeError as error:
+        raise call.error(f"{str(file)!r} is not UTF-8 text ({error.reason} at byte "
+                         f"{error.start})", "path") from None
     if call.body.strip():
         ctx.stream("stderr", f"Warning: #%{call.spec.name} reads its code from {path}; the code "
                              "in this cell is ignored.\n")

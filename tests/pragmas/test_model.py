@@ -200,3 +200,13 @@ def test_model_define_and_delete_directly():
     assert job.tasks["b"].dep == [] and job.last_task().name == "b"
     with pytest.raises(KeyError):
         job.delete("a")
+
+
+def test_task_path_that_is_not_text(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blob.bin").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(PragmaUsageError, match="'blob.bin' is not UTF-8 text"):
+        Notebook().run("#%task(name=t, path=blob.bin)")
+    with pytest.raises(PragmaUsageError, match="cannot read 'folder' \\(Is a directory\\)"):
+        Notebook().run("#%task(name=t, path=folder)")
