@@ -6,6 +6,7 @@ complete ``dep=[...]``); the engine forwards the kernel's requests here.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -125,11 +126,26 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
         values = list(task_names)
     elif spec.name == "help" and key == "pragma":
         values = sorted(registry)
+    elif param.kind == "path":
+        values = _paths(partial)
     else:
         values = []
     if param.kind == "list" and not in_list:
         return []
     return [v for v in values if v.startswith(partial)]
+
+
+def _paths(partial: str) -> list[str]:
+    """Files and folders (with a trailing /) of the working directory that complete
+    ``partial``; hidden ones only when asked for."""
+    folder, _, stem = partial.rpartition("/")
+    try:
+        entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
+    except OSError:
+        return []
+    prefix = f"{folder}/" if folder or partial.startswith("/") else ""
+    return [f"{prefix}{e.name}{'/' if e.is_dir() else ''}" for e in entries
+            if e.name.startswith(stem) and (stem.startswith(".") or not e.name.startswith("."))]
 
 
 def inspect(

@@ -338,6 +338,16 @@ def test_complete_choice_and_flag_values():
     assert "Linux_Bash" in completion("#%task(name=a, language=L")["matches"]
 
 
+def test_complete_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fork_env.py").write_text("")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "impl.py").write_text("")
+    assert completion("#%fork_env(name=a, path=f")["matches"] == ["folder/", "fork_env.py"]
+    assert completion("#%task(name=a, path=folder/i")["matches"] == ["folder/impl.py"]
+    assert completion("#%task(name=a, path=nothing/")["matches"] == []
+
+
 def test_complete_task_names_in_dep():
     nb = Notebook()
     nb.run("#%task(name=prepare)\npass\n")
