@@ -138,12 +138,13 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
 def _paths(partial: str) -> list[str]:
     """Files and folders (with a trailing /) of the working directory that complete
     ``partial``; hidden ones only when asked for."""
-    folder, _, stem = partial.rpartition("/")
+    folder, slash, stem = partial.rpartition("/")
+    base = folder or ("/" if slash else ".")
     try:
-        entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
     except OSError:
         return []
-    prefix = f"{folder}/" if folder or partial.startswith("/") else ""
+    prefix = f"{folder}/" if slash else ""
     return [f"{prefix}{e.name}{'/' if e.is_dir() else ''}" for e in entries
             if e.name.startswith(stem) and (stem.startswith(".") or not e.name.startswith("."))]
 
