@@ -115,10 +115,13 @@ class DaskBackend(Backend):
         return self.client.scheduler.address
 
     def describe(self) -> str:
-        info = self.client.scheduler_info(n_workers=-1)
+        origin = "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
+        try:
+            info = self.client.scheduler_info(n_workers=-1)
+        except (OSError, TimeoutError) as exc:  # described also when it has gone away
+            return f"{origin} at {self.address} (not answering: {_reason(exc)})"
         workers = info.get("workers", {})
         threads = sum(w.get("nthreads", 0) for w in workers.values())
-        origin = "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
         text = f"{origin} at {self.address}: {len(workers)} workers, {threads} threads"
         if any(w.get("nthreads", 1) > 1 for w in workers.values()):
             text += (" (tasks run one at a time per worker process, since a task's output "
@@ -450,8 +453,8 @@ class DaskJobRun(JobRun):
                 if self.cancelled:
                     self._settle_replica(task, track, TaskState.CANCELLED)
                 else:
-                    error = _platform_error("CancelledError", f"Dask dropped task {label} "
-                                            "(the scheduler restarted or the client lost it)")
+                    error = _platform_error("CancelledError", f"Dask dropped task {label}: "
+                                            f"{_cancel_reason(future)}")
                     self._settle_replica(task, track, TaskState.FAILED, error=error)
 
     def _wait_for_report(self, task: str, index: int, track: ReplicaTrack) -> TaskReport:
@@ -599,6 +602,12 @@ def _ok_report(track: ReplicaTrack) -> TaskReport | None:
     return next((r for r in track.ended.values() if r is not None and r.ok), None)
 
 
+def _cancel_reason(future: Future) -> str:
+    """Why Dask cancelled a future nobody cancelled (its FutureCancelledError says)."""
+    reason = getattr(getattr(future, "_state", None), "exception", None)
+    return _reason(reason) if reason is not None else "the client lost it"
+
+
 def _has_ended(track: ReplicaTrack) -> bool:
     """An attempt ended well, or ended with a report too big to ride on its event."""
     return any(r is None or r.ok for r in track.ended.values())
@@ -639,7 +648,7 @@ class JobGraph:
         reuse = getattr(self.plan, "reuse", None) or {}
         for name, planned in self.plan.tasks.items():
             self.run.upstream[name] = self._upstream(name)
-            if name in reuse:
+            if name in reuse and _reusable(reuse[name]):
                 self._reuse(name, reuse[name])
                 continue
             upstream = {up: self._outcomes(up, self._imported_from(name, up))
@@ -716,6 +725,12 @@ class JobGraph:
         return slimmed
 
 
+def _reusable(earlier: TaskResult) -> bool:
+    """Its exports are still on the cluster or were pulled (else the task runs again)."""
+    exports = earlier.exports
+    return not isinstance(exports, RemoteExports) or exports.available()
+
+
 class ExportsReleasedError(LookupError):
     """An export that was never pulled and is no longer kept on the cluster."""
 
@@ -736,6 +751,10 @@ class RemoteExports(Mapping):
 
     def release(self, reason: str) -> None:
         self._released, self._futures = reason, []
+
+    def available(self) -> bool:
+        """Every value can still be read (on the cluster, or pulled already)."""
+        return not self._released or all(name in self._values for name in self._names)
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._names:

@@ -22,7 +22,7 @@ from pragmas.backends.dask import (
 )
 from pragmas.model import Job, SourceLocation, Task
 from pragmas.validation import validate
-from tests.e2e.dask_cluster import shared_cluster
+from tests.e2e.dask_cluster import DaskTestCluster, shared_cluster
 
 
 @pytest.fixture(scope="module")
@@ -412,3 +412,42 @@ def test_cache_reuse_of_values_held_in_the_kernel_scatters_them(backend):
     run = backend.submit(plan, Recorder())
     assert run.wait(60)
     assert stdout(run, "user") == "yyy\n"
+
+
+def test_cache_reuse_of_released_unpulled_exports_runs_the_task_again(backend):
+    maker = task("maker", "print('ran')\nvalue = 5", exports=["value"])
+    user = task("user", "print(value + 1)", dep=["maker"], imports=["value"])
+    earlier, _ = run_job(backend, maker, name="cached")
+    run_job(backend, maker, name="cached")  # releases the earlier run's exports, never pulled
+    plan = plan_of(maker, user, name="cached")
+    plan.reuse = {"maker": earlier.results["maker"]}
+    run = backend.submit(plan, Recorder())
+    assert run.wait(60)
+    assert run.results["maker"].notes == []
+    assert stdout(run, "maker") == "ran\n"
+    assert stdout(run, "user") == "6\n"
+
+
+# --- losing the scheduler ------------------------------------------------------------------
+
+
+def test_a_lost_scheduler_fails_the_unfinished_tasks_instead_of_hanging():
+    cluster = DaskTestCluster(workers=1).start()  # its own: this test kills the scheduler
+    try:
+        backend = DaskBackend.connect(cluster.address)
+        recorder = Recorder()
+        run = backend.submit(plan_of(
+            task("long", "import time\nfor _ in range(600):\n    time.sleep(0.05)"),
+            task("next", "pass", dep=["long"])), recorder)
+        recorder.wait_for("long", TaskState.RUNNING)
+        os.killpg(cluster.processes[0].pid, signal.SIGKILL)
+        assert run.wait(60)
+        for name in ("long", "next"):
+            error = run.results[name].error
+            assert run.results[name].state == TaskState.FAILED
+            assert (error.ename, error.platform) == ("CancelledError", True)
+            assert "scheduler-connection-lost" in error.evalue
+        assert backend.describe().startswith(f"Dask scheduler at {cluster.address}")
+        backend.close()
+    finally:
+        cluster.stop()
