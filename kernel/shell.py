@@ -96,6 +96,7 @@ class PythonShell:
             "_i": "",
             "_ii": "",
             "_iii": "",
+            "_i00": "",
             "exit": exit_request,
             "quit": exit_request,
         }
@@ -180,16 +181,19 @@ class PythonShell:
         return result
 
     def _record_input(self, code: str, count: int) -> None:
+        """IPython's input names: In[n] and _i<n> this cell, _i/_ii/_iii the three before.
+
+        Derived from ``In`` rather than rotated, so recording a cell twice (the process layer
+        may record it too) changes nothing.
+        """
         ns = self.namespace
         inputs = ns["In"]
-        while len(inputs) < count:  # keep In[n] aligned with the execution count
+        while len(inputs) <= count:  # keep In[n] aligned with the execution count
             inputs.append("")
-        if len(inputs) == count:
-            inputs.append(code)
-        else:
-            inputs[count] = code
-        ns["_iii"], ns["_ii"], ns["_i"] = ns.get("_ii", ""), ns.get("_i", ""), code
-        ns[f"_i{count}"] = code
+        inputs[count] = code
+        previous = (inputs[count - k] if count >= k else "" for k in (1, 2, 3))
+        ns["_i"], ns["_ii"], ns["_iii"] = previous
+        ns["_i00"] = ns[f"_i{count}"] = code
         self._hidden.add(f"_i{count}")
 
     def _show_result(self, value: Any, ctx: CellContext, store_history: bool) -> None:

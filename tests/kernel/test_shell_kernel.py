@@ -200,3 +200,16 @@ def test_interrupt_stops_a_shell_command_and_the_kernel_goes_on(fresh_kernel):
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     _, outputs = execute(kc, "!echo again")
     assert stdout_of(outputs) == "again\n"
+
+
+def test_input_history_names(kc):
+    execute(kc, "'first cell'")
+    reply, _ = execute(kc, "'second cell'")
+    count = reply["content"]["execution_count"]
+    # as in IPython: _i is the previous input, In[-1] (and _i00) this one
+    _, outputs = execute(kc, "(_i, _ii, _iii == In[-4], In[-1] == _i00)")
+    assert outputs[-1]["content"]["data"]["text/plain"] == (
+        "(\"'second cell'\", \"'first cell'\", True, True)"
+    )
+    _, outputs = execute(kc, f"_i{count}")
+    assert outputs[-1]["content"]["data"]["text/plain"] == "\"'second cell'\""
