@@ -9,8 +9,8 @@ Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 Task-creating steps define tasks like ``#%task`` and record the control in ``Task.flow``
 (block start/end, the flow script, its targets) so the ProActive export carries it and the
 embedded backends can run it. ``runs`` and ``condition`` take the flow script as body. Running
-the current step's cell again is allowed (notebooks are re-run); skipping a step is an error that
-says which pragma is expected.
+the cell of a step already written again is allowed (cells are edited and re-run); skipping a
+step is an error that says which pragma is expected.
 """
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ def _order(kind: str) -> str:
 
 
 def _advance(engine: Any, call: PragmaCall, kinds: tuple[str, ...]) -> FlowControl:
-    """Check that ``call`` may come now; move the control to its step."""
+    """Check that ``call`` may come now: the next step of the control being written, or a
+    step already written (its cell is run again, e.g. after an edit). Move to the step."""
     name = call.spec.name
     control: FlowControl | None = getattr(engine, "control", None)
     for kind in kinds:
         step = SEQUENCES[kind].index(name)
-        if control is not None and control.kind == kind and control.step in (step - 1, step):
-            control.step = step
+        if control is not None and control.kind == kind and step <= control.step + 1:
+            control.step = max(step, control.step)
             return control
     kind = kinds[0]
     if control is None or control.kind not in kinds:
@@ -73,11 +74,10 @@ def _advance(engine: Any, call: PragmaCall, kinds: tuple[str, ...]) -> FlowContr
             f"#%{name} belongs to a {' or '.join(kinds)} control, which starts with {starts} "
             f"({_order(kind)})"
         )
-    expected = control.expected
-    wanted = f"expected #%{expected} now" if expected else "that control is complete"
+    # a finished control accepts every one of its steps again, so a next step exists here
     raise PragmaStateError(
-        f"#%{name} is out of order: {wanted} (the {control.kind} control is "
-        f"{_order(control.kind)})"
+        f"#%{name} is out of order: expected #%{control.expected} now (the {control.kind} "
+        f"control is {_order(control.kind)})"
     )
 
 

@@ -280,6 +280,15 @@ def test_rerunning_the_current_flow_step_is_allowed():
     assert nb.job.tasks["split0"].flow.script.code == "runs=4\n"
 
 
+def test_rerunning_an_earlier_step_after_the_control_is_finished():
+    nb = Notebook()
+    for cell in ("#%split()\npass\n", "#%runs()\nruns=2\n", "#%process()\nx = 1\n",
+                 "#%merge()\npass\n", "#%process()\nx = 2\n"):  # fmt: skip
+        nb.run(cell)
+    assert nb.job.tasks["process0"].code == "x = 2\n"
+    assert nb.engine.control.step == 3  # still complete: the next #%split starts afresh
+
+
 # ------------------------------------------------------------------ help
 
 
