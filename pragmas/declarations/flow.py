@@ -29,7 +29,7 @@ from pragmas.declarations.tasks import (
     language_param,
 )
 from pragmas.errors import PragmaStateError
-from pragmas.model import FlowInfo, Script, SourceLocation
+from pragmas.model import FlowInfo, Script, SourceLocation, Task
 
 SEQUENCES = {
     "replicate": ("split", "runs", "process", "merge"),
@@ -79,6 +79,15 @@ def _advance(engine: Any, call: PragmaCall, kinds: tuple[str, ...]) -> FlowContr
         f"#%{name} is out of order: expected #%{control.expected} now (the {control.kind} "
         f"control is {_order(control.kind)})"
     )
+
+
+def _control_task(engine: Any, control: FlowControl, step: str) -> Task:
+    """The task a step of the control made, or an error if it was deleted since."""
+    name = control.tasks[step]
+    if name not in engine.job.tasks:
+        raise PragmaStateError(f"the #%{step} task '{name}' of this {control.kind} control was "
+                               f"deleted; run its #%{step} cell again first")
+    return engine.job.tasks[name]
 
 
 def _unique(engine: Any, prefix: str) -> str:
@@ -174,7 +183,7 @@ def split(engine: Any, call: PragmaCall, ctx: Any) -> None:
         f"Replicate control: {_order('replicate')}.")
 def runs(engine: Any, call: PragmaCall, ctx: Any) -> None:
     control = _advance(engine, call, ("replicate",))
-    split_task = engine.job.tasks[control.tasks["split"]]
+    split_task = _control_task(engine, control, "split")
     split_task.flow.action = "replicate"
     split_task.flow.script = _flow_script(call, ctx)
     ctx.stream("stdout", f"Replicate script of '{split_task.name}' set.\n")
@@ -219,7 +228,7 @@ def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
     control = _advance(engine, call, ("loop", "branch"))
     control.script = _flow_script(call, ctx)
     if control.kind == "branch":
-        branch_task = engine.job.tasks[control.tasks["branch"]]
+        branch_task = _control_task(engine, control, "branch")
         branch_task.flow.action = "if"
         branch_task.flow.script = control.script
     ctx.stream("stdout", f"Condition of the {control.kind} control set.\n")
@@ -249,7 +258,7 @@ def branch(engine: Any, call: PragmaCall, ctx: Any) -> None:
 def _branch_target(engine: Any, call: PragmaCall, ctx: Any, attribute: str) -> None:
     control = _advance(engine, call, ("branch",))
     name = _step_task(engine, call, ctx, control, call.spec.name, [], FlowInfo())
-    setattr(engine.job.tasks[control.tasks["branch"]].flow, attribute, name)
+    setattr(_control_task(engine, control, "branch").flow, attribute, name)
 
 
 @pragma("if", family="flow", summary="creates the task run when the branch condition says 'if'",

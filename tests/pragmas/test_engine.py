@@ -280,6 +280,15 @@ def test_rerunning_the_current_flow_step_is_allowed():
     assert nb.job.tasks["split0"].flow.script.code == "runs=4\n"
 
 
+def test_step_after_its_control_task_was_deleted():
+    nb = Notebook()
+    nb.run("#%split()\npass\n")
+    nb.run("#%delete_task(name=split0)")
+    with pytest.raises(PragmaStateError, match="the #%split task 'split0' of this replicate "
+                       "control was deleted"):  # fmt: skip
+        nb.run("#%runs()\nruns=2\n")
+
+
 def test_rerunning_an_earlier_step_after_the_control_is_finished():
     nb = Notebook()
     for cell in ("#%split()\npass\n", "#%runs()\nruns=2\n", "#%process()\nx = 1\n",
