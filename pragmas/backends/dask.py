@@ -400,17 +400,24 @@ class DaskJobRun(JobRun):
 
     def _note_rerun(self, task: str, replica: int | None, track: ReplicaTrack,
                     worker: str) -> None:
+        """Why a replica starts again: its last attempt failed (``retries``), or the worker
+        running it (or holding its result) died and Dask rescheduled it. A lost worker is
+        also told in the task's output, as it happens: it is news on this backend only."""
         previous = track.attempts[-1]
-        label = _label(task, replica)
-        if previous in track.ended:
-            report = track.ended[previous]
+        label, lost = _label(task, replica), track.workers[previous]
+        report = track.ended.get(previous)
+        failed = previous in track.ended and not (report is not None and report.ok)
+        if failed:
             error = report.error if report is not None else None
             why = f" ({error.ename}: {error.evalue})" if error else ""
             note = f"{label}: attempt {len(track.attempts)} failed{why}; retrying"
+        elif previous in track.ended:
+            note = f"{label}: the worker {lost} holding its result was lost; Dask ran it again"
         else:
-            note = (f"{label}: the worker {track.workers[previous]} running it was lost; "
-                    f"Dask rescheduled it on {worker}")
+            note = f"{label}: the worker {lost} running it was lost; Dask rescheduled it on {worker}"
         self.results[task].notes.append(note)
+        if not failed:
+            self._output(task, replica, Output("stream", name="stderr", text=f"Note: {note}\n"))
 
     def _deliver_rest(self, task: str, replica: int | None, track: ReplicaTrack,
                       attempt: str, report: TaskReport) -> None:

@@ -297,6 +297,8 @@ def test_a_killed_worker_is_survived_and_the_result_says_so(backend, cluster):
     assert result.attempts == 2
     assert result.notes[0].startswith(f"long: the worker {worker} running it was lost; "
                                       "Dask rescheduled it on tcp://")
+    stderr = [o.text for o in result.outputs if o.name == "stderr"]
+    assert stderr == [f"Note: {result.notes[0]}\n"]  # told in the notebook as it happened
     cluster.wait_for_workers(2)
 
 
