@@ -21,7 +21,8 @@ from pragmas.model import Script
 
 TASK_NAME = Param("name", "name", required=True, help="the task it attaches to")
 FORCE = Param("force", "flag", default=False,
-              help="also replace what tasks already have (default off: only tasks without one)")
+              help="also drop the tasks' own scripts so the default applies to all (default "
+              "off: only to tasks without their own)")
 
 
 def _script(call: PragmaCall, ctx: Any) -> Script:
@@ -41,15 +42,16 @@ def _attach(engine: Any, call: PragmaCall, ctx: Any, attribute: str) -> None:
 
 
 def _attach_to_job(engine: Any, call: PragmaCall, ctx: Any, job_attr: str, task_attr: str) -> None:
-    script = _script(call, ctx)
-    setattr(engine.job, job_attr, script)
-    touched = 0
-    for task in engine.job.tasks.values():
-        if call.args["force"] or getattr(task, task_attr) is None:
-            setattr(task, task_attr, script)
-            touched += 1
-    ctx.stream("stdout", f"Job default {task_attr.replace('_', ' ')} set ({touched} existing "
-                         "task(s) updated; tasks defined later get it too).\n")
+    """Set the job's default; a task without its own script gets it when the job runs (now or
+    defined later). ``force=on`` drops the tasks' own scripts so the default applies to all."""
+    setattr(engine.job, job_attr, _script(call, ctx))
+    if call.args["force"]:
+        for task in engine.job.tasks.values():
+            setattr(task, task_attr, None)
+    own = sum(getattr(t, task_attr) is not None for t in engine.job.tasks.values())
+    what = task_attr.replace("_", " ")
+    ctx.stream("stdout", f"Job default {what} set: it applies to every task without its own "
+                         f"({own} task(s) have their own).\n")
 
 
 def _script_params(default_language: str = "Python") -> list[Param]:

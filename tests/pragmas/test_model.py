@@ -172,14 +172,17 @@ def test_scripts_attach_to_existing_tasks():
 def test_job_scripts_default_and_force():
     nb = Notebook()
     nb.run("#%task(name=a)\n1\n")
-    nb.run("#%task(name=b)\n2\n")
     nb.run("#%selection_script(name=a)\nselected = False\n")
-    nb.run("#%job_selection_script()\nselected = True\n")
-    assert nb.job.tasks["a"].selection_script.code == "selected = False\n"
-    assert nb.job.tasks["b"].selection_script.code == "selected = True\n"
-    nb.run("#%job_fork_env(force=on)\nenv = 1\n")
-    assert all(t.fork_env.code == "env = 1\n" for t in nb.job.tasks.values())
+    out = nb.run("#%job_selection_script()\nselected = True\n")
+    nb.run("#%task(name=b)\n2\n")
+    assert "(1 task(s) have their own)" in text(out)
     assert nb.job.job_selection_script.code == "selected = True\n"
+    assert nb.job.tasks["a"].selection_script.code == "selected = False\n"
+    assert nb.job.tasks["b"].selection_script is None  # the job default applies when it runs
+    nb.run("#%fork_env(name=b)\nenv = 0\n")
+    nb.run("#%job_fork_env(force=on)\nenv = 1\n")
+    assert all(t.fork_env is None for t in nb.job.tasks.values())
+    assert nb.job.job_fork_env.code == "env = 1\n"
 
 
 def test_runtime_env_stored_with_defaults():
