@@ -65,6 +65,8 @@ CONNECT_TIMEOUT = 5.0  #: seconds to reach a scheduler before the connect fails
 SCATTER_LIMIT = 1 << 20
 #: how long a finished task's report may lag behind its future before it is fetched instead
 REPORT_WAIT = 1.0
+#: how long a cancel waits for the workers to confirm they stopped the job's running tasks
+STOP_WAIT = 3.0
 #: the packages a worker needs to run tasks; shipped to clusters that lack them
 CODE_PACKAGES = ("pragmas", "kernel", "protocol")
 
@@ -177,16 +179,28 @@ class DaskBackend(Backend):
             return
         try:
             self.client.cancel(run.all_futures(), force=True)
-            # Dask cannot stop a task already running: the workers raise into its thread.
-            failures = {w: r for w, r in self.client.run(cancel_job, run.token,
-                                                          on_error="return").items()
-                        if isinstance(r, BaseException)}
-            if failures:
-                run.notes.append(f"could not stop running tasks on {', '.join(failures)}")
-        except (OSError, TimeoutError) as exc:
-            run.notes.append(f"could not reach every worker to stop running tasks: {exc}")
+            self._stop_running(run)
         finally:
             run.settle_cancelled()
+
+    def _stop_running(self, run: DaskJobRun) -> None:
+        """Dask cannot stop a task already running: every worker raises into the threads of
+        the job's tasks. A worker that does not answer soon is left to finish on its own."""
+        answers: dict[str, Any] = {}
+
+        def ask() -> None:
+            try:
+                answers.update(self.client.run(cancel_job, run.token, on_error="return"))
+            except (OSError, TimeoutError) as exc:
+                answers["the scheduler"] = exc
+
+        asking = threading.Thread(target=ask, name=f"dask-cancel-{run.job_id}", daemon=True)
+        asking.start()
+        asking.join(STOP_WAIT)
+        silent = [w for w, answer in answers.items() if isinstance(answer, BaseException)]
+        if asking.is_alive() or silent:
+            run.notes.append("could not tell every worker to stop the job's running tasks "
+                             f"({', '.join(silent) or 'no answer'}); they finish on their own")
 
     def fetch(self, run: JobRun, task: str, name: str) -> Any:
         """The value of export ``name`` of ``task`` (a list for runs>1), from the workers."""
@@ -238,7 +252,6 @@ def _find_dashboard(client: Client) -> str | None:
         return None
 
     def has_bokeh() -> bool:  # pickled by value, run on the scheduler
-
         return importlib.util.find_spec("bokeh") is not None
 
     link = client.dashboard_link
@@ -253,7 +266,6 @@ def _ship_code(client: Client) -> None:
     (``Client.upload_file``, which also reaches workers that join later)."""
 
     def importable() -> bool:  # pickled by value: it must not need pragma-kernel itself
-
         return importlib.util.find_spec("pragmas.backends.dask_task") is not None
 
     everywhere = [client.run_on_scheduler(importable), *client.run(importable).values()]
