@@ -14,7 +14,6 @@ import base64
 import importlib.abc
 import importlib.machinery
 import json
-import pprint
 import sys
 import traceback
 import uuid
@@ -100,17 +99,100 @@ def format_mimebundle(
 
 
 def plain_text(obj: Any) -> str:
-    """``text/plain``: ``_repr_pretty_`` when the object has one, else its repr (long builtin
-    containers wrapped over lines, as IPython's pretty printer does)."""
+    """``text/plain``: ``_repr_pretty_`` when the object has one, else its repr, with builtin
+    containers laid out as IPython's pretty printer does (sets sorted, long ones one item per
+    line, more than 1000 items cut with ``...``)."""
     pretty = _real_method(obj, "_repr_pretty_")
     if pretty is not None:
         printer = PlainTextPrinter()
         pretty(printer, False)
         return printer.getvalue()
-    text = repr(obj)
-    if len(text) > _PLAIN_WIDTH and type(obj) in (list, tuple, dict, set, frozenset):
-        return pprint.pformat(obj, width=_PLAIN_WIDTH, sort_dicts=False)
-    return text
+    if type(obj) in _CONTAINERS:
+        return _pretty_container(obj, 0, 0, set())
+    return repr(obj)
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_MAX_ITEMS = 1000
+
+
+def _pretty_container(obj: Any, column: int, indent: int, seen: set[int]) -> str:
+    """Flat when it fits in the line from ``column``, else one item per line, indented like
+    IPython: by the width of every enclosing opening bracket."""
+    if id(obj) in seen:
+        return _CYCLE[type(obj)]
+    seen = seen | {id(obj)}
+    open_text, close_text, items = _container_parts(obj)
+    if not items:
+        return repr(obj)
+    flat = open_text + ", ".join(_flat(item, seen) for item in items) + close_text
+    if column + len(flat) <= _PLAIN_WIDTH:
+        return flat
+    inner = indent + len(open_text)
+    lines = [
+        _pretty_item(item, column + len(open_text) if i == 0 else inner, inner, seen)
+        for i, item in enumerate(items)
+    ]
+    return open_text + (",\n" + " " * inner).join(lines) + close_text
+
+
+_CYCLE = {list: "[...]", tuple: "(...)", dict: "{...}", set: "{...}", frozenset: "frozenset({...})"}
+
+
+def _container_parts(obj: Any) -> tuple[str, str, list[Any]]:
+    kind = type(obj)
+    if kind is dict:
+        items: list[Any] = [_DictItem(k, v) for k, v in list(obj.items())[:_MAX_ITEMS]]
+    elif kind in (set, frozenset):
+        try:
+            items = sorted(obj)
+        except TypeError:  # unorderable elements keep the hash order
+            items = list(obj)
+        items = items[:_MAX_ITEMS]
+    else:
+        items = list(obj[:_MAX_ITEMS])
+    if len(obj) > _MAX_ITEMS:
+        items.append(_Ellipsis())
+    open_text, close_text = {
+        list: ("[", "]"), tuple: ("(", ")"), dict: ("{", "}"), set: ("{", "}"),
+        frozenset: ("frozenset({", "})"),
+    }[kind]
+    if kind is tuple and len(obj) == 1:
+        close_text = ",)"
+    return open_text, close_text, items
+
+
+class _DictItem:
+    def __init__(self, key: Any, value: Any):
+        self.key, self.value = key, value
+
+
+class _Ellipsis:
+    def __repr__(self) -> str:
+        return "..."
+
+
+def _flat(item: Any, seen: set[int]) -> str:
+    if isinstance(item, _DictItem):
+        return f"{_flat(item.key, seen)}: {_flat(item.value, seen)}"
+    if type(item) in _CONTAINERS:
+        if id(item) in seen:
+            return _CYCLE[type(item)]
+        open_text, close_text, items = _container_parts(item)
+        if not items:
+            return repr(item)
+        inner = seen | {id(item)}
+        return open_text + ", ".join(_flat(i, inner) for i in items) + close_text
+    return plain_text(item) if _real_method(item, "_repr_pretty_") else repr(item)
+
+
+def _pretty_item(item: Any, column: int, indent: int, seen: set[int]) -> str:
+    if isinstance(item, _DictItem):
+        key = _flat(item.key, seen)
+        return f"{key}: {_pretty_item(item.value, column + len(key) + 2, indent, seen)}"
+    if type(item) in _CONTAINERS:
+        return _pretty_container(item, column, indent, seen)
+    return _flat(item, seen)
 
 
 class PlainTextPrinter:

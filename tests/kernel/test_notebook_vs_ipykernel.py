@@ -60,6 +60,8 @@ CELLS = [
     "!echo from the shell",
     "list(range(40))",
     "{'key%d' % i: i for i in range(12)}",
+    "({'gamma', 'alpha', 'beta'}, frozenset({3, 1, 2}), set())",
+    "{'gamma', 'alpha', 'beta'}",
     (
         "class Rich:\n    def _repr_html_(self):\n        return '<i>rich</i>'\n"
         "    def __repr__(self):\n        return 'Rich()'\nRich()"
