@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import importlib.abc
 import importlib.machinery
+import itertools
 import json
 import sys
 import traceback
@@ -142,13 +143,14 @@ _CYCLE = {list: "[...]", tuple: "(...)", dict: "{...}", set: "{...}", frozenset:
 def _container_parts(obj: Any) -> tuple[str, str, list[Any]]:
     kind = type(obj)
     if kind is dict:
-        items: list[Any] = [_DictItem(k, v) for k, v in list(obj.items())[:_MAX_ITEMS]]
+        items: list[Any] = [_DictItem(k, v) for k, v in itertools.islice(obj.items(), _MAX_ITEMS)]
     elif kind in (set, frozenset):
-        try:
-            items = sorted(obj)
-        except TypeError:  # unorderable elements keep the hash order
-            items = list(obj)
-        items = items[:_MAX_ITEMS]
+        items = list(itertools.islice(obj, _MAX_ITEMS))
+        if len(obj) < _MAX_ITEMS:  # sorted only when small, as IPython does
+            try:
+                items = sorted(items)
+            except TypeError:  # unorderable elements keep the hash order
+                pass
     else:
         items = list(obj[:_MAX_ITEMS])
     if len(obj) > _MAX_ITEMS:
