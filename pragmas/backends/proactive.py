@@ -270,11 +270,17 @@ class ProActiveBackend(Backend):
     def submit(
         self, plan: JobPlan, listener: Listener, placement: Placement | None = None
     ) -> JobRun:
+        # submit_job's ProActive options travel on the plan (see declarations/running.py)
+        options = getattr(plan, "placement", None) or {}
+        if placement is None:
+            placement = Placement(options.get("nodesource"), options.get("host"),
+                                  options.get("token"))  # fmt: skip
         workflow = build_workflow(plan, placement=placement)
         folder = tempfile.mkdtemp(prefix=f"pragma-{plan.name}-")
-        input_folder, output_folder = os.path.join(folder, "input"), os.path.join(folder, "output")
-        os.makedirs(input_folder)
-        os.makedirs(output_folder)
+        input_folder = options.get("input_path") or os.path.join(folder, "input")
+        output_folder = options.get("output_path") or os.path.join(folder, "output")
+        os.makedirs(input_folder, exist_ok=True)
+        os.makedirs(output_folder, exist_ok=True)
         workflow.write_input_files(input_folder)
         try:
             job_id = str(self.session.submit(workflow, input_folder, output_folder))
@@ -453,6 +459,7 @@ class _JobMonitor:
         finally:
             self._close_remaining()
             self.run.finish()
+            # the job's own input folder (under the temporary folder unless input_path=)
             shutil.rmtree(os.path.join(self.folder, "input"), ignore_errors=True)
 
     def _update(self, statuses: dict[str, str]) -> None:

@@ -378,3 +378,22 @@ def test_a_real_server_runs_a_job_end_to_end():
         assert backend.resources("nodesources") is not None
     finally:
         backend.close()
+
+
+@needs_java
+def test_submit_jobs_placement_options_reach_the_workflow(tmp_path):
+    engine = PragmaEngine()
+    ctx = run_cells(engine, "#%task(name=t, import=[big])\nresult = len(big)",
+                    ctx=CellContext(namespace={"big": b"z" * 400_000}))
+    plan = engine.plan(ctx)
+    plan.placement = {"nodesource": "GPU", "token": "tok", "input_path": str(tmp_path / "in")}
+    server = FakeProActiveServer()
+    backend = ProActiveBackend(server, "https://pa.example.org:8443", "alice", poll_interval=0.02)
+    run = backend.submit(plan, lambda event: None)
+    assert run.wait(60)
+    xml = server.submitted_xml[run.job_id]
+    assert "proactive.node.nodesource" in xml and "'GPU'" in xml
+    assert '<info name="NODE_ACCESS_TOKEN" value="tok"/>' in xml
+    # the large notebook value went through the given input folder
+    assert (tmp_path / "in" / "pragma-data" / "local" / "big.pkl").exists()
+    assert run.results["t"].result == 400_000
