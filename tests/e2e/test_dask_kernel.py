@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -18,6 +19,7 @@ from tests.conftest import KERNEL_NAME, collect_iopub, execute, shell_reply
 from tests.e2e.dask_cluster import shared_cluster
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RUNNING_NOTEBOOKS = Path(__file__).parent / "notebooks" / "running"
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +63,19 @@ NOTEBOOK = [
 ]
 
 
-def run_notebook(connect: str) -> list[dict[str, list]]:
-    """Each cell's outputs (after the connect cell), normalised for comparison."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(code) for code in [connect, *NOTEBOOK]]
-    NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=180, allow_errors=True).execute()
-    return [normalised(cell.outputs) for cell in notebook.cells[1:]]
+def run_notebook(connect: str, cells: list[str] | Path = NOTEBOOK,
+                 workdir: Path | None = None) -> list[dict[str, list]]:
+    """Each cell's outputs (after the connect cell put first), normalised for comparison."""
+    if isinstance(cells, Path):
+        notebook = nbformat.read(cells, as_version=4)
+    else:
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(code) for code in cells]
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(connect))
+    resources = {"metadata": {"path": str(workdir)}} if workdir else {}
+    NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=180, allow_errors=True,
+                   resources=resources).execute()
+    return [normalised(cell.outputs) for cell in notebook.cells[1:] if cell.cell_type == "code"]
 
 
 def normalised(outputs: list) -> dict[str, list]:
@@ -109,6 +118,20 @@ def test_a_notebook_gives_the_same_outputs_on_local_and_on_dask(cluster):
         "others"], submit
     (error,) = [o for o in local[len(NOTEBOOK) - 2]["others"] if o[0] == "error"]
     assert "ZeroDivisionError: division by zero" in error[3], error
+
+
+@pytest.mark.parametrize("name", ["pipeline.ipynb", "import_export.ipynb"])
+def test_the_running_notebooks_give_the_same_outputs_on_local_and_on_dask(
+        cluster, name, tmp_path):
+    notebook = RUNNING_NOTEBOOKS / name
+    code = [c.source for c in nbformat.read(notebook, as_version=4).cells
+            if c.cell_type == "code"]
+    local = run_notebook("#%connect(backend=local, workers=2)", notebook, tmp_path)
+    dask = run_notebook(f"#%connect(backend=dask, url={cluster.address})", notebook, tmp_path)
+    for source, on_local, on_dask in zip(code, local, dask):
+        if source.startswith("#%list_submitted_jobs"):
+            continue  # a table naming the backend and its job ids, by nature different
+        assert on_dask == on_local, f"cell:\n{source}"
 
 
 # --- interrupting a job ---------------------------------------------------------------------
