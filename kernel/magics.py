@@ -401,6 +401,43 @@ def magic_config(shell: PythonShell, args: str) -> None:
     mpl_backend.figure_format = match.group(1)
 
 
+def magic_load_ext(shell: PythonShell, args: str) -> None:
+    """%load_ext autoreload: the one IPython extension this kernel has built in."""
+    if args.strip() != "autoreload":
+        raise MagicUsageError(
+            f"%load_ext {args.strip()}: this kernel has no IPython extensions except autoreload"
+        )
+    shell.enable_autoreload()
+
+
+def magic_autoreload(shell: PythonShell, args: str) -> None:
+    """%autoreload [0|1|2]: reload edited modules before each cell (2: all, 1: those named
+    with %aimport, 0: none). Needs %load_ext autoreload first, as in IPython."""
+    reloader = _reloader(shell, "%autoreload")
+    try:
+        reloader.set_mode(args.strip())
+    except ValueError as err:
+        raise MagicUsageError(str(err)) from None
+
+
+def magic_aimport(shell: PythonShell, args: str) -> None:
+    """%aimport NAME [-NAME ...]: import and watch NAME (mode 1); -NAME: never reload it."""
+    reloader = _reloader(shell, "%aimport")
+    if not args.strip():
+        print(f"Modules to reload: {' '.join(sorted(reloader.explicit))}")
+        print(f"Modules to skip: {' '.join(sorted(reloader.excluded))}")
+        return
+    for name in reloader.aimport(args):  # bound like `import a.b` binds `a`
+        top = name.split(".")[0]
+        shell.namespace[top] = sys.modules[top]
+
+
+def _reloader(shell: PythonShell, magic: str) -> Any:
+    if shell.reloader is None:
+        raise MagicUsageError(f"{magic} needs the extension: run %load_ext autoreload first")
+    return shell.reloader
+
+
 def magic_who(shell: PythonShell, args: str) -> None:
     """%who [TYPE ...]: the names the user defined (optionally only of these type names)."""
     wanted = set(args.split())
@@ -545,10 +582,13 @@ def _cell_display(mime: str) -> Callable[[PythonShell, str, str], None]:
 
 
 LINE_MAGICS: dict[str, Callable[[PythonShell, str], Any]] = {
+    "aimport": magic_aimport,
+    "autoreload": magic_autoreload,
     "cd": magic_cd,
     "config": magic_config,
     "env": magic_env,
     "set_env": magic_set_env,
+    "load_ext": magic_load_ext,
     "lsmagic": magic_lsmagic,
     "matplotlib": magic_matplotlib,
     "pip": magic_pip,

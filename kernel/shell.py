@@ -23,6 +23,7 @@ from kernel import cell_syntax, completion, display, magics, tracebacks
 if TYPE_CHECKING:
     import asyncio
 
+    from kernel.autoreload import ModuleReloader
     from kernel.context import CellContext
 
 INLINE_BACKEND = "module://kernel.mpl_backend"  #: matplotlib backend that shows figures inline
@@ -77,6 +78,7 @@ class PythonShell:
         self.context: CellContext | None = None  # the cell now running
         self._loop: asyncio.AbstractEventLoop | None = None  # for top-level await, made lazily
         self._hidden: set[str] = set()
+        self.reloader: ModuleReloader | None = None  # made by %load_ext autoreload
         self._init_namespace()
         builtins.display = display.display  # type: ignore[attr-defined] - as in IPython
         setattr(builtins, cell_syntax.CALLS_NAME, magics.MagicCalls(self))
@@ -117,6 +119,8 @@ class PythonShell:
             if store_history:
                 self._record_input(code, ctx.execution_count)
             outcome = self._run_cell(code, ctx, store_history)
+            if self.reloader is not None:
+                self.reloader.remember_new_modules()
             if not ctx.silent:
                 outcome = self._flush_figures(outcome)
             return outcome
@@ -128,6 +132,8 @@ class PythonShell:
         if not code.strip():  # frontends send empty silent cells just to read the counter
             return ExecuteOutcome()
         try:
+            if self.reloader is not None:
+                self.reloader.check()
             value = self.run_source(code, ctx.cell_label)
             if isinstance(value, ExitRequest):  # bare `exit`, like IPython's autocall
                 value = value()
@@ -272,6 +278,13 @@ class PythonShell:
             print(text)
             return
         self.context.payload.append({"source": "page", "data": {"text/plain": text}, "start": 0})
+
+    def enable_autoreload(self) -> None:
+        """``%load_ext autoreload``: watch modules (the mode is set by ``%autoreload``)."""
+        if self.reloader is None:
+            from kernel.autoreload import ModuleReloader
+
+            self.reloader = ModuleReloader()
 
     def user_variables(self) -> dict[str, Any]:
         """The names the user defined (what ``%who`` lists)."""
