@@ -95,6 +95,10 @@ class Executor:
 
     # -- execute_request ---------------------------------------------------------------------
     def execute(self, request: Message) -> dict[str, Any]:
+        with self.gate.request():
+            return self._execute(request)
+
+    def _execute(self, request: Message) -> dict[str, Any]:
         content = request.content
         code = content.get("code", "")
         if not isinstance(code, str):

@@ -142,7 +142,7 @@ class RequestHandlers:
         )
         activate(context)
         try:
-            with self.app.gate.user_code():
+            with self.app.gate.request(), self.app.gate.user_code():
                 self.app.comms.handle(request, context)
         except KeyboardInterrupt:
             log.warning("%s interrupted", request.msg_type)
@@ -160,7 +160,7 @@ class RequestHandlers:
     def interrupt(self, request: Message) -> dict[str, Any]:
         from kernel.interrupts import interrupt_kernel
 
-        if self.app.gate.armed:
+        if self.app.gate.busy:  # an idle kernel (and its children) has nothing to interrupt
             interrupt_kernel()
         return {"status": "ok"}
 

@@ -16,8 +16,14 @@ from contextlib import contextmanager
 
 
 class InterruptGate:
+    """Where a SIGINT goes: nowhere while idle; into the user code running (KeyboardInterrupt);
+    and, while a request is busy but user code has not started yet (publishing execute_input,
+    loading the shell), into the user code as soon as it starts, so no interrupt is lost."""
+
     def __init__(self) -> None:
+        self.busy = False
         self.armed = False
+        self.pending = False
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -25,12 +31,26 @@ class InterruptGate:
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self.armed:
             raise KeyboardInterrupt
+        if self.busy:
+            self.pending = True
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around a request that runs user code; an interrupt left over afterwards is void."""
+        self.busy, self.pending = True, False
+        try:
+            yield
+        finally:
+            self.busy = self.pending = False
 
     @contextmanager
     def user_code(self) -> Iterator[None]:
         """Around user code (main thread): SIGINT raises KeyboardInterrupt inside the block."""
         self.armed = True
         try:
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
             yield
         finally:
             self.armed = False

@@ -1,18 +1,25 @@
-"""IOPub: one thread owns the XPUB socket; every other thread hands it signed frames.
+"""IOPub: every thread publishes straight to the XPUB socket, one at a time under a lock.
 
-pyzmq sockets are not thread-safe, so publishers (the shell loop, the control thread, stream
-flushes, user threads printing) serialize and sign in their own thread and push the frames
-through one lock-guarded inproc PUSH socket. The IOPub thread forwards them to the XPUB in the
-order they were pushed, answers each new subscription with ``iopub_welcome`` (JEP 65), and runs
-the deferred flushes of batched stream output (:mod:`kernel.iostream`).
+pyzmq sockets are not thread-safe, but a socket may be used by several threads one after the
+other (the lock orders them and gives the memory barrier). Sending directly keeps a request's
+messages on the thread that made them: no hand-off to another thread, no GIL ping-pong per frame.
+
+A small watcher thread does what no publisher can do while the kernel is idle:
+
+- answer each new subscription with ``iopub_welcome`` (JEP 65). It waits, without the GIL and
+  without touching the socket, on the socket's ``ZMQ_FD``; that descriptor is edge-triggered, so
+  every send also checks ``ZMQ_EVENTS`` and answers subscriptions that arrived meanwhile;
+- run the deferred flushes of batched stream output (:mod:`kernel.iostream`); a write to a
+  socketpair wakes it when a new flush is scheduled.
 """
 
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import threading
 import time
-import uuid
 from typing import Any, Protocol
 
 import zmq
@@ -22,33 +29,23 @@ from protocol.wire import Message, Signer, serialize
 
 log = logging.getLogger(__name__)
 
-_WAKE = b""  # a one-frame message on the pipe: "look at the flush schedule again"
-_STOP = b"stop"
-
 
 class Flushable(Protocol):
     def flush(self) -> None: ...
 
 
 class IOPubPublisher:
-    def __init__(
-        self, context: zmq.Context, xpub: zmq.Socket, factory: MessageFactory, signer: Signer
-    ):
+    def __init__(self, xpub: zmq.Socket, factory: MessageFactory, signer: Signer):
         self.factory = factory
         self.signer = signer
         self._xpub = xpub
-        address = f"inproc://iopub-{uuid.uuid4().hex}"
-        self._pull = context.socket(zmq.PULL)
-        self._pull.setsockopt(zmq.RCVHWM, 0)
-        self._pull.bind(address)
-        self._push = context.socket(zmq.PUSH)
-        self._push.setsockopt(zmq.SNDHWM, 0)  # never drop or block on a burst of output
-        self._push.connect(address)
-        self._push_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._closed = False
         self._schedule: dict[Flushable, float] = {}
         self._schedule_lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="iopub", daemon=True)
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._thread = threading.Thread(target=self._watch, name="iopub", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -56,8 +53,13 @@ class IOPubPublisher:
     # -- any thread ------------------------------------------------------------------------
     def send(self, message: Message) -> None:
         frames = serialize(message, self.signer)
-        with self._push_lock:
-            self._push.send_multipart(frames)
+        with self._lock:
+            if self._closed:
+                log.debug("IOPub closed: %s dropped", message.msg_type)
+                return
+            self._xpub.send_multipart(frames)
+            if self._xpub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._answer_subscriptions()
 
     def publish(
         self,
@@ -73,64 +75,60 @@ class IOPubPublisher:
         self.publish("status", {"execution_state": state}, parent_header)
 
     def flush_later(self, target: Flushable, delay: float) -> None:
-        """Have the IOPub thread call ``target.flush()`` in ``delay`` seconds (once)."""
+        """Have the watcher call ``target.flush()`` in ``delay`` seconds (once)."""
         with self._schedule_lock:
             if target in self._schedule:
                 return
             self._schedule[target] = time.monotonic() + delay
-        with self._push_lock:
-            self._push.send(_WAKE)
+        self._wake_writer.send(b"w")
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Forward everything already pushed, then stop the thread (the XPUB stays open)."""
-        if not self._thread.is_alive():
-            return
-        with self._push_lock:
-            self._push.send(_STOP)
-            self._thread.join(timeout)
-            self._push.close(linger=0)
-
-    # -- the IOPub thread --------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            self._serve()
-        finally:
-            self._pull.close(linger=0)
+    def close(self) -> None:
+        """Close the XPUB (its pending messages leave within its linger); later sends are
+        dropped. Deferred flushes are run first so no batched text is lost."""
+        self._run_due_flushes(everything=True)
+        with self._lock:
+            self._closed = True
             self._xpub.close(linger=1000)
+        self._wake_writer.send(b"w")
 
-    def _serve(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._pull, zmq.POLLIN)
-        poller.register(self._xpub, zmq.POLLIN)
-        while True:
-            events = dict(poller.poll(self._poll_timeout_ms()))
-            if self._xpub in events:
-                self._answer_subscriptions()
-            if self._pull in events and not self._forward_pushed():
-                return
+    # -- the watcher thread ------------------------------------------------------------------
+    def _watch(self) -> None:
+        xpub_fd = self._xpub.getsockopt(zmq.FD)
+        while not self._closed:
+            try:
+                readable, _, _ = select.select(
+                    [xpub_fd, self._wake_reader], [], [], self._next_flush_in()
+                )
+            except (OSError, ValueError):
+                if self._closed:  # the descriptor went away with the socket at exit
+                    return
+                raise
+            if self._wake_reader in readable:
+                self._drain_wakes()
+            if xpub_fd in readable:
+                with self._lock:
+                    if self._closed:
+                        return
+                    if self._xpub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                        self._answer_subscriptions()
             self._run_due_flushes()
 
-    def _poll_timeout_ms(self) -> int | None:
+    def _next_flush_in(self) -> float | None:
         with self._schedule_lock:
             if not self._schedule:
                 return None
             soonest = min(self._schedule.values())
-        return max(0, int((soonest - time.monotonic()) * 1000) + 1)
+        return max(0.0, soonest - time.monotonic())
 
-    def _forward_pushed(self) -> bool:
-        """Forward every frame set waiting on the pipe; False once the stop marker came."""
-        while True:
-            try:
-                frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return True
-            if len(frames) == 1:
-                if frames[0].bytes == _STOP:
-                    return False
-                continue  # _WAKE: the schedule is re-read by the loop
-            self._xpub.send_multipart(frames)
+    def _drain_wakes(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            return
 
     def _answer_subscriptions(self) -> None:
+        """Welcome every new subscriber (the lock is held)."""
         while True:
             try:
                 event = self._xpub.recv(zmq.NOBLOCK)
@@ -146,10 +144,10 @@ class IOPubPublisher:
             welcome.idents = [topic.encode()] if topic else []
             self._xpub.send_multipart(serialize(welcome, self.signer))
 
-    def _run_due_flushes(self) -> None:
+    def _run_due_flushes(self, everything: bool = False) -> None:
         now = time.monotonic()
         with self._schedule_lock:
-            due = [target for target, when in self._schedule.items() if when <= now]
+            due = [t for t, when in self._schedule.items() if everything or when <= now]
             for target in due:
                 del self._schedule[target]
         for target in due:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import itertools
 import os
 import uuid
 from datetime import UTC, datetime
@@ -34,10 +35,13 @@ class MessageFactory:
     def __init__(self, session: str | None = None, username: str | None = None):
         self.session = session or uuid.uuid4().hex
         self.username = username or _username()
+        # msg_id = session + counter, as jupyter_client's Session does: unique without a
+        # random draw per message (next() on itertools.count is atomic under the GIL)
+        self._counter = itertools.count(1)
 
     def header(self, msg_type: str) -> dict[str, Any]:
         return {
-            "msg_id": uuid.uuid4().hex,
+            "msg_id": f"{self.session}_{os.getpid()}_{next(self._counter)}",
             "msg_type": msg_type,
             "session": self.session,
             "username": self.username,

@@ -184,13 +184,16 @@ def deserialize(
     return message
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> bytes:
     """JSON as jupyter_client packs it: UTF-8, and no NaN/Infinity (they are not JSON, a peer's
     ``json.loads`` would refuse the whole message), so those become null."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except ValueError:
-        text = json.dumps(json_clean(value), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(json_clean(value))
     return text.encode("utf-8")
 
 
@@ -210,11 +213,23 @@ def json_clean(value: Any) -> Any:
     return repr(value)
 
 
+_last_parent: list[Any] = [None, b"{}"]  # (header, its JSON): a request's messages share it
+
+
+def _dumps_parent(parent: dict[str, Any]) -> bytes:
+    cached, encoded = _last_parent
+    if cached is parent:
+        return encoded
+    encoded = dumps(parent)
+    _last_parent[:] = [parent, encoded]
+    return encoded
+
+
 def serialize(message: Message, signer: Signer) -> list[bytes | memoryview]:
     """Frames ready for ``send_multipart``: idents, delimiter, signature, four dicts, buffers."""
     signed = [
         dumps(message.header),
-        dumps(message.parent_header),
+        _dumps_parent(message.parent_header),
         dumps(message.metadata),
         dumps(message.content),
     ]
