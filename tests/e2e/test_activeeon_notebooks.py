@@ -18,6 +18,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from pragmas import proactive_jvm
+from pragmas.backends.proactive import proactive_only_notices
+from pragmas.model import Job, Script, Task
+
 NOTEBOOKS = Path(__file__).parent / "notebooks" / "activeeon"
 
 
@@ -29,6 +33,7 @@ def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     client = NotebookClient(notebook, kernel_name="pragma", timeout=180,
                             resources={"metadata": {"path": str(folder)}})  # fmt: skip
     client.execute()
+    notebook.metadata["folder"] = str(folder)  # where the notebook's files were written
     return notebook
 
 
@@ -90,8 +95,18 @@ def test_demo_job_runs_hi_then_location_with_its_post_script(demo):
 
 
 def test_demo_says_the_proactive_only_scripts_do_not_apply_locally(demo):
+    """Said once, at submission (``proactive_only_notices``), for the selection script and the
+    fork environment the notebook sets."""
     text = all_text(demo)
-    assert "does not apply" in text or "do not apply" in text
+    for notice in proactive_only_notices(_demo_like_job(), "local"):
+        assert text.count(notice) == 1, notice
+
+
+def _demo_like_job() -> Job:
+    job = Job()
+    job.tasks["hi"] = Task("hi", selection_script=Script("selected = True"),
+                           fork_env=Script("pass"))  # fmt: skip
+    return job
 
 
 def test_demo_draw_job_shows_a_picture(demo):
@@ -100,6 +115,24 @@ def test_demo_draw_job_shows_a_picture(demo):
 
 def test_demo_legacy_get_result_shows_the_result(demo):
     assert "123" in text_of(cell(demo, "#%get_result(id=1)"))
+
+
+needs_java = pytest.mark.skipif(proactive_jvm.java_executable() is None,
+                                reason="no Java runtime: export_xml needs one")
+
+
+@needs_java
+def test_demo_export_xml_writes_a_workflow_proactive_accepts(demo):
+    said = text_of(cell(demo, "#%export_xml(name=HelloWorldKernel)"))
+    assert "HelloWorldKernel.xml" in said
+    xml = (Path(demo.metadata["folder"]) / "HelloWorldKernel.xml").read_text()
+    proactive_jvm.validate_workflow_xml(xml)
+    assert '<task name="location">' in xml and '<task ref="hi"/>' in xml
+
+
+def test_demo_proactive_pragmas_say_plainly_they_need_a_server(demo):
+    assert "does not apply to the local backend" in text_of(cell(demo, "#%list_nodesources()"))
+    assert "has no portal" in text_of(cell(demo, "#%show_resource_manager()"))
 
 
 # -- MLExample -------------------------------------------------------------------------------------
