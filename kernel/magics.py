@@ -473,6 +473,46 @@ def magic_lsmagic(shell: PythonShell, args: str) -> None:
     print("Cell magics: " + "  ".join("%%" + name for name in sorted(CELL_MAGICS)))
 
 
+def magic_tb(shell: PythonShell, args: str) -> None:
+    """%tb: the full traceback of the last error (also of SystemExit and usage errors)."""
+    if shell.last_exception is None:
+        print("No traceback available to show.")
+        return
+    from kernel.tracebacks import format_exception
+
+    print("\n".join(format_exception(shell.last_exception).traceback))
+
+
+def magic_reset(shell: PythonShell, args: str) -> None:
+    """%reset [-f]: delete every variable the user defined (-f: without asking)."""
+    if "-f" not in args.split():
+        answer = input("Once deleted, variables cannot be recovered. Proceed (y/[n])? ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing done.")
+            return
+    for name in shell.user_variables():
+        del shell.namespace[name]
+    shell.namespace["Out"].clear()
+
+
+def magic_history(shell: PythonShell, args: str) -> None:
+    """%history [-n]: the inputs of this session (-n: with their numbers)."""
+    numbered = "-n" in args.split()
+    for number, code in enumerate(shell.namespace["In"]):
+        if number and code:
+            print(f"{number:>4}: {code}" if numbered else code)
+
+
+def _shell_alias(command: str) -> Callable[[PythonShell, str], None]:
+    """IPython's POSIX aliases: %ls, %cat, ... run the command of the same name."""
+
+    def alias(shell: PythonShell, args: str) -> None:
+        shell.namespace["_exit_code"] = run_streamed(f"{command} {args}".strip(), shell=True)
+
+    alias.__doc__ = f"%{command} ARGS: run `{command} ARGS` in a shell."
+    return alias
+
+
 # --------------------------------------------------------------------------------------------
 # Cell magics
 
@@ -590,6 +630,10 @@ LINE_MAGICS: dict[str, Callable[[PythonShell, str], Any]] = {
     "set_env": magic_set_env,
     "load_ext": magic_load_ext,
     "lsmagic": magic_lsmagic,
+    "history": magic_history,
+    "reset": magic_reset,
+    "tb": magic_tb,
+    **{name: _shell_alias(name) for name in ("cat", "cp", "ls", "mkdir", "mv", "rm", "rmdir")},
     "matplotlib": magic_matplotlib,
     "pip": magic_pip,
     "pwd": magic_pwd,
@@ -611,4 +655,5 @@ CELL_MAGICS: dict[str, Callable[[PythonShell, str, str], Any]] = {
     "time": cell_time,
     "timeit": cell_timeit,
     "writefile": cell_writefile,
+    "file": cell_writefile,
 }

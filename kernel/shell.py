@@ -79,6 +79,7 @@ class PythonShell:
         self._loop: asyncio.AbstractEventLoop | None = None  # for top-level await, made lazily
         self._hidden: set[str] = set()
         self.reloader: ModuleReloader | None = None  # made by %load_ext autoreload
+        self.last_exception: BaseException | None = None  # for %tb
         self._init_namespace()
         builtins.display = display.display  # type: ignore[attr-defined] - as in IPython
         setattr(builtins, cell_syntax.CALLS_NAME, magics.MagicCalls(self))
@@ -141,6 +142,7 @@ class PythonShell:
                 self._show_result(value, ctx, store_history)
         except BaseException as exc:  # noqa: BLE001
             # everything the user's code raises is the user's error
+            self.last_exception = exc
             return ExecuteOutcome.from_exception(exc)
         return ExecuteOutcome()
 

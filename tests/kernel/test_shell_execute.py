@@ -475,3 +475,25 @@ def test_magic_help_pages_its_usage(shell):
     assert "%timeit [-n N]" in text and "%%timeit" in text
     outcome, _, _ = run(shell, "%nosuch?")
     assert outcome.ename == "UsageError" and "%nosuch" in outcome.evalue
+
+
+def test_tb_shows_the_full_traceback_of_the_last_error(shell):
+    _, _, out = run(shell, "%tb")
+    assert out == "No traceback available to show.\n"
+    run(shell, "import sys\nsys.exit(4)", 6)
+    _, _, out = run(shell, "%tb", 7)
+    text = ANSI.sub("", out)
+    assert "Cell In[6], line 2" in text and text.rstrip().endswith("SystemExit: 4")
+
+
+def test_reset_history_and_shell_aliases(shell, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(shell, "doomed = 1", 1)
+    run(shell, "%reset -f", 2)
+    assert "doomed" not in shell.namespace and "In" in shell.namespace
+    _, _, out = run(shell, "%history -n", 3)
+    assert out == "   1: doomed = 1\n   2: %reset -f\n   3: %history -n\n"
+    _, _, out = run(shell, "%mkdir made\n%ls", 4)
+    assert out == "made\n"
+    _, _, out = run(shell, "%%file notes.txt\nline", 5)
+    assert out == "Writing notes.txt\n" and (tmp_path / "notes.txt").read_text() == "line\n"
