@@ -150,10 +150,10 @@ def build_workflow(
     input_files = _add_local_inputs(model, plan)
 
     sdk_tasks: dict[str, Any] = {}
+    forced = placement.selection_script()
     for planned in plan.tasks.values():
         replicated = planned.name in layout.replicated
         sdk_task = _sdk_task(gateway, plan, planned, replicated)
-        forced = placement.selection_script()
         if forced is not None:  # placement wins over the tasks' own selection scripts
             sdk_task.setSelectionScript(_script(gateway.createSelectionScript, forced))
         sdk_tasks[planned.name] = sdk_task
@@ -253,7 +253,8 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
 
 def _foreign_task_code(plan: JobPlan, task: Task) -> str:
     """A non-Python task runs its own code as ProActive runs it, after its language's imports."""
-    setup = plan.job.import_code.get(task.language, "")
+    wanted = task.language.lower()  # #%import(language=...) matches any case, as the runtime's
+    setup = next((c for lang, c in plan.job.import_code.items() if lang.lower() == wanted), "")
     body = _task_code(task)
     return f"{setup}\n{body}" if setup else body
 
