@@ -63,14 +63,14 @@ class MagicCalls:
         status = run_streamed(expand_variables(command, self.shell.namespace), shell=True)
         self.shell.namespace["_exit_code"] = status
 
-    def getoutput(self, command: str) -> list[str]:
+    def getoutput(self, command: str) -> ShellLines:
         command = expand_variables(command, self.shell.namespace)
         completed = subprocess.run(
             command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env=_child_environment(), check=False,
         )
         self.shell.namespace["_exit_code"] = completed.returncode
-        return completed.stdout.decode(errors="replace").splitlines()
+        return ShellLines(completed.stdout.decode(errors="replace").splitlines())
 
     def page(self, name: str, detail_level: int) -> None:
         self.shell.page_object(name, detail_level)
@@ -86,6 +86,30 @@ class MagicCalls:
 def _known() -> str:
     names = ["%" + m for m in sorted(LINE_MAGICS)] + ["%%" + m for m in sorted(CELL_MAGICS)]
     return ", ".join(names)
+
+
+class ShellLines(list):
+    """The lines ``x = !cmd`` captures, with IPython's SList shortcuts."""
+
+    @property
+    def s(self) -> str:
+        """The lines joined by spaces."""
+        return " ".join(self)
+
+    @property
+    def n(self) -> str:
+        """The lines joined by newlines."""
+        return "\n".join(self)
+
+    @property
+    def l(self) -> list[str]:  # IPython's name
+        """A plain list."""
+        return list(self)
+
+    def grep(self, pattern: str, prune: bool = False) -> ShellLines:
+        """The lines matching the regular expression (``prune``: those that do not)."""
+        regex = re.compile(pattern)
+        return ShellLines(line for line in self if bool(regex.search(line)) != prune)
 
 
 _DOLLAR_NAME = re.compile(r"\$\$|\$(?P<name>[A-Za-z_]\w*)|\{(?P<expr>[^{}]+)\}")

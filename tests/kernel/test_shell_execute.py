@@ -280,7 +280,10 @@ def test_shell_command_output_and_exit_code(shell):
 
 def test_shell_command_captured_into_a_variable(shell):
     run(shell, "lines = !printf 'a\\nb\\n'")
-    assert shell.namespace["lines"] == ["a", "b"]
+    lines = shell.namespace["lines"]
+    assert lines == ["a", "b"]
+    assert (lines.s, lines.n, lines.grep("b"), lines.grep("b", prune=True)) == (
+        "a b", "a\nb", ["b"], ["a"])
 
 
 def test_cd_and_pwd(shell, tmp_path, monkeypatch):
