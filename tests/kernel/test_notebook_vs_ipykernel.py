@@ -1,5 +1,6 @@
 """One notebook executed by nbclient on the ``pragma`` kernel and on ipykernel (the reference
-``python3`` kernel): every cell must produce the same outputs.
+kernel, its ``python3`` spec installed for this interpreter): every cell must produce the same
+outputs.
 
 What is normalised before comparing, and why (each is a legitimate difference, not a bug):
 
@@ -35,7 +36,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
-REFERENCE_KERNEL = "python3"
+REFERENCE_KERNEL = "ipykernel-reference"  #: ipykernel's python3 spec, installed for this test
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SYNTAX_LOCATION = re.compile(r" \([^()]*, line \d+\)$")
@@ -78,7 +79,9 @@ CELLS = [
 
 
 def ensure_reference_kernel() -> None:
-    """ipykernel's ``python3`` spec, installed into a temporary prefix when it is missing."""
+    """ipykernel's kernelspec for this very interpreter, installed into a temporary prefix on
+    JUPYTER_PATH under its own name, so a ``python3`` spec of another environment can never be
+    picked up instead."""
     if REFERENCE_KERNEL in KernelSpecManager().find_kernel_specs():
         return
     from ipykernel.kernelspec import install
