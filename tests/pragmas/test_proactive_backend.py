@@ -397,3 +397,21 @@ def test_submit_jobs_placement_options_reach_the_workflow(tmp_path):
     # the large notebook value went through the given input folder
     assert (tmp_path / "in" / "pragma-data" / "local" / "big.pkl").exists()
     assert run.results["t"].result == 400_000
+
+
+def test_on_dask_the_portals_show_the_dask_dashboard():
+    from pragmas.backends.dask import DaskBackend
+    from tests.e2e.dask_cluster import shared_cluster
+
+    engine = PragmaEngine()
+    backend = DaskBackend.connect(url=shared_cluster().address)
+    engine.set_backend(backend)
+    try:
+        ctx = run_cells(engine, "#%show_workflow_execution()", "#%list_tokens()")
+        dashboard = backend.dashboard_url()
+        assert dashboard
+        (shown,) = ctx.displays()
+        assert f'src="{dashboard}"' in shown["text/html"]
+        assert "does not apply to the dask backend" in ctx.text()
+    finally:
+        backend.close()
