@@ -415,3 +415,15 @@ def test_on_dask_the_portals_show_the_dask_dashboard():
         assert "does not apply to the dask backend" in ctx.text()
     finally:
         backend.close()
+
+
+@needs_java
+def test_an_explicit_replicate_control_runs_its_process_task_per_replica():
+    _, run, _ = submitted(
+        "#%split(name=split1)\nprint('splitting')",
+        "#%runs()\nruns = 2",
+        "#%process(name=process1, export=[part])\npart = replication + 100",
+        "#%merge(name=merge1, import=[part])\nresult = sorted(part)",
+    )
+    assert run.results["process1"].exports == {"part": [100, 101]}
+    assert run.results["merge1"].result == [100, 101]
