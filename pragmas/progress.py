@@ -89,8 +89,8 @@ class JobProgress:
         while not self.run.done and not self._stopped.is_set():
             self._dirty.wait(1.0)
             pause = MIN_INTERVAL - (time.monotonic() - last)
-            if pause > 0:
-                time.sleep(pause)
+            if pause > 0 and self._stopped.wait(pause):
+                break
             self._dirty.clear()
             if self.run.done or self._stopped.is_set():
                 break
@@ -116,10 +116,8 @@ class JobProgress:
             self.ctx.display(self.render(), display_id=self.display_id, update=True)
 
     def stop(self) -> None:
-        """Wait for the refresher to have drawn the final state."""
+        """Draw the final state now; the refresher sees it and ends by itself."""
         self.finish()
-        if self._refresher is not None and self._refresher is not threading.current_thread():
-            self._refresher.join(timeout=5)
 
     def render(self) -> dict[str, Any]:
         with self._lock:

@@ -13,8 +13,9 @@ import enum
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pragmas.model import Job, Task
 
@@ -60,6 +61,9 @@ class JobPlan:
     #: A backend marks them done without running them and feeds their exports (and put
     #: variables) to dependents; a backend that cannot simply runs them again.
     reuse: dict[str, TaskResult] = field(default_factory=dict)
+    #: False (``#%submit_job(pull=off)``): a backend may leave large exports and results where
+    #: they were made until :meth:`JobRun.fetch` asks for them; True: bring them as they come.
+    fetch_exports: bool = True
 
     def dependents(self, name: str) -> list[str]:
         return [t.name for t in self.tasks.values() if name in t.deps]
@@ -157,6 +161,10 @@ class JobRun:
 
     def cancel(self) -> None:
         self.backend.cancel(self)
+
+    def fetch(self) -> None:
+        """Make sure the exports and results of the done tasks are in ``results`` (after a
+        ``fetch_exports=False`` plan); backends that always bring them do nothing."""
 
 
 class Backend(ABC):

@@ -61,7 +61,7 @@ class LocalBackend(Backend):
         self._lock = threading.Lock()
 
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
-        run = JobRun(str(next(_job_ids)), plan, self)
+        run = _LocalRun(str(next(_job_ids)), plan, self)
         self._get_scheduler().post("submit", (run, listener))
         return run
 
@@ -91,43 +91,80 @@ class LocalBackend(Backend):
             return self._scheduler
 
 
+class _LocalRun(JobRun):
+    backend: LocalBackend
+
+    def fetch(self) -> None:
+        scheduler = self.backend._scheduler
+        if scheduler is None or not self.done:
+            return
+        fetched = threading.Event()
+        scheduler.post("fetch", (self, fetched))
+        fetched.wait()
+
+
 # --- worker process ----------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection) -> None:
-    """A worker: run each replica it is sent, stream its outputs, leave its values in memory
-    files until the kernel has opened them (it holds them until the next message)."""
+def _worker_main(conn: Connection, remote: bool) -> None:
+    """A worker: run each replica it is sent and stream its outputs. Large values stay here
+    (``remote``: read by address) until the kernel releases them, or in memory files whose
+    descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
-    held: list[int] = []
+    held_files: list[int] = []
+    kept: dict[int, list[transfer.Packed]] = {}  #: unit id -> values read by address
     while True:
         message = conn.recv()
-        for fd in held:
+        for fd in held_files:
             os.close(fd)
-        held.clear()
+        held_files.clear()
         if message[0] == "stop":
             return
+        if message[0] == "release":
+            for unit_id in message[1]:
+                kept.pop(unit_id, None)
+            continue
         _, unit_id, spec, refs = message
-        conn.send(("done", unit_id, _run_unit(conn, unit_id, spec, refs, held)))
+        store = _ValueStore(remote, held_files, kept.setdefault(unit_id, []))
+        conn.send(("done", unit_id, _run_unit(conn, unit_id, spec, refs, store)))
 
 
-def _run_unit(conn: Connection, unit_id: int, spec: TaskSpec, refs: dict, held: list[int]):
+@dataclass
+class _ValueStore:
+    """Where a worker leaves the values of one replica (see :mod:`pragmas.transfer`)."""
+
+    remote: bool
+    files: list[int]
+    kept: list[transfer.Packed]
+
+    def ref(self, packed: transfer.Packed, name: str) -> transfer.ValueRef:
+        if packed.nbytes < transfer.INLINE_LIMIT:
+            return transfer.to_inline(packed)
+        if self.remote:
+            ref = transfer.remote_ref(packed)
+            self.kept.append(packed)
+            return ref
+        fd, ref = transfer.write_memory_file(packed, name)
+        self.files.append(fd)
+        return ref
+
+
+def _run_unit(conn: Connection, unit_id: int, spec: TaskSpec, refs: dict, store: _ValueStore):
     def emit(output: Output) -> None:
         conn.send(("out", unit_id, output))
 
     try:
         inputs = _load_inputs(refs)
     except OSError as exc:
-        error = TaskError("InputError", f"an input of {spec.label} could not be read: {exc}",
-                          [f"InputError: an input of {spec.label} could not be read: {exc}"],
-                          platform=True)  # fmt: skip
-        return _UnitReport(False, error=error)
+        text = f"an input of {spec.label} could not be read: {exc}"
+        return _UnitReport(False, TaskError("InputError", text, [f"InputError: {text}"],
+                                            platform=True))  # fmt: skip
     outcome = run_task(spec, inputs, emit, keep_packed=True)
+    del inputs  # the task's inputs may be large; the outcome holds what must stay
     report = _UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
     if outcome.ok:
         for name, packed in outcome.packed.items():
-            fd, report.values[name] = transfer.export_ref(packed, f"{spec.task_name}.{name}")
-            if fd is not None:
-                held.append(fd)
+            report.values[name] = store.ref(packed, f"{spec.task_name}.{name}")
         if outcome.variables:
             report.variables = transfer.to_inline(transfer.pack(outcome.variables))
     return report
@@ -196,6 +233,11 @@ class _JobState:
     variables: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
     local_refs: dict[str, transfer.ValueRef] = field(default_factory=dict)
     fds: list[int] = field(default_factory=list)  #: memory files the kernel holds for the job
+    kept: list[transfer.Packed] = field(default_factory=list)  #: values read from the kernel
+    #: worker -> its units whose values it keeps for this job (released at the end)
+    holders: dict[Any, list[int]] = field(default_factory=dict)
+    #: tasks whose values are still where they were made (plan.fetch_exports False)
+    unfetched: dict[str, list[_UnitReport]] = field(default_factory=dict)
 
 
 class _Scheduler:
@@ -205,11 +247,13 @@ class _Scheduler:
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["pragmas.backends.local"])
         self.size = size
+        self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_read, self._wake_write = self.context.Pipe(duplex=False)
         self.jobs: list[_JobState] = []
         self.ready: deque[_Unit] = deque()
+        self.parked: dict[JobRun, _JobState] = {}  #: finished runs with unfetched values
         self.unit_ids = itertools.count()
         self.closing = False
         self.thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
@@ -286,6 +330,8 @@ class _Scheduler:
                 self._fail_job(argument[0], exc)
         elif command == "cancel":
             self._on_cancel(argument)
+        elif command == "fetch":
+            self._on_fetch(*argument)
         elif command == "close":
             self.closing = True
 
@@ -311,10 +357,9 @@ class _Scheduler:
         self._finish_if_over(job)
 
     def _kernel_ref(self, job: _JobState, packed: transfer.Packed) -> transfer.ValueRef:
-        fd, ref = transfer.export_ref(packed)
-        if fd is not None:
-            job.fds.append(fd)
-        return ref
+        """A value held by the kernel for the job's workers to read."""
+        store = _ValueStore(self.remote, job.fds, job.kept)
+        return store.ref(packed, "pragma-input")
 
     def _reuse(self, job: _JobState, name: str, earlier: TaskResult) -> None:
         """cache=on: a task unchanged since a successful run is done with its earlier values."""
@@ -393,6 +438,8 @@ class _Scheduler:
     def _on_unit_done(self, unit: _Unit, report: _UnitReport) -> None:
         job = unit.job
         if report.ok:
+            if unit.worker is not None:
+                job.holders.setdefault(unit.worker, []).append(unit.id)
             try:
                 report.values = {k: self._adopt(job, ref) for k, ref in report.values.items()}
             except OSError as exc:  # the worker died before the kernel could open its values
@@ -402,7 +449,7 @@ class _Scheduler:
         self._on_unit_final(unit, report)
 
     def _adopt(self, job: _JobState, ref: transfer.ValueRef) -> transfer.ValueRef:
-        if isinstance(ref, transfer.InlineValue):
+        if not isinstance(ref, transfer.SegmentRef):
             return ref
         fd, own = transfer.reopen(ref)
         job.fds.append(fd)
@@ -435,7 +482,29 @@ class _Scheduler:
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
         job.variables[name] = [r.variables for r in reports if r.variables is not None]
-        values = [{k: transfer.load(ref) for k, ref in r.values.items()} for r in reports]
+        self._release_dependents(job, name)
+        self._dispatch()  # dependents start before the kernel copies the values for itself
+        result.started = min(r.started for r in reports)
+        result.finished = max(r.finished for r in reports)
+        if job.run.plan.fetch_exports:
+            self._fill_values(job, name, reports)
+        else:
+            job.unfetched[name] = reports
+        if not result.state.final:
+            self._set_state(job, name, TaskState.DONE)
+        self._finish_if_over(job)
+
+    def _fill_values(self, job: _JobState, name: str, reports: list[_UnitReport]) -> None:
+        """Copy a done task's exports, result and variables into its TaskResult."""
+        result = job.run.results[name]
+        try:
+            values = [{k: transfer.load(ref) for k, ref in r.values.items()} for r in reports]
+        except OSError as exc:  # the worker holding them died meanwhile
+            text = f"the values of task {name} were lost: {exc}"
+            result.error = TaskError("LostValuesError", text, [f"LostValuesError: {text}"],
+                                     platform=True)  # fmt: skip
+            self._set_state(job, name, TaskState.FAILED)
+            return
         replicated = len(reports) > 1
         exports = [k for k in values[0] if k != RESULT_KEY]
         result.exports = {
@@ -445,11 +514,17 @@ class _Scheduler:
         result.result = results if replicated else results[0]
         for blob in job.variables[name]:
             result.variables.update(transfer.load(blob))
-        result.started = min(r.started for r in reports)
-        result.finished = max(r.finished for r in reports)
-        self._set_state(job, name, TaskState.DONE)
-        self._release_dependents(job, name)
-        self._finish_if_over(job)
+
+    def _on_fetch(self, run: JobRun, fetched: threading.Event) -> None:
+        job = self.parked.pop(run, None)
+        try:
+            if job is not None:
+                for name, reports in job.unfetched.items():
+                    self._fill_values(job, name, reports)
+                job.unfetched.clear()
+                self._release_values(job)
+        finally:
+            fetched.set()
 
     def _release_dependents(self, job: _JobState, name: str) -> None:
         for dependent in job.run.plan.dependents(name):
@@ -494,18 +569,32 @@ class _Scheduler:
                 result.state, result.error = TaskState.FAILED, error
         if job is not None:
             self.jobs.remove(job)
-            for fd in job.fds:
-                os.close(fd)
+            self._release_values(job)
         run.finish()
 
     def _finish_if_over(self, job: _JobState) -> None:
         if job.run.done or not all(r.state.final for r in job.run.results.values()):
             return
-        for fd in job.fds:
-            os.close(fd)  # every value is mapped by now; the mappings keep the data
-        job.fds.clear()
+        if job.unfetched:
+            self.parked[job.run] = job  # values stay in the workers until fetched
+        else:
+            self._release_values(job)
         self.jobs.remove(job)
         job.run.finish()
+
+    def _release_values(self, job: _JobState) -> None:
+        """Every value of the job is in the kernel by now: workers may drop their copies."""
+        for fd in job.fds:
+            os.close(fd)  # the kernel's mappings keep the data
+        job.fds.clear()
+        job.kept.clear()
+        for worker, unit_ids in job.holders.items():
+            if worker in self.workers:
+                try:
+                    worker.conn.send(("release", unit_ids))
+                except OSError:
+                    pass  # it died; its memory went with it
+        job.holders.clear()
 
     def _set_state(self, job: _JobState, name: str, state: TaskState) -> None:
         job.run.results[name].state = state
@@ -523,7 +612,7 @@ class _Scheduler:
     # -- workers -----------------------------------------------------------------------------
     def _start_worker(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker_main, args=(child,), daemon=True,
+        process = self.context.Process(target=_worker_main, args=(child, self.remote), daemon=True,
                                        name="pragma-worker")  # fmt: skip
         process.start()
         child.close()

@@ -92,6 +92,7 @@ JOB_SELECTORS = [
 def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     plan = engine.plan(ctx, name=call.args["name"])
     _placement(engine, call, plan, ctx)
+    plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
     state = _state(engine)
     keys = task_keys(plan)
     if call.args["cache"]:
@@ -131,6 +132,8 @@ def _remember_on_finish(state: _RunningState, run: JobRun, keys: dict[str, str])
 
     def remember() -> None:
         run.wait()
+        if not run.plan.fetch_exports:
+            return  # its values were left in the workers; a later run recomputes them
         for name, result in run.results.items():
             if result.state is TaskState.DONE and name in keys:
                 state.cache[keys[name]] = result
@@ -264,11 +267,13 @@ def find_run(engine: Any, call: PragmaCall) -> JobRun:
 
 
 def _await(run: JobRun, ctx: OutputContext) -> None:
-    """A result pragma on a running job waits for it; an interrupt stops only the waiting."""
+    """A result pragma on a running job waits for it; an interrupt stops only the waiting.
+    Then the values left where they were made (pull=off) are fetched."""
     if not run.done:
         ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is still running; waiting...\n")
         ctx.flush()
         run.wait()
+    run.fetch()
 
 
 def _counts_text(run: JobRun) -> str:
@@ -513,6 +518,7 @@ _MISSING = object()
 def _exported_by_last_job(run: JobRun | None, task: Any, variable: str) -> Any:
     if run is None or task.name not in run.plan.tasks:
         return _MISSING
+    run.fetch()
     source = run.plan.tasks[task.name].import_sources.get(variable)
     if source is None:
         return _MISSING
