@@ -8,7 +8,6 @@ background thread, after the cell ended) is routed to that request's output area
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,28 +17,42 @@ if TYPE_CHECKING:
     from protocol.wire import Message
 
 
-@dataclass
 class KernelIO:
     """The kernel's output channels, shared by every context."""
 
-    publisher: IOPubPublisher
-    stdout: OutStream
-    stderr: OutStream
-    stdin: StdinChannel
+    __slots__ = ("publisher", "stderr", "stdin", "stdout")
+
+    def __init__(
+        self, publisher: IOPubPublisher, stdout: OutStream, stderr: OutStream, stdin: StdinChannel
+    ):
+        self.publisher = publisher
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
 
 
-@dataclass(eq=False)
 class CellContext:
-    io: KernelIO
-    request: Message
-    execution_count: int
-    namespace: dict[str, Any]
-    silent: bool = False
-    allow_stdin: bool = False
-    notebook_name: str | None = None
-    payload: list[dict[str, Any]] = field(default_factory=list)
-    #: text/plain of the execute_result, kept for history's ``output=True``
-    result_text: str | None = None
+    def __init__(
+        self,
+        io: KernelIO,
+        request: Message,
+        execution_count: int,
+        namespace: dict[str, Any],
+        silent: bool = False,
+        allow_stdin: bool = False,
+        notebook_name: str | None = None,
+    ):
+        self.io = io
+        self.request = request
+        self.execution_count = execution_count
+        self.namespace = namespace
+        self.silent = silent
+        self.allow_stdin = allow_stdin
+        self.notebook_name = notebook_name
+        #: execute_reply payloads (pager, set_next_input, ask_exit)
+        self.payload: list[dict[str, Any]] = []
+        #: text/plain of the execute_result, kept for history's ``output=True``
+        self.result_text: str | None = None
 
     @property
     def cell_label(self) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kernel.context import CellContext, KernelIO, activate
 from kernel.history import HistoryStore
@@ -24,14 +23,13 @@ log = logging.getLogger(__name__)
 INTERRUPTED_TRACEBACK = ["\x1b[0;31mKeyboardInterrupt\x1b[0m: "]
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     """What running a cell produced: status and, on error, what the user sees."""
 
     status: str = "ok"
     ename: str = ""
     evalue: str = ""
-    traceback: list[str] = field(default_factory=list)
+    traceback: list[str] = []  # noqa: RUF012 - never mutated
 
 
 def interrupted() -> Outcome:

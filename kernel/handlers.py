@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ IMPLEMENTATION_VERSION = "0.1.0"
 
 
 def kernel_info_content() -> dict[str, Any]:
-    python = platform.python_version()
+    python = "{}.{}.{}".format(*sys.version_info[:3])
     return {
         "status": "ok",
         "protocol_version": PROTOCOL_VERSION,

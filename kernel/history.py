@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS history (
 
 
 def default_history_path() -> Path:
+    from pathlib import Path
+
     from jupyter_core.paths import jupyter_data_dir
 
     return Path(jupyter_data_dir()) / "pragma-kernel" / "history.sqlite"
@@ -61,6 +63,7 @@ class HistoryStore:
 
     def _open(self) -> sqlite3.Connection:
         import sqlite3  # here, not at import: start-up does not need it
+        from pathlib import Path
 
         path = Path(self._path) if self._path is not None else default_history_path()
         try:

@@ -6,7 +6,7 @@ Heartbeat lives in :mod:`protocol.heartbeat` (own thread, own context).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import zmq
 
@@ -15,8 +15,7 @@ from protocol.connection import ConnectionInfo
 SOCKET_TYPES = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.XPUB}
 
 
-@dataclass
-class BoundSockets:
+class BoundSockets(NamedTuple):
     sockets: dict[str, zmq.Socket]
     ports: dict[str, int]  #: the bound ports (differ from the file's only where it said 0)
 

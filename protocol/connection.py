@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 CHANNELS = ("shell", "control", "stdin", "iopub", "hb")
 
@@ -13,8 +12,7 @@ class ConnectionFileError(ValueError):
     """The connection file is missing, not JSON, or lacks a field the kernel needs."""
 
 
-@dataclass(frozen=True)
-class ConnectionInfo:
+class ConnectionInfo(NamedTuple):
     ip: str
     transport: str
     key: bytes
@@ -59,9 +57,10 @@ def parse_connection_info(data: dict) -> ConnectionInfo:
         raise ConnectionFileError(f"connection file has a bad port value: {error}") from None
 
 
-def read_connection_file(path: str | Path) -> ConnectionInfo:
+def read_connection_file(path: str) -> ConnectionInfo:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
     except OSError as error:
         raise ConnectionFileError(f"cannot read connection file {path}: {error}") from None
     except json.JSONDecodeError as error:
@@ -71,7 +70,7 @@ def read_connection_file(path: str | Path) -> ConnectionInfo:
     return parse_connection_info(data)
 
 
-def write_connection_file(path: str | Path, info: ConnectionInfo, ports: dict[str, int]) -> None:
+def write_connection_file(path: str, info: ConnectionInfo, ports: dict[str, int]) -> None:
     """Write ``info`` with the bound ``ports`` (a standalone start with port 0), mode 0600 from
     the first byte: the file holds the HMAC key."""
     import os
@@ -83,9 +82,8 @@ def write_connection_file(path: str | Path, info: ConnectionInfo, ports: dict[st
         "signature_scheme": info.signature_scheme,
         **{f"{channel}_port": ports[channel] for channel in CHANNELS},
     }
-    path = Path(path)
-    if path.exists():
-        path.unlink()
+    if os.path.exists(path):
+        os.unlink(path)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1)

@@ -15,9 +15,7 @@ import hashlib
 import hmac
 import json
 import math
-import random
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 DELIMITER = b"<IDS|MSG>"
@@ -51,16 +49,29 @@ class UnknownSignatureScheme(ValueError):
     """The connection file names a signature scheme this kernel cannot compute."""
 
 
-@dataclass
 class Message:
     """One Jupyter message. ``idents`` is the ROUTER routing prefix (or the IOPub topic)."""
 
-    header: dict[str, Any]
-    parent_header: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    content: dict[str, Any] = field(default_factory=dict)
-    buffers: list[bytes | memoryview] = field(default_factory=list)
-    idents: list[bytes] = field(default_factory=list)
+    __slots__ = ("buffers", "content", "header", "idents", "metadata", "parent_header")
+
+    def __init__(
+        self,
+        header: dict[str, Any],
+        parent_header: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        content: dict[str, Any] | None = None,
+        buffers: list[bytes | memoryview] | None = None,
+        idents: list[bytes] | None = None,
+    ):
+        self.header = header
+        self.parent_header = parent_header if parent_header is not None else {}
+        self.metadata = metadata if metadata is not None else {}
+        self.content = content if content is not None else {}
+        self.buffers = buffers if buffers is not None else []
+        self.idents = idents if idents is not None else []
+
+    def __repr__(self) -> str:
+        return f"Message({self.header.get('msg_type')!r}, msg_id={self.header.get('msg_id')!r})"
 
     @property
     def msg_type(self) -> str:
@@ -132,6 +143,8 @@ class DigestHistory:
                 raise DuplicateSignature("replayed message dropped (duplicate signature)")
             self._seen.add(signature)
             if len(self._seen) > self.capacity:
+                import random  # rare: only when the history is full
+
                 forget = random.sample(list(self._seen), max(1, self.capacity // 10))
                 self._seen.difference_update(forget)
 
