@@ -184,7 +184,8 @@ def _payload(
 ) -> str:
     exports = {}
     for name, value in outcome.exports.items():
-        spill = f"{data_dir(task)}/{name}" + (f"#{replica}" if replica is not None else "")
+        # no "#" in file names: the dataspaces are URLs, where it would start a fragment
+        spill = f"{data_dir(task)}/{name}" + (f".{replica}" if replica is not None else "")
         text = encode_value(value, spill_to=spill + ".pkl", localspace=localspace)
         variables.put(export_key(task, name, replica), text)
         exports[name] = text

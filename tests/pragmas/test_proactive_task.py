@@ -180,3 +180,15 @@ def test_the_local_space_binding_may_be_a_path_or_a_file_uri(tmp_path, monkeypat
     assert local_space_path(str(tmp_path)) == str(tmp_path)
     assert local_space_path(tmp_path.as_uri()) == str(tmp_path)
     assert local_space_path(None) == str(tmp_path)
+
+
+def test_large_exports_of_replicas_each_have_their_file(tmp_path):
+    _, runs = run_workflow(
+        tmp_path,
+        "#%task(name=base)\nresult = 0",
+        "#%task(name=rep, dep=[base], export=[blob], runs=2)\nblob = bytes([replication]) * 500_000",
+        "#%task(name=after, dep=[rep], import=[blob])\nresult = [b[:2] for b in blob]",
+    )
+    files = sorted(p.name for p in (tmp_path / "output-space" / "pragma-data" / "rep").iterdir())
+    assert files == ["blob.0.pkl", "blob.1.pkl"]
+    assert result_of(runs["after"]) == [b"\x00\x00", b"\x01\x01"]
