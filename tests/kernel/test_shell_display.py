@@ -42,3 +42,25 @@ def test_plain_text_matches_ipython_pretty(value):
 def test_unorderable_set_keeps_hash_order():
     value = {1, "a"}
     assert plain_text(value) == repr(value)
+
+
+def test_shell_start_imports_neither_ipython_matplotlib_nor_jedi_and_patches_ipython_later():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "from kernel.shell import PythonShell\n"
+        "PythonShell()\n"
+        "heavy = [m for m in ('IPython', 'matplotlib', 'jedi', 'asyncio') if m in sys.modules]\n"
+        "import kernel.display\n"
+        "from IPython.display import display, clear_output\n"
+        "import IPython.core.display_functions as functions\n"
+        "print(heavy, display is kernel.display.display,\n"
+        "      functions.clear_output is kernel.display.clear_output)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=root, check=True)
+    assert result.stdout.strip() == "[] True True"
