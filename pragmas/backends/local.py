@@ -46,6 +46,8 @@ from pragmas.backends.base import (
 from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec, run_task
 
 _job_ids = itertools.count(1)
+#: finished pull=off jobs whose large values the workers keep for a later fetch
+MAX_PARKED = 4
 
 
 class LocalBackend(Backend):
@@ -515,6 +517,17 @@ class _Scheduler:
         for blob in job.variables[name]:
             result.variables.update(transfer.load(blob))
 
+    def _drop_parked(self, run: JobRun) -> None:
+        """Free the oldest unfetched values; a later fetch says they are gone."""
+        job = self.parked.pop(run)
+        for name in job.unfetched:
+            job.run.results[name].notes.append(
+                f"its values were released unfetched after {MAX_PARKED} newer pull=off jobs; "
+                "submit with pull=on to keep them"
+            )
+        job.unfetched.clear()
+        self._release_values(job)
+
     def _on_fetch(self, run: JobRun, fetched: threading.Event) -> None:
         job = self.parked.pop(run, None)
         try:
@@ -577,6 +590,8 @@ class _Scheduler:
             return
         if job.unfetched:
             self.parked[job.run] = job  # values stay in the workers until fetched
+            while len(self.parked) > MAX_PARKED:
+                self._drop_parked(next(iter(self.parked)))
         else:
             self._release_values(job)
         self.jobs.remove(job)
