@@ -130,6 +130,9 @@ class SchedulerSession(Protocol):
     def task_report(self, job_id: str, task_name: str) -> TaskReport:
         """The result and logs of a finished ProActive task."""
 
+    def pull_files(self, job_id: str, task_name: str, folder: str) -> None:
+        """Bring the files a finished task sent to the output space into ``folder``."""
+
     def kill(self, job_id: str) -> None: ...
 
     def resources(self, kind: str) -> list[str]:
@@ -361,9 +364,10 @@ class SDKSession:
     def submit(self, workflow: Workflow, input_folder: str, output_folder: str) -> str:
         from py4j.protocol import Py4JError
 
-        # the smart proxy pushes the input folder and pulls the output space back at the end
+        # the smart proxy pushes the input folder; the output space comes back task by task,
+        # when a finished task has large values there (pull_files), not all at the job's end
         try:
-            job_id = self.client.submit(workflow.java_job, input_folder, output_folder, False, True)
+            job_id = self.client.submit(workflow.java_job, input_folder, output_folder, False, False)
         except Py4JError as exc:
             raise ProActiveSubmitError(
                 f"the ProActive server at {self.url} did not take job '{workflow.name}': "
@@ -388,6 +392,9 @@ class SDKSession:
         else:
             report.value = result.getValue()
         return report
+
+    def pull_files(self, job_id: str, task_name: str, folder: str) -> None:
+        self.client.pullData(job_id, task_name, folder)
 
     def kill(self, job_id: str) -> None:
         self.client.killJob(job_id)
@@ -501,6 +508,8 @@ class _JobMonitor:
                 if text:
                     self._output(name, Output("stream", name=stream, text=text), replica)
             payload = _payload_of(report)
+            if payload is not None and _has_files(payload):
+                self.backend.session.pull_files(self.run.job_id, pa_name, self.output_folder)
             if payload is None:
                 failed = failed or report.exception is not None
                 results.append(report.value)
@@ -587,6 +596,12 @@ def _payload_of(report: TaskReport) -> dict | None:
     if report.exception is not None:
         return proactive_task.payload_from_failure(report.exception)
     return proactive_task.payload_from_result(report.value)
+
+
+def _has_files(payload: dict) -> bool:
+    """Whether some value of the payload waits in the output space."""
+    texts = [payload["result"], *payload["exports"].values(), *payload["variables"].values()]
+    return any(isinstance(t, str) and t.startswith(proactive_task.FILE_PREFIX) for t in texts)
 
 
 def _without_failure_echo(text: str) -> str:

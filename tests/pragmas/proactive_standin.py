@@ -307,6 +307,7 @@ class FakeProActiveServer:
         self.status: dict[str, str] = {}
         self.submitted_xml: dict[str, str] = {}
         self.killed: list[str] = []
+        self.pulled: list[tuple[str, str]] = []  #: (job id, task) whose files were fetched
         self.closed = False
         self._threads: dict[str, threading.Thread] = {}
 
@@ -350,6 +351,11 @@ class FakeProActiveServer:
             message = f"{run.exception}\n{run.stderr}"
         return TaskReport(value=run.result, exception=message, stdout=run.stdout,
                           stderr=run.stderr)
+
+    def pull_files(self, job_id: str, task_name: str, folder: str) -> None:
+        # the harness's output space is the backend's output folder: the files are there
+        assert folder == self.jobs[job_id].output_space
+        self.pulled.append((job_id, task_name))
 
     def kill(self, job_id: str) -> None:
         self.killed.append(job_id)

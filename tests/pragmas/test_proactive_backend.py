@@ -427,3 +427,14 @@ def test_an_explicit_replicate_control_runs_its_process_task_per_replica():
     )
     assert run.results["process1"].exports == {"part": [100, 101]}
     assert run.results["merge1"].result == [100, 101]
+
+
+@needs_java
+def test_large_exports_are_fetched_from_the_output_space_of_their_task():
+    server, run, _ = submitted(
+        "#%task(name=make, export=[blob])\nblob = b'q' * 700_000",
+        "#%task(name=use, dep=[make], import=[blob])\nresult = len(blob)",
+    )
+    assert server.pulled == [(run.job_id, "make")]
+    assert run.results["make"].exports["blob"] == b"q" * 700_000
+    assert run.results["use"].result == 700_000
