@@ -156,3 +156,19 @@ def test_reuse_marks_tasks_done_and_feeds_dependents(backend):
     plan.reuse = {"a": first.results["a"]}
     job = run(backend, plan)
     assert job.results["a"].state is TaskState.DONE and job.results["b"].exports == {"y": 8}
+
+
+def test_unfetched_values_stay_in_the_worker_until_fetched(backend):
+    np = pytest.importorskip("numpy")
+    plan = plan_of(
+        task("make", "import numpy as np\na = np.ones(2_000_000)", exports=["a"]),
+        task("use", "s = float(a.sum())", dep=["make"], imports=["a"], exports=["s"]),
+    )
+    plan.fetch_exports = False
+    job = run(backend, plan)
+    assert job.results["make"].state is TaskState.DONE and job.results["make"].exports == {}
+    job.fetch()
+    assert np.array_equal(job.results["make"].exports["a"], np.ones(2_000_000))
+    assert job.results["use"].exports == {"s": 2_000_000.0}
+    job.fetch()  # a second fetch changes nothing
+    assert job.results["use"].exports == {"s": 2_000_000.0}
