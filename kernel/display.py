@@ -15,6 +15,7 @@ import importlib.abc
 import importlib.machinery
 import itertools
 import json
+import re
 import sys
 import traceback
 import uuid
@@ -73,9 +74,13 @@ def format_mimebundle(
         result = _call_repr(bundle_method, "_repr_mimebundle_", include_set, exclude_set)
         if isinstance(result, tuple) and len(result) == 2:
             result, bundle_md = result
-            metadata.update(bundle_md or {})
+            if isinstance(bundle_md, dict):
+                metadata.update(bundle_md)
         if isinstance(result, dict):
-            data.update(result)
+            encoded = {k: _encode(k, v) if isinstance(k, str) else v for k, v in result.items()}
+            data.update({k: v for k, v in encoded.items() if _valid(k, v, "_repr_mimebundle_")})
+        elif result is not None:
+            _warn(f"_repr_mimebundle_ returned {type(result).__name__}, not a dict: ignored")
     figure_data, figure_metadata = _matplotlib_figure(obj)
     data.update(figure_data)
     metadata.update(figure_metadata)
@@ -91,7 +96,9 @@ def format_mimebundle(
             if value_md:
                 metadata[mime] = value_md
         if value is not None:
-            data[mime] = _encode(mime, value)
+            value = _encode(mime, value)
+            if _valid(mime, value, method_name):
+                data[mime] = value
     # text/plain first, as IPython orders the bundle
     data = {"text/plain": data.pop("text/plain") if "text/plain" in data else plain_text(obj),
             **data}
@@ -280,11 +287,38 @@ def _call_repr(method: Callable[..., Any], name: str, *args: Any) -> Any:
         return None
 
 
+_MIME_TYPE = re.compile(r"^[\w\-\+\.]+/[\w\-\+\.]+$")  # what the message spec accepts
+
+
+def _valid(mime: str, value: Any, source: str) -> bool:
+    """Whether a representation can go on the wire: a well-formed mime type, text as str,
+    JSON as dict or list. Anything else is dropped with a warning, as IPython's formatters do,
+    so one bad representation never breaks the message."""
+    if not isinstance(mime, str) or not _MIME_TYPE.match(mime):
+        _warn(f"{source} gave the invalid mime type {mime!r}: ignored")
+        return False
+    if mime.endswith("json"):
+        if isinstance(value, (dict, list)):
+            return True
+    elif isinstance(value, str):
+        return True
+    _warn(f"{source} gave {type(value).__name__} for {mime}, not "
+          f"{'a dict or list' if mime.endswith('json') else 'a str'}: ignored")
+    return False
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"Display warning: {message}\n")
+
+
 def _encode(mime: str, value: Any) -> Any:
-    if mime in _BINARY_TYPES and isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, bytes) and (mime in _BINARY_TYPES or not mime.startswith("text/")):
+        return base64.b64encode(value).decode("ascii")  # binary formats travel as base64
     if mime == "application/json" and isinstance(value, str):
-        return json.loads(value)
+        try:
+            return json.loads(value)  # IPython accepts JSON text from _repr_json_
+        except ValueError:
+            return value  # not JSON: _valid drops it with a warning
     return value
 
 

@@ -500,3 +500,29 @@ def test_reset_history_and_shell_aliases(shell, tmp_path, monkeypatch):
     assert out == "made\n"
     _, _, out = run(shell, "%%file notes.txt\nline", 5)
     assert out == "Writing notes.txt\n" and (tmp_path / "notes.txt").read_text() == "line\n"
+
+
+def test_malformed_representations_are_dropped_with_a_warning(shell, capsys):
+    code = (
+        "class Odd:\n"
+        "    def _repr_html_(self):\n"
+        "        return 42\n"
+        "    def _repr_mimebundle_(self, include=None, exclude=None):\n"
+        "        return {'not a mime': 'x', 'image/gif': b'GIF89a', 'application/json': 'str'}\n"
+        "    def __repr__(self):\n"
+        "        return 'Odd()'\n"
+        "Odd()"
+    )
+    outcome, ctx, _ = run(shell, code)
+    assert outcome.status == "ok"
+    assert ctx.of_type("execute_result")[0]["data"] == {
+        "text/plain": "Odd()", "image/gif": "R0lGODlh"}
+    warnings = capsys.readouterr().err
+    assert "'not a mime'" in warnings and "text/html" in warnings and "application/json" in warnings
+
+
+def test_a_failing_repr_is_the_cells_error(shell):
+    code = "class Bad:\n    def __repr__(self):\n        raise ValueError('no repr')\nBad()"
+    outcome, _, _ = run(shell, code, 3)
+    assert outcome.ename == "ValueError"
+    assert "in Bad.__repr__(self)" in plain(outcome.traceback)
