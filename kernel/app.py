@@ -155,11 +155,11 @@ class KernelApp:
             self.control_socket.close(linger=1000)
 
     def _watch_parent(self, parent_pid: int) -> None:
-        original = os.getppid()
+        """Exit when the launcher is gone, so an orphaned kernel never holds its ports."""
         while not self._exit_requested.wait(1.0):
-            if os.getppid() != original:
+            if not _alive(parent_pid):
                 log.warning("parent process %s is gone: exiting", parent_pid)
-                os._exit(1)
+                self.exit(1)
 
     # -- exit --------------------------------------------------------------------------------
     def request_exit(self) -> None:
@@ -173,22 +173,24 @@ class KernelApp:
         try:
             self._run_bounded(self.executor.shutdown_engine, EXIT_FLUSH_TIMEOUT, "engine shutdown")
             terminate_children()
-            on_main_thread = threading.current_thread() is threading.main_thread()
+            exiting = threading.current_thread()
             self._run_bounded(
-                lambda: self._flush_and_close(on_main_thread), EXIT_FLUSH_TIMEOUT, "flushing"
+                lambda: self._flush_and_close(exiting), EXIT_FLUSH_TIMEOUT, "flushing"
             )
         finally:
             os._exit(status)
 
-    def _flush_and_close(self, on_main_thread: bool) -> None:
-        """Close the sockets the exiting thread owns and wait (bounded) for their last messages;
-        a thread blocked on a socket of a terminated context gets ETERM and closes it."""
+    def _flush_and_close(self, exiting: threading.Thread) -> None:
+        """Close the sockets the exiting thread owns, then terminate the contexts so the last
+        messages leave (bounded by linger). A thread blocked on a socket of a terminated
+        context gets ETERM and closes it; the main thread's sockets are left alone unless it
+        is the one exiting, since it may be running user code."""
         self.publisher.close()
-        if on_main_thread:  # shutdown came on shell; the control thread is idle in recv
+        if exiting is threading.main_thread():  # shutdown_request on shell
             self.shell_socket.close(linger=1000)
             self.stdin_socket.close(linger=1000)
             self.shell_context.term()
-        else:  # shutdown came on control; the main thread may be in user code: leave it
+        elif exiting.name == "control":
             self.control_socket.close(linger=1000)
         self.io_context.term()
 
@@ -266,5 +268,7 @@ def _alive(pid: int) -> bool:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
+        except PermissionError:  # exists, belongs to someone else
+            return True
         return True
     return reaped == 0

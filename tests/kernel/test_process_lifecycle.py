@@ -168,3 +168,43 @@ def test_kernel_survives_a_flood_of_requests_from_several_threads(kernel):
     for thread in threads:
         thread.join(60)
     assert errors == []
+
+
+ORPHANING_PARENT = """
+import os, subprocess, sys
+env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+kernel = subprocess.Popen([sys.executable, "-m", "kernel", "-f", sys.argv[1]], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(kernel.pid, flush=True)
+"""
+
+
+def test_kernel_exits_when_its_parent_dies(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    from tests.conftest import ROOT
+
+    connection_file, _ = write_connection_file(str(tmp_path / "c.json"), ip="127.0.0.1")
+    parent = subprocess.run(
+        [sys.executable, "-c", ORPHANING_PARENT, connection_file],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )
+    pid = int(parent.stdout.strip())
+    client = BlockingKernelClient(connection_file=connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)  # it started, then noticed the orphaning
+    except RuntimeError:
+        pass  # it may already have left: what matters is that it is gone below
+    finally:
+        client.stop_channels()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and not _is_zombie(pid):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), "orphaned kernel still runs"
