@@ -30,6 +30,7 @@ import configparser
 import contextlib
 import io
 import os
+import pickle
 import shutil
 import tempfile
 import threading
@@ -516,7 +517,15 @@ class _JobMonitor:
                 if report.exception is not None:
                     result.error = _platform_error(pa_name, report.exception)
                 continue
-            self._absorb(name, result, payload, replica, results, exports)
+            try:
+                self._absorb(name, result, payload, replica, results, exports)
+            # A value the kernel cannot load (a module only the node has, a file that did not
+            # come back) fails this task, with the reason, not the whole job's monitoring.
+            except (OSError, EOFError, ImportError, AttributeError, pickle.UnpicklingError) as exc:
+                result.error = _platform_error(
+                    pa_name, f"its values could not be loaded here: {type(exc).__name__}: {exc}")
+                failed = True
+                continue
             failed = failed or not payload["ok"]
         result.result = results if replicated else (results[0] if results else None)
         result.exports = exports

@@ -438,3 +438,20 @@ def test_large_exports_are_fetched_from_the_output_space_of_their_task():
     assert server.pulled == [(run.job_id, "make")]
     assert run.results["make"].exports["blob"] == b"q" * 700_000
     assert run.results["use"].result == 700_000
+
+
+@needs_java
+def test_a_value_the_kernel_cannot_load_fails_only_its_task():
+    _, run, _ = submitted(
+        "#%task(name=odd, export=[thing])\n"
+        "import sys, types\n"
+        "module = types.ModuleType('only_on_the_node')\n"
+        "exec('class Thing: pass', module.__dict__)\n"
+        "sys.modules['only_on_the_node'] = module\n"
+        "module.Thing.__module__ = 'only_on_the_node'\n"
+        "thing = module.Thing()",
+        "#%task(name=fine)\nresult = 'ok'",
+    )
+    assert run.results["odd"].state == TaskState.FAILED
+    assert "could not be loaded here" in run.results["odd"].error.evalue
+    assert run.results["fine"].result == "ok"
