@@ -167,7 +167,25 @@ def _format_one(exc: BaseException, separator: bool) -> list[str]:
     if isinstance(exc, SyntaxError):
         chunks.append(format_syntax_error(exc))
         return chunks
+    if isinstance(exc, BaseExceptionGroup):
+        chunks.extend(_sub_exceptions(exc))
     chunks.append(f"{RED}{ename}{RESET}: {_safe_str(exc)}")
+    return chunks
+
+
+_MAX_SUB_EXCEPTIONS = 15  # as Python's own traceback module shows
+
+
+def _sub_exceptions(group: BaseExceptionGroup) -> list[str]:
+    """Each exception of a group (asyncio.TaskGroup, trio), before the group's own last line,
+    which stays last because JupyterLab falls back on it."""
+    chunks = []
+    count = len(group.exceptions)
+    for number, sub in enumerate(group.exceptions[:_MAX_SUB_EXCEPTIONS], start=1):
+        chunks.append(f"{CYAN}+---------------- {number} of {count} ----------------{RESET}")
+        chunks.extend(format_exception(sub).traceback)
+    if count > _MAX_SUB_EXCEPTIONS:
+        chunks.append(f"{CYAN}... and {count - _MAX_SUB_EXCEPTIONS} more exceptions{RESET}")
     return chunks
 
 

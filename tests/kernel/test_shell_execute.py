@@ -526,3 +526,23 @@ def test_a_failing_repr_is_the_cells_error(shell):
     outcome, _, _ = run(shell, code, 3)
     assert outcome.ename == "ValueError"
     assert "in Bad.__repr__(self)" in plain(outcome.traceback)
+
+
+def test_exception_groups_show_each_exception_and_end_with_the_group(shell):
+    code = (
+        "def fail(n):\n"
+        "    raise ValueError(f'bad {n}')\n"
+        "errors = []\n"
+        "for n in (1, 2):\n"
+        "    try:\n"
+        "        fail(n)\n"
+        "    except ValueError as e:\n"
+        "        errors.append(e)\n"
+        "raise ExceptionGroup('two failures', errors)"
+    )
+    outcome, _, _ = run(shell, code, 8)
+    text = plain(outcome.traceback)
+    assert outcome.ename == "ExceptionGroup"
+    assert "1 of 2" in text and "ValueError: bad 1" in text and "ValueError: bad 2" in text
+    assert "Cell In[8], line 2, in fail(n)" in text
+    assert text.endswith("ExceptionGroup: two failures (2 sub-exceptions)")
