@@ -383,6 +383,8 @@ class SDKSession:
 
     def task_report(self, job_id: str, task_name: str) -> TaskReport:
         result = self.client.getTaskResult(job_id, task_name)
+        if result is None:  # finished without a stored result (e.g. killed in between)
+            return TaskReport(exception=f"the server has no result for task {task_name}")
         output = result.getOutput()
         report = TaskReport(
             stdout=str(output.getStdoutLogs(False)) if output else "",
