@@ -25,6 +25,21 @@ def connection_file_argument(argv: list[str]) -> str | None:
     return None
 
 
+def configure_logging() -> None:
+    """The kernel's own messages go to the process's real stderr (the launcher's log), on the
+    kernel's loggers only: the root logger stays the user's (``logging.basicConfig`` in a cell
+    must work as in any Python)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("[pragma-kernel] %(levelname)s %(name)s: %(message)s"))
+    for name in ("kernel", "protocol", "pragmas"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["install"]:
@@ -35,11 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         print(USAGE, file=sys.stderr)
         return 2
-    import logging
-
-    logging.basicConfig(
-        stream=sys.__stderr__, level=logging.WARNING, format="[pragma-kernel] %(levelname)s %(message)s"
-    )
+    configure_logging()
     from kernel.app import KernelApp
     from protocol.connection import ConnectionFileError, read_connection_file
 

@@ -180,3 +180,11 @@ def test_a_pragma_cell_counts_and_is_recorded_like_any_cell(kernel):
     assert outputs[-1]["content"]["data"]["text/plain"] == repr("In[-1]")
     reply, outputs = execute(kc, f"In[{count}]")
     assert outputs[-1]["content"]["data"]["text/plain"] == repr("#%help()")
+
+
+def test_logging_basic_config_in_a_cell_logs_to_the_cell(kernel):
+    _, kc = kernel
+    code = "import logging\nlogging.basicConfig()\nlogging.getLogger('user').warning('seen')"
+    _, outputs = execute(kc, code)
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert text == "WARNING:user:seen\n"
