@@ -124,3 +124,18 @@ def test_import_export_notebook_same_values_in_ipykernel(tmp_path):
     assert text(cell(ours, last)) == text(cell(reference, last))
     assert text(cell(ours, last)).startswith("9 [1.732050808, 2.0, 2.236067977]")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_demo_notebook_runs_top_to_bottom(tmp_path):
+    demo = Path(__file__).resolve().parents[2] / "notebooks" / "demo.ipynb"
+    notebook = nbformat.read(demo, as_version=4)
+    NotebookClient(notebook, kernel_name="pragma", timeout=180,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    submit = cell(notebook, "#%submit_job()")
+    assert "4/4 done" in submit.outputs[0].data["text/plain"]
+    assert "image/png" in mimes(submit)
+    assert "Pulled into the notebook: points, inside, pi_estimate" in text(submit)
+    assert "image/svg+xml" in mimes(cell(notebook, "#%draw_job()", 1))
+    used = cell(notebook, "print(f'{pi_estimate:.4f} (error {abs(pi_estimate - np.pi):.4f}) "
+                          "from {sum(inside):,} points inside')")  # fmt: skip
+    assert used.outputs[-1].data["text/plain"] == "3.14"
