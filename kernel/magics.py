@@ -49,7 +49,7 @@ class MagicCalls:
             raise MagicUsageError(
                 f"Line magic function `%{name}` not found. This kernel knows: {_known()}."
             )
-        return magic(self.shell, expand_variables(args, self.shell.namespace))
+        return magic(self.shell, self._expanded(name, args))
 
     def cell(self, name: str, line: str, body: str) -> Any:
         magic = CELL_MAGICS.get(name)
@@ -57,7 +57,12 @@ class MagicCalls:
             raise MagicUsageError(
                 f"Cell magic `%%{name}` not found. This kernel knows: {_known()}."
             )
-        return magic(self.shell, expand_variables(line, self.shell.namespace), body)
+        return magic(self.shell, self._expanded(name, line), body)
+
+    def _expanded(self, name: str, args: str) -> str:
+        if name in PYTHON_ARGUMENT_MAGICS:  # their argument is Python: {x for x in y} stays
+            return args
+        return expand_variables(args, self.shell.namespace)
 
     def system(self, command: str) -> None:
         status = run_streamed(expand_variables(command, self.shell.namespace), shell=True)
@@ -81,6 +86,10 @@ class MagicCalls:
         if not magics:
             raise MagicUsageError(f"Magic `%{name}` not found. This kernel knows: {_known()}.")
         self.shell.page_text("\n\n".join(inspect.cleandoc(m.__doc__ or name) for m in magics))
+
+
+#: magics whose argument is Python code, so no $name / {expr} expansion (IPython's no_var_expand)
+PYTHON_ARGUMENT_MAGICS = frozenset({"time", "timeit"})
 
 
 def _known() -> str:

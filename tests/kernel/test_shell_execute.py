@@ -546,3 +546,11 @@ def test_exception_groups_show_each_exception_and_end_with_the_group(shell):
     assert "1 of 2" in text and "ValueError: bad 1" in text and "ValueError: bad 2" in text
     assert "Cell In[8], line 2, in fail(n)" in text
     assert text.endswith("ExceptionGroup: two failures (2 sub-exceptions)")
+
+
+def test_python_argument_of_time_is_not_expanded(shell):
+    outcome, ctx, _ = run(shell, "y = [1, 2]\n%time {v for v in y}")
+    assert outcome.status == "ok"
+    assert ctx.of_type("execute_result")[0]["data"]["text/plain"] == "{1, 2}"
+    _, _, out = run(shell, "!echo {len(y)} $y")
+    assert out == "2 [1, 2]\n"
