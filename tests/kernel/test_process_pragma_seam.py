@@ -1,0 +1,37 @@
+"""The kernel side of the pragma seam: which requests reach the engine, and how its failures
+look (one error message, an error reply, the queue aborted), through jupyter_client."""
+
+from __future__ import annotations
+
+from tests.conftest import collect_iopub, execute, shell_reply
+
+
+def test_a_failing_pragma_cell_is_one_error_and_aborts_the_queue(kernel):
+    _, kc = kernel
+    failing = kc.execute("#%nosuchpragma()")
+    queued = kc.execute("'aborted'")
+    reply = shell_reply(kc, failing)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "PragmaUsageError"
+    outputs = [m for m in collect_iopub(kc, failing) if m["msg_type"] not in ("status", "execute_input")]
+    assert [m["msg_type"] for m in outputs] == ["error"]
+    assert outputs[0]["content"]["traceback"][-1].endswith(reply["content"]["evalue"])
+    assert shell_reply(kc, queued)["content"]["status"] == "aborted"
+
+
+def test_completion_and_inspection_of_a_pragma_line_come_from_the_engine(kernel):
+    _, kc = kernel
+    completion = shell_reply(kc, kc.complete("#%he", 4))["content"]
+    assert completion["status"] == "ok"
+    assert "help" in completion["matches"]
+    inspection = shell_reply(kc, kc.inspect("#%help", 4))["content"]
+    assert inspection["found"] is True
+    assert "lists every pragma" in inspection["data"]["text/plain"]
+
+
+def test_python_is_still_completed_by_the_shell_once_the_engine_is_loaded(kernel):
+    _, kc = kernel
+    execute(kc, "#%help()")
+    completion = shell_reply(kc, kc.complete("zi", 2))["content"]
+    assert "zip" in completion["matches"]
+    assert shell_reply(kc, kc.is_complete("for i in x:"))["content"]["status"] == "incomplete"
