@@ -300,7 +300,7 @@ def _task_namespace(
         "__builtins__": __builtins__,
         "variables": variables,
         "replication": replication,
-        "display": capture.display,
+        "display": capture.display_objects,
     }
     namespace.update((k, v) for k, v in inputs.items() if k != VARIABLES_KEY)
     return namespace
@@ -329,7 +329,7 @@ def _run_script(
         "variables": variables,
         "replication": replication,
         "result": result,
-        "display": capture.display,
+        "display": capture.display_objects,
     }
     run_python(script.code, script.source, namespace)
 
@@ -492,7 +492,10 @@ class OutputCapture:
 
     def __enter__(self) -> OutputCapture:  # noqa: PYI034
         global _active
-        self._saved = (sys.stdout, sys.stderr, _active)
+        from kernel import display as rich
+
+        _install_ipython_display(rich)
+        self._saved = (sys.stdout, sys.stderr, _active, rich.set_shell_context(self))
         sys.stdout = _CapturedStream(self, "stdout")
         sys.stderr = _CapturedStream(self, "stderr")
         _active = self
@@ -502,8 +505,11 @@ class OutputCapture:
     def __exit__(self, *exc_info: object) -> None:
         self.flush()
         global _active
+        from kernel import display as rich
+
         assert self._saved is not None
-        sys.stdout, sys.stderr, _active = self._saved
+        sys.stdout, sys.stderr, _active, previous = self._saved
+        rich.set_shell_context(previous)
 
     def write(self, name: str, text: str) -> None:
         with self._lock:
@@ -520,17 +526,42 @@ class OutputCapture:
             if text:
                 self._add(Output("stream", name=name, text=text))
 
-    def display(self, *objects: Any, **kwargs: Any) -> None:
-        """``display()`` inside a task: each object's rich representation."""
-        from kernel.display import format_mimebundle
+    @staticmethod
+    def display_objects(*objects: Any, **kwargs: Any) -> Any:
+        """``display()`` inside a task (IPython's signature): each object's rich bundle."""
+        from kernel.display import display
 
-        for obj in objects:
-            data, metadata = format_mimebundle(obj)
-            self.display_bundle(data, metadata)
+        return display(*objects, **kwargs)
 
-    def display_bundle(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def display(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        *,
+        display_id: str | None = None,
+        update: bool = False,
+    ) -> None:
+        """The output-context ``display``: a ready mime bundle."""
+        self.display_bundle(data, metadata)
+
+    # The output-context methods ``kernel.display`` publishes through (IPython's display,
+    # display handles, clear_output), so rich output made in a task lands in its outputs.
+    def stream(self, name: str, text: str) -> None:
+        self.write(name, text)
+
+    def clear_output(self, wait: bool = False) -> None:
+        """Outputs of a task are kept, not cleared (they are shown after it ran)."""
+
+    def display_bundle(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        *,
+        display_id: str | None = None,
+        update: bool = False,
+    ) -> None:
         self.flush()
-        self._add(Output("display", data=data, metadata=metadata))
+        self._add(Output("display", data=dict(data), metadata=dict(metadata or {})))
 
     def flush_figures(self) -> None:
         if "matplotlib.pyplot" in sys.modules:
@@ -580,6 +611,15 @@ class _CapturedStream:
         raise OSError("a task's output stream has no file descriptor")
 
 
+def _install_ipython_display(rich: Any) -> None:
+    """``from IPython.display import display`` inside a task publishes like ours (once)."""
+    global _ipython_hooked
+    if not _ipython_hooked:
+        rich.install_ipython_hook()
+        _ipython_hooked = True
+
+
+_ipython_hooked = False
 _active: OutputCapture | None = None  #: the capture of the task running in this process
 
 

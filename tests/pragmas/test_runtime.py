@@ -158,3 +158,12 @@ def test_from_plan_and_gather_inputs():
                            lambda t: [{"p": 1}])  # fmt: skip
     assert inputs["x"] == [1, 2] and inputs["local"] == 10
     assert run_task(b, inputs).exports == {"y": 14}
+
+
+def test_ipython_display_inside_a_task_is_captured():
+    pytest.importorskip("IPython")
+    body = "from IPython.display import HTML, display\ndisplay(HTML('<i>x</i>'), 3)"
+    outcome = run_task(spec(body), {})
+    assert outcome.ok, outcome.error
+    assert [o.data.get("text/html", o.data["text/plain"]) for o in outcome.outputs] == [
+        "<i>x</i>", "3"]
