@@ -57,6 +57,11 @@ class IOPubPublisher:
             if self._closed:
                 log.debug("IOPub closed: %s dropped", message.msg_type)
                 return
+            # Welcome subscribers that arrived meanwhile first: JEP 65 promises the welcome is
+            # a new subscriber's first message. Checking ZMQ_EVENTS also re-arms the edge-
+            # triggered ZMQ_FD the watcher waits on.
+            if self._xpub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._answer_subscriptions()
             self._xpub.send_multipart(frames)
             if self._xpub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 self._answer_subscriptions()

@@ -205,3 +205,29 @@ def test_kernel_binds_only_the_connection_files_address(live):
     }
     expected = {("127.0.0.1", live.info[f"{c}_port"]) for c in ("shell", "iopub", "stdin", "control", "hb")}
     assert listening == expected
+
+
+def test_a_subscriber_connected_before_start_up_sees_the_welcome_first(tmp_path):
+    """The subscription reaches the kernel while it starts (and publishes ``starting``)."""
+    for attempt in range(5):
+        connection_file, info = write_connection_file(
+            str(tmp_path / f"c{attempt}.json"), ip="127.0.0.1", key=KEY
+        )
+        context = zmq.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, 1)
+        sub = context.socket(zmq.SUB)
+        sub.connect(f"tcp://127.0.0.1:{info['iopub_port']}")
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kernel", "-f", connection_file],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        )
+        try:
+            assert sub.poll(30_000), "no IOPub message at all"
+            session = Session(key=KEY)
+            first = session.deserialize(session.feed_identities(sub.recv_multipart())[1])
+            assert first["msg_type"] == "iopub_welcome", f"attempt {attempt}: {first['msg_type']}"
+        finally:
+            process.kill()
+            process.wait(10)
+            context.destroy(linger=0)
