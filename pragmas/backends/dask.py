@@ -97,6 +97,9 @@ class DaskBackend(Backend):
         """Attach to the scheduler at ``url`` or, without one, start a cluster on this machine
         (worker processes on 127.0.0.1). Raises :class:`DaskConnectError` with the reason."""
         cluster = None
+        if url and workers is not None:
+            raise ValueError("workers= sizes a cluster started here; a running scheduler "
+                             f"({url}) has the workers it has: leave out one or the other")
         if url:
             client = _attach(url, timeout)
         else:

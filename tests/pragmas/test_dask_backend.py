@@ -335,6 +335,11 @@ def test_an_unreachable_scheduler_fails_the_connect_with_address_and_reason():
     assert isinstance(caught.value, ConnectionError)
 
 
+def test_workers_with_a_url_is_refused(cluster):
+    with pytest.raises(ValueError, match="workers= sizes a cluster started here"):
+        DaskBackend.connect(cluster.address, workers=3)
+
+
 def test_an_address_without_scheme_means_tcp(cluster):
     backend = DaskBackend.connect(cluster.address.removeprefix("tcp://"))
     try:
