@@ -188,3 +188,29 @@ def test_logging_basic_config_in_a_cell_logs_to_the_cell(kernel):
     _, outputs = execute(kc, code)
     text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
     assert text == "WARNING:user:seen\n"
+
+
+def test_output_of_a_long_cell_arrives_while_it_runs(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("print('early', flush=False)\nimport time\ntime.sleep(3)")
+    while True:
+        message = kc.get_iopub_msg(timeout=30)
+        if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+            break
+    assert message["content"]["text"] == "early\n"
+    assert not kc.shell_channel.msg_ready(), "the stream came only with the reply"
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    collect_iopub(kc, msg_id)
+
+
+def test_stdout_behaves_like_a_text_file(kernel):
+    _, kc = kernel
+    code = (
+        "import sys, os\n"
+        "try:\n    sys.stdout.write(b'x')\nexcept TypeError as e:\n    err = str(e)\n"
+        "(sys.stdout.isatty(), sys.stdout.writable(), sys.stdout.encoding,"
+        " isinstance(sys.stdout.fileno(), int), err.startswith('write() argument'))"
+    )
+    reply, outputs = execute(kc, code)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert outputs[-1]["content"]["data"]["text/plain"] == "(False, True, 'utf-8', True, True)"
