@@ -3,54 +3,13 @@ other tasks' results, leaves the kernel alive and the notebook's namespace intac
 
 from __future__ import annotations
 
-import re
 import threading
 
 import pytest
 
-from tests.conftest import execute
+from tests.e2e.run_helpers import failing, job, ok, streams
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def streams(outputs: list[dict], name: str = "stdout") -> str:
-    return "".join(m["content"]["text"] for m in outputs
-                   if m["msg_type"] == "stream" and m["content"]["name"] == name)  # fmt: skip
-
-
-def error_of(outputs: list[dict]) -> tuple[str, str]:
-    errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
-    assert len(errors) == 1, outputs
-    return errors[0]["ename"], ANSI.sub("", "\n".join(errors[0]["traceback"]))
-
-
-def ok(kc, code: str, timeout: float = 60) -> list[dict]:
-    reply, outputs = execute(kc, code, timeout=timeout)
-    assert reply["content"]["status"] == "ok", outputs
-    return outputs
-
-
-def failing(kc, code: str, timeout: float = 60) -> tuple[str, str]:
-    reply, outputs = execute(kc, code, timeout=timeout)
-    assert reply["content"]["status"] == "error", outputs
-    return error_of(outputs)
-
-
-@pytest.fixture
-def job(kernel):
-    """The kernel's client, with a sentinel in the namespace and every task removed after."""
-    _, kc = kernel
-    ok(kc, "sentinel = 'untouched'\nindependent_value = None")
-    defined: list[str] = []
-
-    def define(name: str, header: str, body: str) -> None:
-        ok(kc, f"#%task(name={name}{header})\n{body}")
-        defined.append(name)
-
-    yield kc, define
-    for name in defined:
-        execute(kc, f"#%delete_task(name={name})")
-    assert "'untouched' None" in streams(ok(kc, "print(repr(sentinel), independent_value)"))
+__all__ = ["job"]  # the fixture, imported for pytest
 
 
 def check_independent_branch_kept(kc) -> None:
