@@ -3,13 +3,14 @@
 Threads:
 - main: the shell loop and every cell (SIGINT only reaches the main thread);
 - control: interrupt, shutdown and kernel_info, answered while a cell runs;
-- iopub: owns the XPUB socket (:mod:`kernel.publisher`);
+- iopub: welcomes subscribers and runs deferred stream flushes (:mod:`kernel.publisher`);
+  every thread publishes itself, under the publisher's lock;
 - heartbeat: ``zmq.proxy`` in C on its own context (:mod:`protocol.heartbeat`);
 - parent poller: exits when the launcher (``JPY_PARENT_PID``) dies.
 
-Two zmq contexts besides the heartbeat's: shell and stdin belong to the main thread; control,
-iopub and the publisher pipe to the other threads. At exit, terminating the second one flushes
-the last reply and idle without touching the sockets of a main thread stuck in user code.
+Two zmq contexts besides the heartbeat's: shell and stdin belong to the main thread; control
+and iopub to the others. At exit, terminating the second one flushes the last reply and idle
+without touching the sockets of a main thread that may be stuck in user code.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from protocol.channels import open_sockets
 from protocol.connection import ConnectionInfo
 from protocol.heartbeat import Heartbeat
 from protocol.messages import MessageFactory
-from protocol.wire import DigestHistory, Signer
+from protocol.wire import DigestHistory, Message, Signer
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class KernelApp:
         self.shell = Channel("shell", self.shell_socket, shell_table(handlers), self)
         self.control = Channel("control", self.control_socket, control_table(handlers), self)
         self.shell.before_reply = self._set_aside_queued_requests
-        self._set_aside: list = []
+        self._set_aside: list[Message] = []
         self._exit_requested = threading.Event()
         self._exiting = threading.Lock()
 
@@ -109,16 +110,23 @@ class KernelApp:
     def serve_shell(self) -> None:
         """The main thread's loop; returns never (exit is os._exit)."""
         while True:
-            request = self.shell.receive()
-            if request is not None:
-                self.shell.dispatch(request)
-                self.executor.write_pending_history()
-                if self.executor.abort_pending:
-                    self._abort_queued_executes()
+            try:
+                self._serve_one_shell_request()
+            except Exception:  # a kernel bug must not end the kernel: log it, keep serving
+                log.exception("shell: request failed")
             if self._exit_requested.is_set():
                 self.exit()
 
-    def _set_aside_queued_requests(self, request) -> None:
+    def _serve_one_shell_request(self) -> None:
+        request = self.shell.receive()
+        if request is None:
+            return
+        self.shell.dispatch(request)
+        self.executor.write_pending_history()
+        if self.executor.abort_pending:
+            self._abort_queued_executes()
+
+    def _set_aside_queued_requests(self, request: Message) -> None:
         """After a failed cell with stop_on_error, before its reply leaves: take what is queued
         now. Those requests were all sent before the frontend could know of the error."""
         if not self.executor.abort_pending:
@@ -146,9 +154,14 @@ class KernelApp:
     def _serve_control(self) -> None:
         try:
             while True:
-                request = self.control.receive()
-                if request is not None:
-                    self.control.dispatch(request)
+                try:
+                    request = self.control.receive()
+                    if request is not None:
+                        self.control.dispatch(request)
+                except zmq.ContextTerminated:
+                    raise
+                except Exception:  # a kernel bug must not stop the control channel
+                    log.exception("control: request failed")
                 if self._exit_requested.is_set():
                     self.exit()
         except zmq.ContextTerminated:

@@ -202,10 +202,11 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 
 def dumps(value: Any) -> bytes:
     """JSON as jupyter_client packs it: UTF-8, and no NaN/Infinity (they are not JSON, a peer's
-    ``json.loads`` would refuse the whole message), so those become null."""
+    ``json.loads`` would refuse the whole message), so those become null; objects JSON cannot
+    hold (sets, bytes, arbitrary objects) are cleaned as :func:`json_clean` says."""
     try:
         text = _ENCODER.encode(value)
-    except ValueError:
+    except (ValueError, TypeError):  # NaN, or an object JSON cannot hold
         text = _ENCODER.encode(json_clean(value))
     return text.encode("utf-8")
 

@@ -148,3 +148,16 @@ def test_nan_and_infinity_are_sent_as_null():
     frames = serialize(message, Signer(KEY))
     parsed = Session(key=KEY).deserialize(frames[1:], content=True)
     assert parsed["content"] == {"a": None, "b": [None, 1.5]}
+
+
+def test_objects_json_cannot_hold_are_cleaned_not_fatal():
+    message = Message(
+        header={"msg_id": "1", "msg_type": "x"},
+        content={"set": {1}, "bytes": b"ab", "tuple": (1, 2), "obj": object, 3: "int key"},
+    )
+    parsed = Session(key=KEY).deserialize(serialize(message, Signer(KEY))[1:], content=True)
+    assert parsed["content"]["set"] == [1]
+    assert parsed["content"]["bytes"] == "ab"
+    assert parsed["content"]["tuple"] == [1, 2]
+    assert parsed["content"]["obj"] == repr(object)
+    assert parsed["content"]["3"] == "int key"
