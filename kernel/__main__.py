@@ -33,7 +33,9 @@ def configure_logging() -> None:
 
     handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(logging.Formatter("[pragma-kernel] %(levelname)s %(name)s: %(message)s"))
-    for name in ("kernel", "protocol", "pragmas"):
+    # "Comm" is the comm package's logger: it reports protocol events (unknown targets and
+    # comm ids) that belong in the kernel's log, not in the user's cell
+    for name in ("kernel", "protocol", "pragmas", "Comm"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
