@@ -5,7 +5,9 @@ starts a cluster that goes away with the kernel."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -165,6 +167,29 @@ def test_an_interrupt_cancels_the_job_on_the_cluster_and_keeps_the_namespace(fre
     assert "cancelled" in reply["content"].get("evalue", ""), reply["content"]
 
 
+def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(kernel, cluster):
+    _, kc = kernel
+    for code in (f"#%connect(backend=dask, url={cluster.address})",
+                 ("#%task(name=patient, export=[answer])\nimport time\n"
+                 "print('started', flush=True)\ntime.sleep(3)\nanswer = 42")):
+        reply, _ = execute(kc, code, timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    msg_id = kc.execute("#%submit_job()")
+    _wait_for_stream(kc, msg_id, "started")
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        (worker,) = [w for w, keys in client.processing().items() if keys]
+        os.kill(client.run(os.getpid, workers=[worker])[worker], signal.SIGKILL)
+    reply = shell_reply(kc, msg_id, timeout=120)
+    outputs = collect_iopub(kc, msg_id, timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    stderr = "".join(m["content"]["text"] for m in outputs
+                     if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+    assert f"patient: the worker {worker} running it was lost; Dask rescheduled it" in stderr
+    _, outputs = execute(kc, "print(answer)")
+    assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["42\n"]
+    cluster.wait_for_workers(2)
+
+
 def _wait_for_stream(kc, msg_id: str, text: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -186,6 +211,8 @@ def free_port() -> int:
 
 def test_an_unreachable_scheduler_fails_the_connect_and_the_previous_backend_stays(kernel):
     _, kc = kernel
+    reply, _ = execute(kc, "#%connect(backend=local, workers=1)", timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
     address = f"tcp://127.0.0.1:{free_port()}"
     reply, _ = execute(kc, f"#%connect(backend=dask, url={address})", timeout=60)
     content = reply["content"]

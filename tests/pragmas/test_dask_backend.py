@@ -115,6 +115,19 @@ def test_diamond_passes_exports_between_tasks_and_keeps_them_on_the_workers(back
     assert recorder.states("d") == [TaskState.PENDING, TaskState.RUNNING, TaskState.DONE]
 
 
+def test_a_dependent_receives_only_the_exports_it_imports(backend):
+    run, _ = run_job(
+        backend,
+        task("both", "small = 1\nlarge = bytes(10_000_000)", exports=["small", "large"]),
+        task("wants_small", "print(small, 'large' in dir())", dep=["both"], imports=["small"]),
+        task("wants_all", "print(small, len(large))", dep=["both"], imports=["small", "large"]),
+    )
+    assert stdout(run, "wants_small") == "1 False\n"
+    assert stdout(run, "wants_all") == "1 10000000\n"
+    slimmed = [f.key for f in run.helper_futures]  # one slimmed copy, for wants_small only
+    assert [key[0].split("-")[0] for key in slimmed] == ["both.imports"]
+
+
 def test_independent_tasks_spread_over_both_workers(backend, cluster):
     tasks = [task(f"t{i}", "import os, time\ntime.sleep(0.3)\nwhere = os.getpid()",
                   exports=["where"]) for i in range(4)]
