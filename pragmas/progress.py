@@ -76,10 +76,14 @@ class JobProgress:
             self.ctx.display(output.data, output.metadata)
 
     # -- the display ---------------------------------------------------------------------------
-    def start(self, run: JobRun) -> None:
-        """Show the display and keep it current until the run is over."""
-        self.run = run
+    def show(self) -> None:
+        """Show the display (all pending), before the job starts, so it comes first."""
         self.ctx.display(self.render(), display_id=self.display_id)
+
+    def start(self, run: JobRun) -> None:
+        """Keep the display current until the run is over."""
+        self.run = run
+        self._dirty.set()
         self._refresher = threading.Thread(target=self._refresh, name="job-progress", daemon=True)
         self._refresher.start()
 

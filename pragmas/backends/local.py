@@ -113,6 +113,8 @@ def _worker_main(conn: Connection, remote: bool) -> None:
     (``remote``: read by address) until the kernel releases them, or in memory files whose
     descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
+    conn = _LockedConnection(conn)
+    descriptors = _DescriptorOutput()
     held_files: list[int] = []
     kept: dict[int, list[transfer.Packed]] = {}  #: unit id -> values read by address
     while True:
@@ -128,7 +130,74 @@ def _worker_main(conn: Connection, remote: bool) -> None:
             continue
         _, unit_id, spec, refs = message
         store = _ValueStore(remote, held_files, kept.setdefault(unit_id, []))
-        conn.send(("done", unit_id, _run_unit(conn, unit_id, spec, refs, store)))
+        descriptors.emit = lambda output, unit_id=unit_id: conn.send(("out", unit_id, output))
+        report = _run_unit(conn, unit_id, spec, refs, store)
+        descriptors.drain()  # what subprocesses wrote belongs to this replica
+        descriptors.emit = None
+        conn.send(("done", unit_id, report))
+
+
+class _LockedConnection:
+    """The worker's pipe, shared by the task's thread and the descriptor relays."""
+
+    def __init__(self, conn: Connection):
+        self._conn, self._lock = conn, threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+    def recv(self) -> Any:
+        return self._conn.recv()
+
+
+_DRAIN_MARK = b"\x00pragma-drain\x00\n"
+
+
+class _DescriptorOutput:
+    """Output written to file descriptors 1 and 2 (subprocesses, C libraries) reaches the
+    running replica like its prints do; between replicas it goes where it went before."""
+
+    def __init__(self) -> None:
+        self.emit: Any = None
+        self._drained = {1: threading.Event(), 2: threading.Event()}
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            original = os.dup(fd)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            threading.Thread(target=self._relay, args=(fd, name, read_end, original),
+                             daemon=True, name=f"relay-{name}").start()  # fmt: skip
+
+    def drain(self) -> None:
+        """Wait until everything written so far has been relayed."""
+        for fd, drained in self._drained.items():
+            drained.clear()
+            os.write(fd, _DRAIN_MARK)
+        for drained in self._drained.values():
+            drained.wait(1.0)
+
+    def _relay(self, fd: int, name: str, read_end: int, original: int) -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            while (index := pending.find(_DRAIN_MARK)) >= 0:
+                self._forward(name, pending[:index], original)
+                pending = pending[index + len(_DRAIN_MARK) :]
+                self._drained[fd].set()
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                self._forward(name, pending[:cut], original)
+                pending = pending[cut:]
+
+    def _forward(self, name: str, data: bytes, original: int) -> None:
+        if not data:
+            return
+        emit = self.emit
+        if emit is None:
+            os.write(original, data)
+        else:
+            emit(Output("stream", name=name, text=data.decode(errors="replace")))
 
 
 @dataclass
@@ -151,7 +220,7 @@ class _ValueStore:
         return ref
 
 
-def _run_unit(conn: Connection, unit_id: int, spec: TaskSpec, refs: dict, store: _ValueStore):
+def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: _ValueStore):
     def emit(output: Output) -> None:
         conn.send(("out", unit_id, output))
 

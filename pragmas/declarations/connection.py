@@ -53,7 +53,7 @@ def connect(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     kind = backend_kind(call)
     try:
         backend = _open(kind, call, ctx)
-    except (ConnectionError, OSError, TimeoutError, RuntimeError, ValueError) as exc:
+    except connect_errors(kind) as exc:
         raise _failure(engine, kind, call, exc) from None
     engine.set_backend(backend)
     ctx.stream("stdout", f"Connected: {backend.describe()}\n")
@@ -78,6 +78,19 @@ def backend_kind(call: PragmaCall) -> str:
     if url:
         return "dask"
     return "local"
+
+
+def connect_errors(kind: str) -> tuple[type[BaseException], ...]:
+    """What a failed connect of this kind raises (anything else is a bug, shown as such)."""
+    if kind == "dask":
+        from pragmas.backends.dask import DaskConnectError
+
+        return (DaskConnectError, OSError, TimeoutError)
+    if kind == "proactive":
+        from pragmas.backends.proactive import AUTOCONNECT_ERRORS
+
+        return (*AUTOCONNECT_ERRORS, OSError)
+    return (OSError, ValueError)
 
 
 def _open(kind: str, call: PragmaCall, ctx: OutputContext) -> Backend:

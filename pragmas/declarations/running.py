@@ -100,6 +100,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     backend = engine.get_backend()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
+    progress.show()
     run = backend.submit(plan, progress.listener)
     engine.submitted.append(run)
     submission = _Submission(progress, pull=call.args["pull"])
@@ -115,16 +116,23 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 
 
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
-    """ProActive's placement options: carried in the plan; elsewhere said not to apply."""
+    """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
+    other backend says once, plainly, which ProActive-only settings it does not apply."""
     placement = {k: call.args[k] for k in ("nodesource", "host", "token", "input_path",
                                            "output_path") if call.args.get(k)}  # fmt: skip
-    if not placement:
+    plan.placement = placement
+    backend = engine.get_backend()
+    if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
-    plan.placement = placement  # read by the ProActive backend
-    if engine.get_backend().name != "proactive":
-        names = ", ".join(placement)
-        engine.say_once(f"placement:{names}", f"Note: {names} only apply on a ProActive "
-                        "scheduler; ignored here.", ctx)  # fmt: skip
+    from pragmas.backends.proactive import proactive_only_notices
+
+    for text in proactive_only_notices(plan.job, backend.name, placement):
+        engine.say_once(text, text, ctx)
+
+
+def _has_proactive_only(job: Any) -> bool:
+    return bool(job.job_selection_script or job.job_fork_env or job.runtime_env or any(
+        t.selection_script is not None or t.fork_env is not None for t in job.tasks.values()))
 
 
 def _remember_on_finish(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:

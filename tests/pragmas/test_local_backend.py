@@ -172,3 +172,12 @@ def test_unfetched_values_stay_in_the_worker_until_fetched(backend):
     assert job.results["use"].exports == {"s": 2_000_000.0}
     job.fetch()  # a second fetch changes nothing
     assert job.results["use"].exports == {"s": 2_000_000.0}
+
+
+def test_subprocess_output_reaches_the_task(backend):
+    events = []
+    code = "import subprocess\nsubprocess.run(['echo', 'from a child'], check=True)\nprint('after')"
+    job = run(backend, plan_of(task("child", code)), events)
+    assert job.results["child"].state is TaskState.DONE
+    text = "".join(o.text for o in job.results["child"].outputs)
+    assert "from a child\n" in text and "after\n" in text
