@@ -115,17 +115,27 @@ class CellContext:
         return self.io.stdin.request(prompt, password, self.request)
 
 
-_current: CellContext | None = None
+_current: CellContext | None = None  # the request the main thread runs (or ran last)
+_latest_visible: CellContext | None = None  # the latest non-silent one
+_main_thread_id = threading.main_thread().ident
 _current_lock = threading.Lock()
 
 
 def current_context() -> CellContext | None:
-    """The context of the request now running, or of the latest one (for background threads)."""
-    return _current
+    """The context of the request now running, or of the latest one (for background threads).
+
+    Background threads write to the latest request that shows output: a frontend polling with
+    silent executes (variable inspectors) must not swallow a thread's prints.
+    """
+    if threading.get_ident() == _main_thread_id or _latest_visible is None:
+        return _current
+    return _latest_visible
 
 
 def activate(context: CellContext) -> None:
     """Make ``context`` the one ``print``, ``display`` and ``input`` go to."""
-    global _current
+    global _current, _latest_visible
     with _current_lock:
         _current = context
+        if not context.silent:
+            _latest_visible = context

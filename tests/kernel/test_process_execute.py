@@ -214,3 +214,19 @@ def test_stdout_behaves_like_a_text_file(kernel):
     reply, outputs = execute(kc, code)
     assert reply["content"]["status"] == "ok", reply["content"]
     assert outputs[-1]["content"]["data"]["text/plain"] == "(False, True, 'utf-8', True, True)"
+
+
+def test_silent_requests_do_not_swallow_a_background_threads_output(kernel):
+    _, kc = kernel
+    visible = kc.execute(
+        "import threading, time\n"
+        "threading.Thread(target=lambda: (time.sleep(1), print('late'))).start()"
+    )
+    collect_iopub(kc, visible)
+    execute(kc, "pass", silent=True)  # the latest request now, but it shows nothing
+    while True:
+        message = kc.get_iopub_msg(timeout=30)
+        if message["msg_type"] == "stream":
+            break
+    assert message["content"]["text"] == "late\n"
+    assert message["parent_header"]["msg_id"] == visible
