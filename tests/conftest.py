@@ -61,6 +61,13 @@ def _prepare_environment() -> None:
 _prepare_environment()
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the run's kernelspec and data directory (kernels are stopped by their fixtures)."""
+    import shutil
+
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
 def start_kernel(kernel_name: str = KERNEL_NAME, timeout: float = 60):
     """A started (KernelManager, BlockingKernelClient) pair, ready (kernel_info answered)."""
     from jupyter_client.manager import start_new_kernel
