@@ -33,8 +33,8 @@ class ClusterStartError(RuntimeError):
 class DaskTestCluster:
     """A scheduler and worker processes; ``address`` is the scheduler's ``tcp://`` URL."""
 
-    def __init__(self, workers: int = WORKERS):
-        self.workers = workers
+    def __init__(self, workers: int = WORKERS, threads: int = 1):
+        self.workers, self.threads = workers, threads
         self.directory = Path(tempfile.mkdtemp(prefix="pragma-dask-cluster-"))
         self.scheduler_file = self.directory / "scheduler.json"
         self.processes: list[subprocess.Popen] = []
@@ -48,7 +48,7 @@ class DaskTestCluster:
         for index in range(self.workers):
             self._spawn(f"worker-{index}", [
                 "worker", "--scheduler-file", str(self.scheduler_file), "--nworkers", "1",
-                "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                "--nthreads", str(self.threads), "--host", "127.0.0.1", "--no-dashboard",
                 "--local-directory", str(self.directory / f"worker-{index}"),
                 "--name", f"worker-{index}",
             ])

@@ -56,6 +56,12 @@ class Recorder:
     def outputs(self, task: str) -> list:
         return [e for e in self.events if e.task == task and e.kind == "output"]
 
+    def wait_for_output(self, task: str, text: str, timeout: float = 60) -> None:
+        with self._lock:
+            assert self._changed.wait_for(
+                lambda: any(e.output.text == text for e in self.outputs(task)), timeout), (
+                f"{task} never wrote {text!r}")
+
     def wait_for(self, task: str, state: TaskState, timeout: float = 60) -> None:
         with self._lock:
             assert self._changed.wait_for(lambda: state in self.states(task), timeout), (
@@ -199,6 +205,38 @@ def test_a_bash_task_streams_its_output(backend):
                                           language="Linux_Bash"))
     assert stdout(run, "shell") == "one\n"
     assert [o.text for o in run.results["shell"].outputs if o.name == "stderr"] == ["two\n"]
+
+
+def test_output_reaches_the_listener_while_the_task_still_runs(backend, tmp_path):
+    go_on = tmp_path / "go-on"
+    recorder = Recorder()
+    run = backend.submit(plan_of(task("talker", (
+        "import pathlib, time\n"
+        "print('first', flush=True)\n"
+        f"while not pathlib.Path({str(go_on)!r}).exists():\n"
+        "    time.sleep(0.02)\n"
+        "print('second')\n"
+    ))), recorder)
+    recorder.wait_for_output("talker", "first\n")
+    assert run.results["talker"].state == TaskState.RUNNING  # it waits for go_on
+    go_on.touch()
+    assert run.wait(60)
+    assert [e.output.text for e in recorder.outputs("talker")] == ["first\n", "second\n"]
+
+
+def test_workers_with_several_threads_keep_each_tasks_output_apart():
+    cluster = DaskTestCluster(workers=1, threads=2).start()
+    try:
+        backend = DaskBackend.connect(cluster.address)
+        assert "tasks run one at a time per worker process" in backend.describe()
+        code = "import time\nfor n in range(50):\n    print('{name}', n)\n    time.sleep(0.002)"
+        tasks = [task(f"t{i}", code.format(name=f"t{i}")) for i in range(4)]
+        run, _ = run_job(backend, *tasks)
+        for i in range(4):
+            assert stdout(run, f"t{i}") == "".join(f"t{i} {n}\n" for n in range(50))
+        backend.close()
+    finally:
+        cluster.stop()
 
 
 # --- failures ------------------------------------------------------------------------------
