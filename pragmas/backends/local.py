@@ -46,8 +46,8 @@ from pragmas.backends.base import (
 from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec, run_task
 
 _job_ids = itertools.count(1)
-#: finished pull=off jobs whose large values the workers keep for a later fetch
-MAX_PARKED = 4
+#: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
+MAX_PARKED = 1
 
 
 class LocalBackend(Backend):
@@ -591,7 +591,7 @@ class _Scheduler:
         job = self.parked.pop(run)
         for name in job.unfetched:
             job.run.results[name].notes.append(
-                f"its values were released unfetched after {MAX_PARKED} newer pull=off jobs; "
+                "its values were released unfetched when a newer pull=off job ended; "
                 "submit with pull=on to keep them"
             )
         job.unfetched.clear()

@@ -97,6 +97,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     keys = task_keys(plan)
     if call.args["cache"]:
         plan.reuse = {n: state.cache[k] for n, k in keys.items() if k in state.cache}
+    _release_old_values(engine, state)
     backend = engine.get_backend()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
@@ -133,6 +134,24 @@ def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext)
 def _has_proactive_only(job: Any) -> bool:
     return bool(job.job_selection_script or job.job_fork_env or job.runtime_env or any(
         t.selection_script is not None or t.fork_env is not None for t in job.tasks.values()))
+
+
+#: submitted jobs whose exports and results the kernel keeps (older ones: states and outputs)
+KEPT_RESULTS = 2
+
+
+def _release_old_values(engine: Any, state: _RunningState) -> None:
+    """Let go of the values of older jobs (the notebook keeps what it pulled), so memory does
+    not grow with every run; results kept for ``cache=on`` stay."""
+    cached = {id(result) for result in state.cache.values()}
+    for run in engine.submitted[:-KEPT_RESULTS]:
+        if not run.done:
+            continue
+        for result in run.results.values():
+            if id(result) in cached or (not result.exports and result.result is None):
+                continue
+            result.exports, result.result = {}, None
+            result.notes.append(f"values released: only the last {KEPT_RESULTS} jobs keep them")
 
 
 def _remember_on_finish(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
@@ -393,6 +412,9 @@ def get_task_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
                                  f"{result.error.ename}: {result.error.evalue}")  # fmt: skip
         raise PragmaStateError(f"task {result.name} of job {run.name} is {result.state.value}: "
                                "it has no result")  # fmt: skip
+    released = [n for n in result.notes if n.startswith("values released")]
+    if released:
+        ctx.stream("stdout", f"{result.name}: {released[-1]}\n")
     if result.exports:
         listed = ", ".join(f"{k} = {_short(v)}" for k, v in result.exports.items())
         ctx.stream("stdout", f"{result.name} exported: {listed}\n")
