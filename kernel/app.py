@@ -85,6 +85,7 @@ class KernelApp:
         self._set_aside: list[Message] = []
         self._exit_requested = threading.Event()
         self._exiting = threading.Lock()
+        self._shell_warmed = False
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +123,9 @@ class KernelApp:
         if request is None:
             return
         self.shell.dispatch(request)
+        if not self._shell_warmed:
+            self._shell_warmed = True
+            threading.Thread(target=_import_shell, name="warm-up", daemon=True).start()
         self.executor.write_pending_history()
         if self.executor.abort_pending:
             self._abort_queued_executes()
@@ -214,6 +218,15 @@ class KernelApp:
         worker.join(timeout)
         if worker.is_alive():
             log.warning("%s did not finish within %.0f s", what, timeout)
+
+
+def _import_shell() -> None:
+    """Import the Python shell's modules once the first request is answered, so the first cell
+    does not wait for them (start-up does not either: they load after kernel_info)."""
+    try:
+        import kernel.shell  # noqa: F401
+    except ImportError:
+        log.warning("the Python shell cannot be imported yet", exc_info=True)
 
 
 def _log_failure(work, what: str):
