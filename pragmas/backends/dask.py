@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class DaskBackend(Backend):
         self.topic = f"pragma-kernel-{client.id}"
         self._runs: dict[str, DaskJobRun] = {}  #: unfinished runs, by token
         self._latest: dict[str, DaskJobRun] = {}  #: the last run of each job name
+        self._every_run: weakref.WeakSet[DaskJobRun] = weakref.WeakSet()  #: still referenced
         self._dashboard = _find_dashboard(client)
         client.subscribe_topic(self.topic, self._on_event)
 
@@ -140,6 +142,8 @@ class DaskBackend(Backend):
         for run in list(self._runs.values()):
             if not run.done:
                 self.cancel(run)
+        for run in list(self._every_run):
+            run.release(f"the kernel disconnected from the Dask scheduler at {self.address}")
         if self.client.status not in ("closed", "closing"):
             self.client.unsubscribe_topic(self.topic)
             self.client.close()
@@ -152,6 +156,7 @@ class DaskBackend(Backend):
         token = uuid.uuid4().hex[:8]
         run = DaskJobRun(f"dask-{next(_job_numbers)}", plan, self, token, listener)
         self._runs[token] = run
+        self._every_run.add(run)
         run.announce_pending()
         try:
             JobGraph(self, run).submit()

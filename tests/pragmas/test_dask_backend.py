@@ -472,6 +472,16 @@ def test_cache_reuse_of_values_held_in_the_kernel_scatters_them(backend):
     assert stdout(run, "user") == "yyy\n"
 
 
+def test_closing_the_backend_says_why_unpulled_exports_are_gone(cluster):
+    backend = DaskBackend.connect(cluster.address)
+    run, _ = run_job(backend, task("kept", "a = 1\nb = 2", exports=["a", "b"]))
+    assert run.results["kept"].exports["a"] == 1
+    backend.close()
+    assert run.results["kept"].exports["a"] == 1  # pulled before: still here
+    with pytest.raises(ExportsReleasedError, match="disconnected from the Dask scheduler"):
+        run.results["kept"].exports["b"]
+
+
 def test_cache_reuse_of_released_unpulled_exports_runs_the_task_again(backend):
     maker = task("maker", "print('ran')\nvalue = 5", exports=["value"])
     user = task("user", "print(value + 1)", dep=["maker"], imports=["value"])
