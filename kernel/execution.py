@@ -36,6 +36,13 @@ def interrupted() -> Outcome:
     return Outcome("error", "KeyboardInterrupt", "", list(INTERRUPTED_TRACEBACK))
 
 
+def failure(error: BaseException) -> Outcome:
+    """An unexpected exception (a bug of the engine, a shell that cannot load) as the user's
+    error: its whole traceback, last line ``ename: evalue``."""
+    lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
+    return Outcome("error", type(error).__name__, str(error), lines)
+
+
 def notebook_name_from_env() -> str | None:
     """Jupyter Server passes the notebook's path as JPY_SESSION_NAME; its stem names jobs."""
     path = os.environ.get("JPY_SESSION_NAME")
@@ -144,6 +151,8 @@ class Executor:
             return interrupted()
         except SystemExit as exit_:  # the shell turns it into an error; never end the kernel
             return Outcome("error", "SystemExit", str(exit_.code), [f"SystemExit: {exit_.code}"])
+        except Exception as error:  # noqa: BLE001 - loading the shell/engine failed: shown
+            return failure(error)
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
@@ -156,8 +165,7 @@ class Executor:
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 - an engine bug, shown as a traceback
-            lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
-            return Outcome("error", type(error).__name__, str(error), lines)
+            return failure(error)
         return Outcome()
 
     @staticmethod
