@@ -10,7 +10,8 @@ Output widget routes correctly). Without the ``comm`` package no comm can exist:
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kernel.context import CellContext, current_context
 from protocol.wire import Message

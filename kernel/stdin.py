@@ -15,7 +15,14 @@ import threading
 import zmq
 
 from protocol.messages import MessageFactory
-from protocol.wire import DigestHistory, InvalidMessage, Message, Signer, deserialize, serialize
+from protocol.wire import (
+    DigestHistory,
+    InvalidMessage,
+    Message,
+    Signer,
+    deserialize,
+    serialize,
+)
 
 log = logging.getLogger(__name__)
 
