@@ -31,6 +31,7 @@ import cloudpickle
 
 #: values whose pickled size reaches this go through a memory file instead of the pipe
 INLINE_LIMIT = 1 << 20
+HAS_MEMORY_FILES = hasattr(os, "memfd_create")  #: Linux; elsewhere values go by the pipe
 _ALIGN = 64  # buffers start on cache-line boundaries so numpy views are aligned
 
 
@@ -260,6 +261,6 @@ def _allocate(length: int) -> memoryview:
 
 def export_ref(packed: Packed, name: str = "pragma-value") -> tuple[int | None, ValueRef]:
     """Inline for small values, a memory file for large ones (``fd`` None when inline)."""
-    if packed.nbytes < INLINE_LIMIT:
+    if packed.nbytes < INLINE_LIMIT or not HAS_MEMORY_FILES:
         return None, to_inline(packed)
     return write_memory_file(packed, name)

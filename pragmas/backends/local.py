@@ -118,7 +118,10 @@ def _worker_main(conn: Connection, remote: bool) -> None:
     held_files: list[int] = []
     kept: dict[int, list[transfer.Packed]] = {}  #: unit id -> values read by address
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except EOFError:
+            return  # the kernel is gone
         for fd in held_files:
             os.close(fd)
         held_files.clear()
@@ -209,8 +212,8 @@ class _ValueStore:
     kept: list[transfer.Packed]
 
     def ref(self, packed: transfer.Packed, name: str) -> transfer.ValueRef:
-        if packed.nbytes < transfer.INLINE_LIMIT:
-            return transfer.to_inline(packed)
+        if packed.nbytes < transfer.INLINE_LIMIT or not transfer.HAS_MEMORY_FILES:
+            return transfer.to_inline(packed)  # (or no better way on this system)
         if self.remote:
             ref = transfer.remote_ref(packed)
             self.kept.append(packed)
