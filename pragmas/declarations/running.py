@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import pickle
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -107,12 +108,14 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     submission = _Submission(progress, pull=call.args["pull"])
     state.submissions[run] = submission
     progress.start(run)
-    _remember_on_finish(state, run, keys)
     if not call.args["wait"]:
+        threading.Thread(target=lambda: (run.wait(), _remember(state, run, keys)),
+                         name="job-cache", daemon=True).start()  # fmt: skip
         ctx.stream("stdout", f"Job {plan.name} submitted (id {run.job_id}); "
                    "#%wait_job() waits for it.\n")  # fmt: skip
         return
     _wait(run, progress, cancel_on_interrupt=True)
+    _remember(state, run, keys)
     _conclude(engine, run, submission, ctx)
 
 
@@ -154,20 +157,13 @@ def _release_old_values(engine: Any, state: _RunningState) -> None:
             result.notes.append(f"values released: only the last {KEPT_RESULTS} jobs keep them")
 
 
-def _remember_on_finish(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
+def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
     """Keep each successful task's result under its key, for later ``cache=on`` runs."""
-
-    def remember() -> None:
-        run.wait()
-        if not run.plan.fetch_exports:
-            return  # its values were left in the workers; a later run recomputes them
-        for name, result in run.results.items():
-            if result.state is TaskState.DONE and name in keys:
-                state.cache[keys[name]] = result
-
-    import threading
-
-    threading.Thread(target=remember, name="job-cache", daemon=True).start()
+    if not run.plan.fetch_exports:
+        return  # its values were left in the workers; a later run recomputes them
+    for name, result in run.results.items():
+        if result.state is TaskState.DONE and name in keys:
+            state.cache[keys[name]] = result
 
 
 def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
