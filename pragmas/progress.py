@@ -154,7 +154,8 @@ class JobProgress:
         if self.run is None or not self.run.done:
             return None
         wall = self._elapsed()
-        busy = sum(r.duration for n, r in self.run.results.items() if n not in self.reused)
+        busy = sum(r.replica_time or r.duration for n, r in self.run.results.items()
+                   if n not in self.reused)  # fmt: skip
         speedup = busy / wall if wall > 0 else 0.0
         return f"wall time {wall:.2f} s · task time {busy:.2f} s · speed-up {speedup:.2f}x"
 

@@ -104,6 +104,8 @@ class TaskResult:
     started: float | None = None
     finished: float | None = None
     attempts: int = 0
+    #: sum of its replicas' run times when runs > 1 (0: ``duration`` says it all)
+    replica_time: float = 0.0
     notes: list[str] = field(default_factory=list)  #: e.g. "rescheduled after a lost worker"
 
     @property

@@ -560,6 +560,8 @@ class _Scheduler:
         self._dispatch()  # dependents start before the kernel copies the values for itself
         result.started = min(r.started for r in reports)
         result.finished = max(r.finished for r in reports)
+        if len(reports) > 1:
+            result.replica_time = sum(r.finished - r.started for r in reports)
         if job.run.plan.fetch_exports:
             self._fill_values(job, name, reports)
         else:
