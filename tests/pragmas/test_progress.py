@@ -1,0 +1,64 @@
+"""The live job display, fed by a real local job, recorded by an in-memory output context."""
+
+from __future__ import annotations
+
+import pytest
+
+from pragmas.backends.local import LocalBackend
+from pragmas.progress import TABLE_LIMIT, JobProgress, prefix_lines
+from tests.kernel.recording_context import RecordingContext
+from tests.pragmas.test_local_backend import plan_of, task
+
+
+@pytest.fixture(scope="module")
+def backend():
+    backend = LocalBackend(workers=2)
+    yield backend
+    backend.close()
+
+
+def run_with_progress(backend, plan) -> tuple[RecordingContext, JobProgress]:
+    ctx = RecordingContext()
+    progress = JobProgress(ctx, plan, backend)
+    progress.show()
+    run = backend.submit(plan, progress.listener)
+    progress.start(run)
+    assert run.wait(timeout=60)
+    progress.stop()
+    return ctx, progress
+
+
+def test_one_display_updated_in_place_ending_with_the_summary(backend):
+    plan = plan_of(task("a", "print('one')\nprint('two')"), task("b", "1/0"),
+                   task("c", "pass", dep=["b"]))  # fmt: skip
+    ctx, progress = run_with_progress(backend, plan)
+    assert ctx.outputs[0][0] == "display_data"  # the display comes first
+    ids = {c["transient"].get("display_id") for k, c in ctx.outputs if "display" in k}
+    assert ids == {progress.display_id}
+    final = ctx.of_type("update_display_data")[-1]["data"]
+    assert "1/3 done, 1 failed, 1 skipped" in final["text/plain"]
+    assert "speed-up" in final["text/plain"] and "wall time" in final["text/plain"]
+    assert "<table" in final["text/html"]
+    text = "".join(c["text"] for c in ctx.of_type("stream"))
+    assert "[a] one\n[a] two\n" in text
+
+
+def test_figures_from_tasks_are_shown(backend):
+    pytest.importorskip("matplotlib")
+    plan = plan_of(task("plot", "import matplotlib.pyplot as plt\nplt.plot([1, 2])"))
+    ctx, _ = run_with_progress(backend, plan)
+    pictures = [c for c in ctx.of_type("display_data") if "image/png" in c["data"]]
+    assert len(pictures) == 1
+
+
+def test_large_jobs_show_a_grid_not_a_table(backend):
+    plan = plan_of(*[task(f"t{i}", "pass") for i in range(TABLE_LIMIT + 5)])
+    ctx, _ = run_with_progress(backend, plan)
+    final = ctx.of_type("update_display_data")[-1]["data"]
+    assert "<table" not in final["text/html"] and final["text/html"].count("title=") == 45
+    assert f"{TABLE_LIMIT + 5}/{TABLE_LIMIT + 5} done" in final["text/plain"]
+
+
+def test_prefix_lines_marks_every_line():
+    assert prefix_lines("a\nb\n", "[t] ") == "[t] a\n[t] b\n"
+    assert prefix_lines("partial", "[t] ") == "[t] partial"
