@@ -6,10 +6,14 @@ through :func:`pragmas.runtime.run_task` and reports over its pipe: outputs as t
 the outcome. A task is dispatched as soon as its last dependency is done; independent tasks run
 in parallel.
 
-Values never travel byte by byte through a pipe when they are large: a worker leaves each
-export in a memory file (:mod:`pragmas.transfer`); the kernel opens its own descriptor on it,
-hands its path to dependents, which map it copy-on-write, and maps it itself when the task is
-done (so a pull costs no copy either).
+Values never travel byte by byte through a pipe when they are large (:mod:`pragmas.transfer`):
+a worker keeps each large export alive and names its buffers by address; the dependents' workers
+and the kernel copy them straight from its memory, once, at memory speed (``process_vm_readv``).
+Where that is not permitted, the worker writes the value once into a memory file that readers
+map copy-on-write. The kernel brings a task's values into its ``TaskResult`` when the task is
+done (dependents are started first); with ``plan.fetch_exports`` False (``pull=off``) they stay
+in the worker until :meth:`JobRun.fetch` (the latest such job only). Workers release a job's
+values when it ends.
 
 Faults: a worker that dies (segfault, ``os._exit``, killed) fails the replica it was running
 with a platform error and is replaced; ``timeout`` kills the worker; ``retries`` re-runs a
