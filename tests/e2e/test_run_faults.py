@@ -3,11 +3,10 @@ other tasks' results, leaves the kernel alive and the notebook's namespace intac
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.e2e.run_helpers import failing, job, ok, streams
+from tests.conftest import collect_iopub
+from tests.e2e.run_helpers import error_of, failing, job, ok, streams
 
 __all__ = ["job"]  # the fixture, imported for pytest
 
@@ -77,10 +76,19 @@ def test_interrupt_cancels_the_job_and_keeps_the_namespace(kernel, job):
     define("long_one", "", "import time\ntime.sleep(60)")
     define("long_two", "", "import time\ntime.sleep(60)")
     define("queued", ", dep=[long_one], export=[sentinel]", "sentinel = 'overwritten'")
-    timer = threading.Timer(2.0, km.interrupt_kernel)
-    timer.start()
-    ename, _ = failing(kc, "#%submit_job()", timeout=30)
-    timer.join()
+    msg_id = kc.execute("#%submit_job()")
+    messages = []
+    while True:  # interrupt once both tasks run, as the progress display says
+        message = kc.get_iopub_msg(timeout=30)
+        if message["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(message)
+        data = message["content"].get("data", {})
+        if "2 running" in data.get("text/plain", ""):
+            break
+    km.interrupt_kernel()
+    messages += collect_iopub(kc, msg_id, timeout=30)
+    ename, _ = error_of(messages)
     assert ename == "KeyboardInterrupt"
     outputs = ok(kc, "#%list_submitted_jobs()")
     table = outputs[-1]["content"]["data"]["text/plain"]
