@@ -231,3 +231,49 @@ def test_a_subscriber_connected_before_start_up_sees_the_welcome_first(tmp_path)
             process.kill()
             process.wait(10)
             context.destroy(linger=0)
+
+
+HOSTILE_CONTENTS = [
+    ("complete_request", {"code": "x", "cursor_pos": "not a number"}),
+    ("complete_request", {"code": 42}),
+    ("inspect_request", {"code": "x", "cursor_pos": 1, "detail_level": "high"}),
+    ("is_complete_request", {"code": None}),
+    ("history_request", {"hist_access_type": "tail", "n": "many"}),
+    ("history_request", {"hist_access_type": "sideways"}),
+    ("history_request", {"hist_access_type": "range", "session": "s", "start": [], "stop": {}}),
+    ("history_request", {"hist_access_type": "search", "pattern": 7, "n": -3}),
+    ("execute_request", {"code": "1", "user_expressions": ["not", "a", "dict"]}),
+    ("execute_request", {"code": "1", "silent": "yes", "store_history": None}),
+    ("comm_open", {"comm_id": 5, "target_name": "x"}),
+    ("comm_open", {"comm_id": "c", "target_name": None}),
+    ("comm_msg", {"data": {}}),
+    ("comm_close", {"comm_id": ["x"]}),
+    ("comm_info_request", {"target_name": 3}),
+    ("kernel_info_request", {"unexpected": "field"}),
+]
+
+
+@pytest.mark.parametrize("msg_type, content", HOSTILE_CONTENTS)
+def test_signed_requests_with_wrong_content_types_never_stop_the_kernel(live, msg_type, content):
+    session = live.client.session
+    message = session.msg(msg_type, content)
+    live.client.shell_channel.send(message)
+    iopub = collect_iopub(live.client, message["header"]["msg_id"])
+    assert iopub[0]["content"]["execution_state"] == "busy"
+    assert live.process.poll() is None
+    assert_still_answers(live)
+
+
+def test_random_garbage_frames_never_stop_the_kernel(live):
+    import random
+
+    rng = random.Random(1234)
+    dealer = live.raw_dealer()
+    for _ in range(200):
+        frames = [rng.randbytes(rng.randrange(0, 64)) for _ in range(rng.randrange(1, 9))]
+        if rng.random() < 0.5:
+            frames.insert(rng.randrange(len(frames) + 1), DELIMITER)
+        dealer.send_multipart(frames)
+    assert_still_answers(live)
+    assert live.process.poll() is None
+    dealer.close()
