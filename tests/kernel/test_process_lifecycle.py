@@ -208,3 +208,20 @@ def test_kernel_exits_when_its_parent_dies(tmp_path):
     while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and not _is_zombie(pid):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), "orphaned kernel still runs"
+
+
+def test_ipc_transport(tmp_path):
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="pragma", transport="ipc", ip=str(tmp_path / "kernel"))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        _, outputs = execute(kc, "6 * 7")
+        assert outputs[-1]["content"]["data"]["text/plain"] == "42"
+        assert any(path.name.startswith("kernel-") for path in tmp_path.iterdir())
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
