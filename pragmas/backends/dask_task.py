@@ -123,6 +123,10 @@ def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
     its exports here."""
     spec = call.spec
     _one_task_at_a_time.acquire()  # released by the thread that runs the code, when it ends
+    if call.job_token in _cancelled_jobs:  # cancelled while it waited for its turn here
+        _one_task_at_a_time.release()
+        raise TaskFailed(spec.task_name, spec.replication, TaskReport(False, error=(
+            _platform_error("Cancelled", "the job was cancelled"))))
     events = ReplicaEvents(call, uuid.uuid4().hex[:12])
     events.start()
     ancestor_variables = _ancestor_variables(upstream)
@@ -294,6 +298,7 @@ def _raise_in_thread(thread: threading.Thread, exc: BaseException) -> None:
 _one_task_at_a_time = threading.Lock()
 _running: dict[str, set[StoppableRun]] = {}  #: job token -> its replicas running here
 _running_lock = threading.Lock()
+_cancelled_jobs: set[str] = set()  #: tokens of jobs cancelled while this worker lives
 
 
 def _register(run: StoppableRun) -> None:
@@ -311,8 +316,9 @@ def _unregister(run: StoppableRun) -> None:
 
 def cancel_job(job_token: str) -> int:
     """Run on every worker by the kernel's cancel (``client.run``): stop the job's replicas
-    running here; return how many were stopped."""
+    running here, and those waiting for their turn never start; return how many stopped."""
     with _running_lock:
+        _cancelled_jobs.add(job_token)
         runs = list(_running.get(job_token, ()))
     for run in runs:
         run.stop(TaskCancelled(f"task {run.spec.label} was cancelled"))

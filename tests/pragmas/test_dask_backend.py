@@ -56,6 +56,11 @@ class Recorder:
     def outputs(self, task: str) -> list:
         return [e for e in self.events if e.task == task and e.kind == "output"]
 
+    def wait_for_any_event(self, timeout: float = 60) -> None:
+        with self._lock:
+            count = len(self.events)
+            assert self._changed.wait_for(lambda: len(self.events) > count, timeout)
+
     def wait_for_output(self, task: str, text: str, timeout: float = 60) -> None:
         with self._lock:
             assert self._changed.wait_for(
@@ -224,19 +229,48 @@ def test_output_reaches_the_listener_while_the_task_still_runs(backend, tmp_path
     assert [e.output.text for e in recorder.outputs("talker")] == ["first\n", "second\n"]
 
 
-def test_workers_with_several_threads_keep_each_tasks_output_apart():
+@pytest.fixture(scope="module")
+def threaded_backend():
+    """A worker with two threads, as ``dask worker`` starts by default on a 2-core machine."""
     cluster = DaskTestCluster(workers=1, threads=2).start()
     try:
         backend = DaskBackend.connect(cluster.address)
-        assert "tasks run one at a time per worker process" in backend.describe()
-        code = "import time\nfor n in range(50):\n    print('{name}', n)\n    time.sleep(0.002)"
-        tasks = [task(f"t{i}", code.format(name=f"t{i}")) for i in range(4)]
-        run, _ = run_job(backend, *tasks)
-        for i in range(4):
-            assert stdout(run, f"t{i}") == "".join(f"t{i} {n}\n" for n in range(50))
+        yield backend
         backend.close()
     finally:
         cluster.stop()
+
+
+def test_workers_with_several_threads_keep_each_tasks_output_apart(threaded_backend):
+    assert "tasks run one at a time per worker process" in threaded_backend.describe()
+    code = "import time\nfor n in range(50):\n    print('{name}', n)\n    time.sleep(0.002)"
+    tasks = [task(f"t{i}", code.format(name=f"t{i}")) for i in range(4)]
+    run, _ = run_job(threaded_backend, *tasks)
+    for i in range(4):
+        assert stdout(run, f"t{i}") == "".join(f"t{i} {n}\n" for n in range(50))
+
+
+def test_a_cancelled_task_waiting_for_its_turn_on_a_worker_never_starts(threaded_backend,
+                                                                        tmp_path):
+    code = ("import pathlib, time\n"
+            f"pathlib.Path({str(tmp_path)!r}, '{{name}}').touch()\n"
+            "for _ in range(1200):\n    time.sleep(0.05)")
+    recorder = Recorder()
+    run = threaded_backend.submit(plan_of(task("one", code.format(name="one")),
+                                          task("two", code.format(name="two"))), recorder)
+    while not any(e.state == TaskState.RUNNING for e in recorder.events):
+        recorder.wait_for_any_event()
+    (started,) = [t for t in ("one", "two") if TaskState.RUNNING in recorder.states(t)]
+    run.cancel()
+    assert {r.state for r in run.results.values()} == {TaskState.CANCELLED}
+    after, _ = run_job(threaded_backend, task("after", "print('ran')"))
+    client = threaded_backend.client
+    deadline = time.monotonic() + 60
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the waiting one has had its turn by now
+    assert not any(client.processing().values())
+    assert stdout(after, "after") == "ran\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [started]
 
 
 # --- failures ------------------------------------------------------------------------------
