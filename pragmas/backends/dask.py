@@ -19,6 +19,7 @@ import importlib.util
 import itertools
 import logging
 import pickle
+import sys
 import tempfile
 import threading
 import time
@@ -70,6 +71,21 @@ REPORT_WAIT = 1.0
 STOP_WAIT = 3.0
 #: the packages a worker needs to run tasks; shipped to clusters that lack them
 CODE_PACKAGES = ("pragmas", "kernel", "protocol")
+
+
+def _keep_dask_logs_out_of_cells() -> None:
+    """distributed logs to the ``sys.stderr`` of the moment it is imported, which in the
+    kernel is the running cell's stream: its warnings (a busy event loop, slow garbage
+    collections) would land in whatever cell runs. They are for whoever runs the kernel."""
+    for name in ("distributed", "tornado", "bokeh", *logging.root.manager.loggerDict):
+        if not name.startswith(("distributed", "tornado", "bokeh")):
+            continue
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is not sys.__stderr__:
+                handler.setStream(sys.__stderr__)
+
+
+_keep_dask_logs_out_of_cells()
 
 
 class DaskConnectError(ConnectionError):

@@ -190,6 +190,16 @@ def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(kerne
     cluster.wait_for_workers(2)
 
 
+def test_dask_log_lines_stay_out_of_the_cells(kernel, cluster):
+    _, kc = kernel
+    reply, _ = execute(kc, f"#%connect(backend=dask, url={cluster.address})", timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    # e.g. "Event loop was unresponsive in Client for 3.2s" while the machine is busy
+    _, outputs = execute(kc, "import logging\n"
+                             "logging.getLogger('distributed.client').warning('dask noise')")
+    assert [m for m in outputs if m["msg_type"] == "stream"] == []
+
+
 def _wait_for_stream(kc, msg_id: str, text: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
