@@ -16,6 +16,7 @@ workers and cancellations apart.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import itertools
 import logging
 import pickle
@@ -140,7 +141,7 @@ class DaskBackend(Backend):
     def describe(self) -> str:
         origin = "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
         try:
-            info = self.client.scheduler_info(n_workers=-1)
+            info = _scheduler_info(self.client, every_worker=True)
         except (OSError, TimeoutError) as exc:  # described also when it has gone away
             return f"{origin} at {self.address} (not answering: {_reason(exc)})"
         workers = info.get("workers", {})
@@ -268,10 +269,17 @@ def _start_local_cluster(workers: int | None) -> tuple[LocalCluster, Client]:
     return cluster, Client(cluster, set_as_default=False)
 
 
+def _scheduler_info(client: Client, every_worker: bool) -> dict[str, Any]:
+    # distributed 2025 lists at most 5 workers unless asked (n_workers), older ones all
+    if "n_workers" not in inspect.signature(client.scheduler_info).parameters:
+        return client.scheduler_info()
+    return client.scheduler_info(n_workers=-1 if every_worker else 0)
+
+
 def _find_dashboard(client: Client) -> str | None:
     """The dashboard's address; without bokeh on the scheduler (the dashboard's page then
     only says to install it), its plain-HTML worker list, which needs nothing."""
-    services = client.scheduler_info(n_workers=0).get("services", {})
+    services = _scheduler_info(client, every_worker=False).get("services", {})
     if "dashboard" not in services:
         return None
 
