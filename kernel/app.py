@@ -75,6 +75,8 @@ class KernelApp:
             stdin=StdinChannel(self.stdin_socket, self.factory, self.signer, self.digests),
         )
         self.io.stdout.sibling, self.io.stderr.sibling = self.io.stderr, self.io.stdout
+        self.publisher.critical_section = self.gate.uninterrupted
+        self.io.stdin.critical_section = self.gate.uninterrupted
         self.history = HistoryStore()
         self.executor = Executor(self.io, self.history, self.gate)
         self.comms = KernelComms()

@@ -24,14 +24,18 @@ class InterruptGate:
         self.busy = False
         self.armed = False
         self.pending = False
+        self.deferring = 0  #: > 0 while the main thread is inside an uninterrupted section
+        #: ``with gate.uninterrupted:`` around a multipart send: an interrupt arriving between
+        #: two frames would leave half a message on the socket, which corrupts the next one
+        self.uninterrupted = _Uninterrupted(self)
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.armed:
+        if self.armed and not self.deferring:
             raise KeyboardInterrupt
-        if self.busy:
+        if self.busy or self.armed:
             self.pending = True
 
     @contextmanager
@@ -54,6 +58,28 @@ class InterruptGate:
             yield
         finally:
             self.armed = False
+
+
+class _Uninterrupted:
+    """Defers KeyboardInterrupt to the end of the block (main thread; no-op elsewhere, since
+    signals are only handled on the main thread)."""
+
+    def __init__(self, gate: InterruptGate):
+        self._gate = gate
+        self._main = threading.main_thread().ident
+
+    def __enter__(self) -> None:
+        if threading.get_ident() == self._main:
+            self._gate.deferring += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        if threading.get_ident() != self._main:
+            return
+        gate = self._gate
+        gate.deferring -= 1
+        if not gate.deferring and gate.pending and gate.armed:
+            gate.pending = False
+            raise KeyboardInterrupt
 
 
 def interrupt_kernel() -> None:

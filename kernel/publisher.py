@@ -20,6 +20,7 @@ import select
 import socket
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 import zmq
@@ -40,6 +41,8 @@ class IOPubPublisher:
         self.signer = signer
         self._xpub = xpub
         self._lock = threading.Lock()
+        #: entered around every send (the kernel sets InterruptGate.uninterrupted)
+        self.critical_section: AbstractContextManager = nullcontext()
         self._closed = False
         self._schedule: dict[Flushable, float] = {}
         self._schedule_lock = threading.Lock()
@@ -53,7 +56,7 @@ class IOPubPublisher:
     # -- any thread ------------------------------------------------------------------------
     def send(self, message: Message) -> None:
         frames = serialize(message, self.signer)
-        with self._lock:
+        with self.critical_section, self._lock:
             if self._closed:
                 log.debug("IOPub closed: %s dropped", message.msg_type)
                 return

@@ -11,6 +11,7 @@ import builtins
 import getpass
 import logging
 import threading
+from contextlib import AbstractContextManager, nullcontext
 
 import zmq
 
@@ -40,6 +41,8 @@ class StdinChannel:
         self._signer = signer
         self._history = history
         self._lock = threading.Lock()  # one pending input_request at a time
+        #: entered around the send (the kernel sets InterruptGate.uninterrupted)
+        self.critical_section: AbstractContextManager = nullcontext()
 
     def request(self, prompt: str, password: bool, parent: Message) -> str:
         """Ask the frontend of ``parent`` for a line; EOFError on Ctrl-D (``\\x04``)."""
@@ -51,7 +54,8 @@ class StdinChannel:
                 parent_header=parent.header,
                 idents=parent.idents,
             )
-            self._socket.send_multipart(serialize(message, self._signer))
+            with self.critical_section:
+                self._socket.send_multipart(serialize(message, self._signer))
             value = self._wait_for_reply()
         if value == "\x04":
             raise EOFError("end of input (Ctrl-D)")

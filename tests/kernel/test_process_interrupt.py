@@ -71,3 +71,69 @@ def test_sigint_while_idle_is_ignored(kernel):
     assert reply["content"]["status"] == "ok"
     assert outputs[-1]["content"]["data"]["text/plain"] == "'namespace intact'"
     assert km.is_alive()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "while True:\n    print('x' * 5000)",
+        "while True:\n    display({'text/plain': 'x' * 100}, raw=True)",
+    ],
+)
+def test_interrupting_a_chatty_cell_leaves_every_message_whole(fresh_kernel, code):
+    """A SIGINT landing between two frames of a send must not corrupt the IOPub stream."""
+    km, kc = fresh_kernel
+    for _ in range(3):
+        msg_id = kc.execute(code)
+        wait_for_execute_input(kc, msg_id)
+        km.interrupt_kernel()
+        assert shell_reply(kc, msg_id)["content"]["ename"] == "KeyboardInterrupt"
+        reply, outputs = execute(kc, "'whole'")
+        assert reply["content"]["status"] == "ok"
+        assert outputs[-1]["content"]["data"]["text/plain"] == "'whole'"
+
+
+@pytest.fixture
+def gate():
+    from kernel.interrupts import InterruptGate
+
+    previous = signal.getsignal(signal.SIGINT)
+    gate = InterruptGate()
+    gate.install()
+    yield gate
+    signal.signal(signal.SIGINT, previous)
+
+
+def raise_sigint_here() -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode of this thread
+
+
+def test_gate_ignores_sigint_while_idle(gate):
+    raise_sigint_here()
+    assert not gate.pending
+
+
+def test_gate_raises_inside_user_code(gate):
+    reached = []
+    with pytest.raises(KeyboardInterrupt), gate.request(), gate.user_code():
+        raise_sigint_here()
+        reached.append("after the signal")
+    assert reached == []
+
+
+def test_gate_keeps_an_interrupt_that_comes_before_user_code_starts(gate):
+    with gate.request():
+        raise_sigint_here()
+        assert gate.pending
+        with pytest.raises(KeyboardInterrupt), gate.user_code():
+            pytest.fail("user code must not start")
+
+
+def test_uninterrupted_section_defers_the_interrupt_to_its_end(gate):
+    reached = []
+    with pytest.raises(KeyboardInterrupt), gate.request(), gate.user_code():
+        with gate.uninterrupted:
+            raise_sigint_here()
+            reached.append("end of the section")
+        reached.append("after the section")
+    assert reached == ["end of the section"]
