@@ -74,6 +74,10 @@ class TaskSpec:
     runs: int = 1
     retries: int = 0
     setup_source: SourceLocation = field(default_factory=lambda: SourceLocation("#%import", 1))
+    #: ProActive control flow decided by this task: "replicate" | "loop" | "if" | None, and
+    #: the script (run after the task) that sets ``runs`` / ``loop`` / ``branch``
+    flow_action: str | None = None
+    flow_script: Script | None = None
 
     @property
     def label(self) -> str:
@@ -95,6 +99,7 @@ class TaskSpec:
             PA_JOB_NAME=plan.name,
             PA_TASK_NAME=task_name,
             PA_TASK_REPLICATION=replication if replication is not None else 0,
+            PA_TASK_ITERATION=0,  # a loop's later rounds count up (the backend sets it)
         )
         return cls(
             job_name=plan.name,
@@ -119,6 +124,8 @@ class TaskSpec:
             ancestors=tuple(_ancestors(plan, task_name)),
             runs=task.runs,
             retries=task.retries,
+            flow_action=task.flow.action if task.flow.script is not None else None,
+            flow_script=task.flow.script,
         )
 
 
@@ -155,6 +162,8 @@ class TaskOutcome:
     finished: float = 0.0
     #: with ``keep_packed``: export name (and RESULT_KEY) -> its pickle, ready to ship
     packed: dict[str, Packed] = field(default_factory=dict, repr=False, compare=False)
+    #: the flow script's decision: {"runs": N} | {"loop": bool} | {"branch": "if" | "else"}
+    flow: dict[str, Any] = field(default_factory=dict)
 
 
 def gather_inputs(
@@ -254,8 +263,10 @@ def _run(
             f"task {spec.task_name!r} is written in {spec.language}, which only a ProActive "
             "scheduler runs; connect to one (#%connect(host=...)) or use Python or Linux_Bash",
         )
-    variables = TaskVariables(inputs.get(VARIABLES_KEY, {}))
-    variables.update(spec.variables)
+    # What ancestors put overrides job and task variables; the PA_* ones are this task's own.
+    variables = TaskVariables(spec.variables)
+    variables.update(inputs.get(VARIABLES_KEY, {}))
+    variables.update((k, v) for k, v in spec.variables.items() if k.startswith("PA_"))
     variables.put_names.clear()  # only what the task itself puts travels on
     replication = spec.replication if spec.replication is not None else 0
     if spec.pre_script is not None:
@@ -281,11 +292,49 @@ def _run(
     if spec.post_script is not None:
         _run_script(spec.post_script, spec, variables, replication, capture, result)
         capture.flush_figures()
+    if spec.flow_script is not None and spec.flow_action in FLOW_VARIABLES:
+        outcome.flow = run_flow_script(spec, variables, result)
     outcome.result = result
     outcome.variables = variables.put_values()
     packed = _pack_all(spec, outcome)
     if keep_packed:
         outcome.packed = packed
+
+
+#: the variable each flow script sets, and its value when the script leaves it unset
+FLOW_VARIABLES = {"replicate": ("runs", 1), "loop": ("loop", False), "if": ("branch", None)}
+
+
+def run_flow_script(spec: TaskSpec, variables: TaskVariables, result: Any) -> dict[str, Any]:
+    """Run the task's control-flow script (ProActive's replicate/loop/branch) after it."""
+    script = spec.flow_script
+    assert script is not None and spec.flow_action is not None
+    name, default = FLOW_VARIABLES[spec.flow_action]
+    if script.language.lower() not in PYTHON_LANGUAGES:
+        raise TaskFailure(
+            "LanguageError",
+            f"the {script.language} flow script of task {spec.task_name!r} only runs on "
+            f"ProActive; write it in Python (e.g. `{name} = ...`) to run it here",
+        )
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__, "variables": variables,
+                 "result": result, name: default}  # fmt: skip
+    run_python(script.code, script.source, namespace)
+    return {name: _checked_decision(spec, name, namespace[name])}
+
+
+def _checked_decision(spec: TaskSpec, name: str, value: Any) -> Any:
+    where = f"the flow script of task {spec.task_name!r}"
+    if name == "runs":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TaskFailure("FlowError", f"{where} must set runs to a whole number >= 1, "
+                              f"not {value!r}")  # fmt: skip
+        return value
+    if name == "loop":
+        return bool(value)
+    choice = str(value).lower() if value is not None else ""
+    if choice not in ("if", "else"):
+        raise TaskFailure("FlowError", f"{where} must set branch to 'if' or 'else', not {value!r}")
+    return choice
 
 
 def _task_namespace(

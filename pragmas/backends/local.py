@@ -245,6 +245,7 @@ def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: _Value
             report.values[name] = store.ref(packed, f"{spec.task_name}.{name}")
         if outcome.variables:
             report.variables = transfer.to_inline(transfer.pack(outcome.variables))
+        report.flow = outcome.flow
     return report
 
 
@@ -273,6 +274,7 @@ class _UnitReport:
     finished: float = 0.0
     values: dict[str, transfer.ValueRef] = field(default_factory=dict)  #: exports + result
     variables: transfer.InlineValue | None = None
+    flow: dict[str, Any] = field(default_factory=dict)  #: the flow script's decision
 
 
 # --- the scheduler, in the kernel ---------------------------------------------------------
@@ -316,6 +318,11 @@ class _JobState:
     holders: dict[Any, list[int]] = field(default_factory=dict)
     #: tasks whose values are still where they were made (plan.fetch_exports False)
     unfetched: dict[str, list[_UnitReport]] = field(default_factory=dict)
+    flow: FlowGraph | None = None
+    replicated_by_flow: set[str] = field(default_factory=set)  #: dependents get lists
+    iteration: dict[str, int] = field(default_factory=dict)  #: loop block tasks -> round
+    #: loop block task -> variables put in the previous round (seen by the next one)
+    carried: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
 
 
 class _Scheduler:
@@ -416,18 +423,20 @@ class _Scheduler:
     # -- jobs ---------------------------------------------------------------------------------
     def _on_submit(self, run: JobRun, listener: Listener) -> None:
         plan = run.plan
+        flow = FlowGraph(plan)
         job = _JobState(
             run,
             listener,
-            waiting={name: len(planned.deps) for name, planned in plan.tasks.items()},
+            waiting={name: len(flow.deps[name]) for name in plan.tasks},
             replicas={name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()},
+            flow=flow,
         )
         self.jobs.append(job)
         for name, value in plan.local_inputs.items():
             job.local_refs[name] = self._kernel_ref(job, transfer.Packed(value))
         reuse = getattr(plan, "reuse", None) or {}
         for name in plan.tasks:
-            if name in reuse:
+            if name in reuse and not flow.decides(name):  # a decision is not cached
                 self._reuse(job, name, reuse[name])
         for name in plan.tasks:
             if job.waiting[name] == 0 and run.results[name].state is TaskState.PENDING:
@@ -460,8 +469,14 @@ class _Scheduler:
 
     def _enqueue(self, job: _JobState, name: str) -> None:
         runs = len(job.replicas[name])
+        replicated = runs > 1 or name in job.replicated_by_flow
+        assert job.flow is not None
+        ancestors = job.flow.ancestors(name)
         for replica in range(runs):
-            spec = TaskSpec.from_plan(job.run.plan, name, replica if runs > 1 else None)
+            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None)
+            spec.ancestors = ancestors  # control-flow edges count too
+            if name in job.iteration:
+                spec.variables["PA_TASK_ITERATION"] = job.iteration[name]
             self.ready.append(_Unit(next(self.unit_ids), job, name, spec.replication, spec))
 
     def _dispatch(self) -> None:
@@ -496,10 +511,11 @@ class _Scheduler:
                 refs[name] = job.local_refs[name]
                 continue
             values = [replica[name] for replica in job.refs[source]]
-            refs[name] = (
-                values if len(values) > 1 or spec.source_runs.get(source, 1) > 1 else values[0]
-            )
-        refs[VARIABLES_KEY] = [b for a in spec.ancestors for b in job.variables.get(a, [])]
+            as_list = len(values) > 1 or source in job.replicated_by_flow
+            refs[name] = values if as_list or spec.source_runs.get(source, 1) > 1 else values[0]
+        carried = job.carried.get(unit.task, [])
+        inherited = [b for a in spec.ancestors for b in job.variables.get(a, [])]
+        refs[VARIABLES_KEY] = carried + inherited
         return refs
 
     def _on_output(self, unit: _Unit, output: Output) -> None:
@@ -560,6 +576,14 @@ class _Scheduler:
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
         job.variables[name] = [r.variables for r in reports if r.variables is not None]
+        decision = reports[0].flow
+        if decision.get("loop"):
+            self._next_round(job, name)
+            return
+        if "runs" in decision:
+            self._replicate(job, name, decision["runs"])
+        if "branch" in decision:
+            self._choose(job, name, decision["branch"])
         self._release_dependents(job, name)
         self._dispatch()  # dependents start before the kernel copies the values for itself
         result.started = min(r.started for r in reports)
@@ -585,7 +609,7 @@ class _Scheduler:
                                      platform=True)  # fmt: skip
             self._set_state(job, name, TaskState.FAILED)
             return
-        replicated = len(reports) > 1
+        replicated = len(reports) > 1 or name in job.replicated_by_flow
         exports = [k for k in values[0] if k != RESULT_KEY]
         result.exports = {
             k: [v[k] for v in values] if replicated else values[0][k] for k in exports
@@ -618,7 +642,8 @@ class _Scheduler:
             fetched.set()
 
     def _release_dependents(self, job: _JobState, name: str) -> None:
-        for dependent in job.run.plan.dependents(name):
+        assert job.flow is not None
+        for dependent in job.flow.dependents[name]:
             job.waiting[dependent] -= 1
             if (
                 job.waiting[dependent] == 0
@@ -626,13 +651,60 @@ class _Scheduler:
             ):
                 self._enqueue(job, dependent)
 
-    def _skip_descendants(self, job: _JobState, name: str) -> None:
-        for dependent in job.run.plan.dependents(name):
+    def _skip_descendants(self, job: _JobState, name: str, why: str = "") -> None:
+        assert job.flow is not None
+        for dependent in job.flow.dependents[name]:
             result = job.run.results[dependent]
-            if result.state is TaskState.PENDING:
-                result.notes.append(f"skipped: {name} failed")
+            if result.state is not TaskState.PENDING:
+                continue
+            result.notes.append(f"skipped: {why or name + ' failed'}")
+            self._set_state(job, dependent, TaskState.SKIPPED)
+            self._skip_descendants(job, dependent, why)
+
+    # -- ProActive control flow ------------------------------------------------------------
+    def _replicate(self, job: _JobState, name: str, runs: int) -> None:
+        """A split's runs script decided how many replicas its process tasks run."""
+        assert job.flow is not None
+        for dependent in job.flow.dependents[name]:
+            job.replicas[dependent] = [None] * runs
+            job.replicated_by_flow.add(dependent)
+            job.run.results[dependent].notes.append(f"replicated {runs} times by {name}")
+
+    def _choose(self, job: _JobState, name: str, branch: str) -> None:
+        """A branch's condition chose if or else: the other is skipped, so is what needs it,
+        except the continuation, which follows the chosen one."""
+        assert job.flow is not None
+        task = job.run.plan.tasks[name].task
+        chosen, other = ((task.flow.if_target, task.flow.else_target) if branch == "if"
+                         else (task.flow.else_target, task.flow.if_target))  # fmt: skip
+        if not other or other not in job.run.results:
+            return
+        result = job.run.results[other]
+        result.notes.append(f"not run: {name} chose {branch} ({chosen})")
+        self._set_state(job, other, TaskState.SKIPPED)
+        for dependent in job.flow.dependents[other]:
+            if job.flow.continues_after(dependent, other):  # follows the chosen arm only
+                job.waiting[dependent] -= 1
+            elif job.run.results[dependent].state is TaskState.PENDING:
+                job.run.results[dependent].notes.append(f"skipped: {name} chose {branch}")
                 self._set_state(job, dependent, TaskState.SKIPPED)
-                self._skip_descendants(job, dependent)
+                self._skip_descendants(job, dependent, f"{name} chose {branch}")
+
+    def _next_round(self, job: _JobState, name: str) -> None:
+        """A loop's condition said loop again: its block runs once more from the start task,
+        seeing the variables the round put."""
+        assert job.flow is not None
+        block = job.flow.loop_block(name)
+        carried = [b for t in block for b in job.variables.get(t, [])]
+        for task in block:
+            job.iteration[task] = job.iteration.get(task, 0) + 1
+            job.carried[task] = carried
+            job.replicas[task] = [None] * len(job.replicas[task])
+            job.waiting[task] = sum(1 for d in job.flow.deps[task] if d in block)
+            self._set_state(job, task, TaskState.PENDING)
+        for task in block:
+            if job.waiting[task] == 0:
+                self._enqueue(job, task)
 
     def _on_cancel(self, run: JobRun) -> None:
         job = next((j for j in self.jobs if j.run is run), None)
@@ -752,6 +824,56 @@ class _Scheduler:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(timeout=1)
+
+
+class FlowGraph:
+    """The job's dependencies with ProActive's control-flow edges added: a branch's if and else
+    tasks wait for it, its continuation for whichever of them runs; loop blocks."""
+
+    def __init__(self, plan: JobPlan):
+        self.plan = plan
+        self.deps: dict[str, list[str]] = {n: list(p.deps) for n, p in plan.tasks.items()}
+        self._continuations: dict[str, set[str]] = {}
+        for name, planned in plan.tasks.items():
+            flow = planned.task.flow
+            if flow.action != "if":
+                continue
+            for target in (flow.if_target, flow.else_target):
+                if target in self.deps and name not in self.deps[target]:
+                    self.deps[target].append(name)
+            after = flow.continuation_target
+            if after in self.deps:
+                arms = {t for t in (flow.if_target, flow.else_target) if t in self.deps}
+                self.deps[after] += [t for t in arms if t not in self.deps[after]]
+                self._continuations[after] = arms
+        self.dependents: dict[str, list[str]] = {n: [] for n in plan.tasks}
+        for name, deps in self.deps.items():
+            for dep in deps:
+                self.dependents[dep].append(name)
+
+    def decides(self, name: str) -> bool:
+        return self.plan.tasks[name].task.flow.script is not None
+
+    def continues_after(self, task: str, arm: str) -> bool:
+        """True when ``task`` is the continuation of a branch whose arm ``arm`` was not taken."""
+        return arm in self._continuations.get(task, set())
+
+    def ancestors(self, name: str) -> tuple[str, ...]:
+        seen: set[str] = set()
+        stack = list(self.deps[name])
+        while stack:
+            dep = stack.pop()
+            if dep not in seen:
+                seen.add(dep)
+                stack.extend(self.deps[dep])
+        return tuple(t for t in self.plan.tasks if t in seen)
+
+    def loop_block(self, end: str) -> list[str]:
+        """The tasks of the loop ending at ``end``: its start, ``end``, and those between."""
+        start = self.plan.tasks[end].task.flow.target
+        between = {t for t in self.ancestors(end) if start in self.ancestors(t)}
+        block = {start, end, *between}
+        return [t for t in self.plan.tasks if t in block]
 
 
 def _platform_failure(unit: _Unit, ename: str, evalue: str) -> _UnitReport:
