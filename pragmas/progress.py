@@ -159,6 +159,10 @@ class JobProgress:
         speedup = busy / wall if wall > 0 else 0.0
         return f"wall time {wall:.2f} s · task time {busy:.2f} s · speed-up {speedup:.2f}x"
 
+    def _label(self, name: str) -> str:
+        runs = self.plan.tasks[name].task.runs
+        return f"{name} ×{runs}" if runs > 1 else name
+
     def _task_time(self, name: str) -> str:
         if self.run is None:
             return ""
@@ -179,10 +183,11 @@ class JobProgress:
         shown = states if len(states) <= TABLE_LIMIT else {
             n: s for n, s in states.items() if s in (TaskState.RUNNING, TaskState.FAILED)
         }  # fmt: skip
-        width = max((len(n) for n in shown), default=0)
+        width = max((len(self._label(n)) for n in shown), default=0)
         for name, state in shown.items():
             note = " (cached)" if name in self.reused else ""
-            lines.append(f"  {name:<{width}}  {state.value:<9} {self._task_time(name)}{note}")
+            label = self._label(name)
+            lines.append(f"  {label:<{width}}  {state.value:<9} {self._task_time(name)}{note}")
         summary = self._summary()
         if summary:
             lines.append(summary)
@@ -222,7 +227,7 @@ class JobProgress:
             note = " (cached)" if name in self.reused else ""
             colour = STATE_COLOURS[state.value]
             rows.append(
-                f"<tr><td style='text-align:left'>{html.escape(name)}</td>"
+                f"<tr><td style='text-align:left'>{html.escape(self._label(name))}</td>"
                 f"<td style='text-align:left;background:{colour}'>{state.value}{note}</td>"
                 f"<td style='text-align:right'>{self._task_time(name)}</td></tr>"
             )
