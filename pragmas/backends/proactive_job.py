@@ -236,8 +236,10 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
     from pragmas.runtime import TaskSpec
 
     spec = TaskSpec.from_plan(plan, planned.name, 0 if replicated else None)
-    # pre/post scripts are ProActive's own here (carried in the workflow), not the runtime's
-    spec = dataclasses.replace(spec, pre_script=None, post_script=None)
+    # pre/post and control-flow scripts are ProActive's own here (carried in the workflow,
+    # run by the scheduler), not the runtime's
+    spec = dataclasses.replace(spec, pre_script=None, post_script=None, flow_action=None,
+                               flow_script=None)
     sources = dict(planned.import_sources)
     commented = "\n".join(f"#   {line}" for line in _task_code(planned.task).splitlines())
     return (

@@ -9,6 +9,9 @@ the other backends.
 
 from __future__ import annotations
 
+import base64
+
+import cloudpickle
 import pytest
 
 from pragmas import proactive_jvm
@@ -192,3 +195,15 @@ def test_large_exports_of_replicas_each_have_their_file(tmp_path):
     files = sorted(p.name for p in (tmp_path / "output-space" / "pragma-data" / "rep").iterdir())
     assert files == ["blob.0.pkl", "blob.1.pkl"]
     assert result_of(runs["after"]) == [b"\x00\x00", b"\x01\x01"]
+
+
+def test_control_flow_scripts_are_left_to_proactive_not_run_by_the_runtime(tmp_path):
+    engine = PragmaEngine()
+    ctx = run_cells(engine, "#%split(name=split1)\nprint('split')", "#%runs()\nruns = 2",
+                    "#%process(name=process1)\nprint('p')", "#%merge(name=merge1)\nprint('m')")
+    xml = build_workflow(engine.plan(ctx)).xml()
+    spec_text = xml.split("SPEC = '", 1)[1].split("'", 1)[0]
+    spec = cloudpickle.loads(base64.b64decode(spec_text))
+    assert spec.task_name == "split1"
+    assert spec.flow_script is None and spec.pre_script is None
+    assert "<replicate>" in xml
