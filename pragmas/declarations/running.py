@@ -51,6 +51,7 @@ class _RunningState:
 
     submissions: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     cache: dict[str, TaskResult] = field(default_factory=dict)  #: task key -> result
+    cached_key: dict[str, str] = field(default_factory=dict)  #: task name -> its latest key
 
 
 def _state(engine: Any) -> _RunningState:
@@ -163,7 +164,11 @@ def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
         return  # its values were left in the workers; a later run recomputes them
     for name, result in run.results.items():
         if result.state is TaskState.DONE and name in keys:
+            older = state.cached_key.get(name)
+            if older is not None and older != keys[name]:
+                state.cache.pop(older, None)  # one version per task: memory stays bounded
             state.cache[keys[name]] = result
+            state.cached_key[name] = keys[name]
 
 
 def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
