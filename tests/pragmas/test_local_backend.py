@@ -181,3 +181,12 @@ def test_subprocess_output_reaches_the_task(backend):
     assert job.results["child"].state is TaskState.DONE
     text = "".join(o.text for o in job.results["child"].outputs)
     assert "from a child\n" in text and "after\n" in text
+
+
+def test_large_value_from_the_notebook_reaches_tasks(backend):
+    np = pytest.importorskip("numpy")
+    big = np.arange(2_000_000, dtype=np.int64)  # 16 MB: read from the kernel's memory
+    plan = plan_of(task("reader", "total = int(big.sum())", imports=["big"], exports=["total"]),
+                   local={"big": big})  # fmt: skip
+    job = run(backend, plan)
+    assert job.results["reader"].exports == {"total": int(big.sum())}
