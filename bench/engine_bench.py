@@ -7,8 +7,9 @@ execute_request to the kernel's idle status, with the live progress display, the
 the pull of the exports included (the kernel is the ``pragma`` kernelspec, started by
 jupyter_client; the local backend has 2 worker processes). The peer is raw Dask: a
 ``LocalCluster`` of 2 worker processes (1 thread each) and ``client.submit`` of a no-op
-function, parents' futures as arguments, ``pure=False``, waiting for the last future. Best of
-``--repeat`` runs after a warm-up, for each shape:
+function, parents' futures as arguments, ``pure=False``, waiting for the last future. Both run
+at the same time and each shape is measured alternately (one of ours, one of Dask's, ...) so
+both see the same machine load; best of ``--repeat`` after a warm-up, for each shape:
 
 - ``flat``: N independent no-op tasks (time per task);
 - ``chain``: M no-op tasks each importing the previous one's value (time per link);
@@ -88,31 +89,25 @@ def define_job(kc, cells: list[str]) -> None:
 _defined: list[str] = []
 
 
-def best_submit(kc, repeat: int, options: str = "") -> float:
+def submit_timer(kc, options: str = "") -> Callable[[], float]:
     cell = f"#%submit_job({options})"
-    run_cell(kc, cell)  # warm-up: workers started, modules imported
-    return min(run_cell(kc, cell) for _ in range(repeat))
+    return lambda: run_cell(kc, cell)
 
 
-def pragma_figures(kc, args) -> dict[str, float]:
-    figures: dict[str, float] = {}
-    define_job(kc, [f"#%task(name=t{i})\npass" for i in range(args.tasks)])
-    figures["flat"] = best_submit(kc, args.repeat)
-    define_job(kc, ["#%task(name=c0, export=[v])\nv = 0"] + [
-        f"#%task(name=c{i}, dep=[c{i - 1}], import=[v], export=[v])\nv = v + 1"
-        for i in range(1, args.chain)])  # fmt: skip
-    figures["chain"] = best_submit(kc, args.repeat)
-    make = f"import numpy as np\na = np.ones({args.megabytes << 20}, dtype=np.uint8)"
-    define_job(kc, [f"#%task(name=make)\n{make}"])
-    alone = best_submit(kc, args.repeat)
-    define_job(kc, [f"#%task(name=make, export=[a])\n{make}",
-                    "#%task(name=use, dep=[make], import=[a], export=[s])\ns = int(a[::4096].sum())"])  # fmt: skip
-    figures["transfer"] = best_submit(kc, args.repeat, "pull=off") - alone
-    figures["transfer+pull"] = best_submit(kc, args.repeat) - alone
-    define_job(kc, [f"#%task(name=burn{i})\n{CPU_BURN}" for i in range(2)])
-    figures["cpu"] = best_submit(kc, args.repeat)
-    define_job(kc, [])
-    return figures
+def timed(action: Callable[[], object]) -> Callable[[], float]:
+    def run() -> float:
+        started = time.perf_counter()
+        action()
+        return time.perf_counter() - started
+
+    return run
+
+
+def interleaved(repeat: int, ours: Callable[[], float], theirs: Callable[[], float]):
+    """Best time of each, measured alternately (so both see the same machine load)."""
+    ours(), theirs()  # warm-up: workers started, modules imported, memory touched
+    pairs = [(ours(), theirs()) for _ in range(repeat)]
+    return min(p[0] for p in pairs), min(p[1] for p in pairs)
 
 
 # --- Dask ------------------------------------------------------------------------------------
@@ -143,50 +138,64 @@ def burn() -> None:
         pass
 
 
-def best(repeat: int, once: Callable[[], None]) -> float:
-    once()  # warm-up
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - started)
-    return min(times)
+class DaskShapes:
+    """The same shapes with raw Dask: ``client.submit`` of plain functions."""
+
+    def __init__(self, client, args):
+        from distributed import wait
+
+        self.client, self.args, self.wait = client, args, wait
+        self.workers = list(client.scheduler_info()["workers"])
+        self.size = args.megabytes << 20
+
+    def flat(self) -> None:
+        self.wait([self.client.submit(noop, pure=False) for _ in range(self.args.tasks)])
+
+    def chain(self) -> None:
+        future = self.client.submit(increment, pure=False)
+        for _ in range(self.args.chain - 1):
+            future = self.client.submit(increment, future, pure=False)
+        future.result()
+
+    def alone(self) -> None:
+        self.client.submit(make_array, self.size, False, pure=False,
+                           workers=[self.workers[0]]).result()  # fmt: skip
+
+    def transfer(self) -> None:
+        made = self.client.submit(make_array, self.size, True, pure=False,
+                                  workers=[self.workers[0]])  # fmt: skip
+        self.client.submit(use_array, made, pure=False, workers=[self.workers[1]]).result()
+
+    def cpu(self) -> None:
+        self.wait([self.client.submit(burn, pure=False) for _ in range(2)])
 
 
-def dask_figures(args) -> dict[str, float]:
-    from distributed import Client, LocalCluster, wait
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
-        workers = list(client.scheduler_info()["workers"])
-        figures: dict[str, float] = {}
-
-        def flat() -> None:
-            wait([client.submit(noop, pure=False) for _ in range(args.tasks)])
-
-        def chain() -> None:
-            future = client.submit(increment, pure=False)
-            for _ in range(args.chain - 1):
-                future = client.submit(increment, future, pure=False)
-            future.result()
-
-        size = args.megabytes << 20
-
-        def alone() -> None:
-            client.submit(make_array, size, False, pure=False, workers=[workers[0]]).result()
-
-        def transfer() -> None:
-            made = client.submit(make_array, size, True, pure=False, workers=[workers[0]])
-            client.submit(use_array, made, pure=False, workers=[workers[1]]).result()
-
-        def cpu() -> None:
-            wait([client.submit(burn, pure=False) for _ in range(2)])
-
-        figures["flat"] = best(args.repeat, flat)
-        figures["chain"] = best(args.repeat, chain)
-        figures["transfer"] = best(args.repeat, transfer) - best(args.repeat, alone)
-        figures["cpu"] = best(args.repeat, cpu)
-        return figures
+def measure(kc, client, args) -> tuple[dict[str, float], dict[str, float]]:
+    """Each shape with the pragma kernel and with Dask, alternately."""
+    dask = DaskShapes(client, args)
+    ours: dict[str, float] = {}
+    theirs: dict[str, float] = {}
+    define_job(kc, [f"#%task(name=t{i})\npass" for i in range(args.tasks)])
+    ours["flat"], theirs["flat"] = interleaved(args.repeat, submit_timer(kc), timed(dask.flat))
+    define_job(kc, ["#%task(name=c0, export=[v])\nv = 0"] + [
+        f"#%task(name=c{i}, dep=[c{i - 1}], import=[v], export=[v])\nv = v + 1"
+        for i in range(1, args.chain)])  # fmt: skip
+    ours["chain"], theirs["chain"] = interleaved(args.repeat, submit_timer(kc),
+                                                 timed(dask.chain))  # fmt: skip
+    make = f"import numpy as np\na = np.ones({args.megabytes << 20}, dtype=np.uint8)"
+    define_job(kc, [f"#%task(name=make)\n{make}"])
+    alone, dask_alone = interleaved(args.repeat, submit_timer(kc), timed(dask.alone))
+    define_job(kc, [f"#%task(name=make, export=[a])\n{make}",
+                    ("#%task(name=use, dep=[make], import=[a], export=[s])\n"
+                     "s = int(a[::4096].sum())")])  # fmt: skip
+    moved, dask_moved = interleaved(args.repeat, submit_timer(kc, "pull=off"),
+                                    timed(dask.transfer))  # fmt: skip
+    ours["transfer"], theirs["transfer"] = moved - alone, dask_moved - dask_alone
+    ours["transfer+pull"] = min(submit_timer(kc)() for _ in range(args.repeat + 1)) - alone
+    define_job(kc, [f"#%task(name=burn{i})\n{CPU_BURN}" for i in range(2)])
+    ours["cpu"], theirs["cpu"] = interleaved(args.repeat, submit_timer(kc), timed(dask.cpu))
+    define_job(kc, [])
+    return ours, theirs
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -222,14 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--megabytes", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    from distributed import Client, LocalCluster
+
     km, kc = start_pragma_kernel()
     try:
         run_cell(kc, "#%connect(backend=local, workers=2)")
-        ours = pragma_figures(kc, args)
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+            ours, dask = measure(kc, client, args)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    dask = dask_figures(args)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     report(ours, dask, args)
     return 0
