@@ -117,6 +117,7 @@ def _worker_main(conn: Connection, remote: bool) -> None:
     (``remote``: read by address) until the kernel releases them, or in memory files whose
     descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
+    os.setpgrp()  # so that a kill also reaches the processes a task started
     conn = _LockedConnection(conn)
     descriptors = _DescriptorOutput()
     held_files: list[int] = []
@@ -300,6 +301,13 @@ class _Worker:
     conn: Connection
     unit: _Unit | None = None
     kill_reason: TaskError | None = None  #: why the kernel killed it (timeout, cancel)
+
+    def kill(self) -> None:
+        """Kill the worker and whatever its task started (its own process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.process.kill()
 
 
 @dataclass(eq=False)
@@ -713,7 +721,7 @@ class _Scheduler:
         for worker in self.workers:
             if worker.unit is not None and worker.unit.job is job:
                 worker.kill_reason = _cancelled_error()
-                worker.process.kill()
+                worker.kill()
         for name, result in run.results.items():
             if not result.state.final:
                 result.finished = time.time() if result.started else None
@@ -808,7 +816,7 @@ class _Scheduler:
                 worker.kill_reason = TaskError(
                     "TimeoutError", text, [f"TimeoutError: {text}"], platform=True
                 )
-                worker.process.kill()
+                worker.kill()
 
     def _shutdown(self) -> None:
         for job in list(self.jobs):
@@ -822,7 +830,7 @@ class _Scheduler:
         for worker in self.workers:
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                worker.process.kill()
+                worker.kill()
                 worker.process.join(timeout=1)
 
 

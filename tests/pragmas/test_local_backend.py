@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 
 import cloudpickle
 import pytest
@@ -190,3 +192,18 @@ def test_large_value_from_the_notebook_reaches_tasks(backend):
                    local={"big": big})  # fmt: skip
     job = run(backend, plan)
     assert job.results["reader"].exports == {"total": int(big.sum())}
+
+
+def test_timeout_also_kills_what_the_task_started(backend):
+    marker = "61.4321"  # a sleep no other process runs
+    code = f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"
+    job = run(backend, plan_of(task("spawner", code, timeout=1)))
+    assert job.results["spawner"].error.ename == "TimeoutError"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True,
+                               check=False)  # fmt: skip
+        if found.returncode != 0:
+            break
+        time.sleep(0.1)
+    assert found.returncode != 0, "the task's child process survived the timeout"
