@@ -28,7 +28,6 @@ import traceback
 import uuid
 import weakref
 import zipfile
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,28 +43,18 @@ from pragmas.backends.base import (
     Output,
     TaskError,
     TaskEvent,
-    TaskResult,
     TaskState,
 )
-from pragmas.backends.dask_task import (
-    ReplicaCall,
-    ReplicaOutcome,
-    TaskFailed,
-    TaskReport,
-    cancel_job,
-    export_of,
-    report_of,
-    run_replica,
-    slim,
-)
-from pragmas.runtime import TaskSpec
+from pragmas.backends.dask_graph import ExportsReleasedError, JobGraph, RemoteExports
+from pragmas.backends.dask_task import TaskFailed, TaskReport, cancel_job, report_of
+
+__all__ = ["DaskBackend", "DaskConnectError", "DaskJobRun", "ExportsReleasedError",
+           "RemoteExports"]
 
 log = logging.getLogger(__name__)
 _job_numbers = itertools.count(1)  #: job ids "dask-1", "dask-2"... unique in this kernel
 
 CONNECT_TIMEOUT = 5.0  #: seconds to reach a scheduler before the connect fails
-#: local inputs larger than this are scattered to the cluster once, not embedded in each task
-SCATTER_LIMIT = 1 << 20
 #: how long a finished task's report may lag behind its future before it is fetched instead
 REPORT_WAIT = 1.0
 #: how long a cancel waits for the workers to confirm they stopped the job's running tasks
@@ -103,7 +92,6 @@ class DaskBackend(Backend):
         self.cluster = cluster  #: the cluster this backend started (closed with it), if any
         self.topic = f"pragma-kernel-{client.id}"
         self._runs: dict[str, DaskJobRun] = {}  #: unfinished runs, by token
-        self._latest: dict[str, DaskJobRun] = {}  #: the last run of each job name
         self._every_run: weakref.WeakSet[DaskJobRun] = weakref.WeakSet()  #: still referenced
         self._dashboard = _find_dashboard(client)
         client.subscribe_topic(self.topic, self._on_event)
@@ -176,23 +164,13 @@ class DaskBackend(Backend):
         self._every_run.add(run)
         run.announce_pending()
         try:
-            JobGraph(self, run).submit()
+            run.graph.start()
         except Exception:
             self.cancel(run)
             raise
-        self._release_previous(run)
         run.submitted_all()
         threading.Thread(target=run.follow, name=f"dask-job-{run.job_id}", daemon=True).start()
         return run
-
-    def _release_previous(self, run: DaskJobRun) -> None:
-        """Exports stay on the workers until pulled; those of a job's previous run are let go
-        when it runs again (values already pulled stay in the kernel), so re-running a
-        notebook does not pile copies up on the cluster."""
-        previous = self._latest.get(run.name)
-        self._latest[run.name] = run
-        if previous is not None and previous.done:
-            previous.release(f"{run.job_id} ran job {run.name!r} again")
 
     def forget(self, run: DaskJobRun) -> None:
         """A finished run needs no more events."""
@@ -325,7 +303,7 @@ class ReplicaTrack:
     """What the kernel knows of one replica: its future and its attempts (retries, reruns
     after a lost worker), each named by the id its ``start`` event carried."""
 
-    future: Future
+    future: Future | None  #: None once the run is over (the results' exports hold them)
     attempts: list[str] = field(default_factory=list)
     workers: dict[str, str] = field(default_factory=dict)  #: attempt -> worker address
     delivered: dict[str, int] = field(default_factory=dict)  #: attempt -> outputs delivered
@@ -343,7 +321,9 @@ class DaskJobRun(JobRun):
         super().__init__(job_id, plan, backend)
         self.backend: DaskBackend = backend
         self.token, self.listener = token, listener
-        self.replicas: dict[str, list[ReplicaTrack]] = {}
+        self.graph = JobGraph(self)
+        self.replicas: dict[str, list[ReplicaTrack]] = {}  #: of each task's current round
+        self.rounds: dict[str, int] = {}  #: loop block task -> its current round
         self.task_of_key: dict[Any, str] = {}  #: every future's key -> its task
         self.upstream: dict[str, list[str]] = {}  #: task -> the tasks its Dask task waits on
         self.helper_futures: list[Future] = []  #: slimmed copies, scattered inputs
@@ -352,12 +332,15 @@ class DaskJobRun(JobRun):
         self._lock = threading.RLock()
         self._reported = threading.Condition(self._lock)
         self._early: list[dict] | None = []  #: events that came before submit() returned
+        self._completions: as_completed | None = None
 
     # --- bookkeeping used while submitting --------------------------------------------------
 
-    def add_replica(self, task: str, future: Future) -> None:
-        self.replicas.setdefault(task, []).append(ReplicaTrack(future))
-        self.task_of_key[future.key] = task
+    def add_replicas(self, task: str, futures: list[Future], round_: int) -> None:
+        self.replicas[task] = [ReplicaTrack(future) for future in futures]
+        self.rounds[task] = round_
+        for future in futures:
+            self.task_of_key[future.key] = task
 
     def add_reused(self, task: str, futures: list[Future]) -> None:
         """cache=on: a task done in an earlier run, its outcomes already on the cluster."""
@@ -387,8 +370,34 @@ class DaskJobRun(JobRun):
                 self.finish()  # every task reused
 
     def finish(self) -> None:
+        if self.plan.fetch_exports and not self.cancelled:
+            self._prefetch()
+        for tracks in self.replicas.values():  # from now on only the exports hold them
+            for track in tracks:
+                track.future = None
+        self.helper_futures.clear()
+        self.graph.drop_futures()
         super().finish()
         self.backend.forget(self)
+
+    def fetch(self) -> None:
+        """Bring every done task's exports into the kernel, in one gather."""
+        exports = [r.exports for r in self.results.values()
+                   if r.state is TaskState.DONE and isinstance(r.exports, RemoteExports)]
+        wanted = [(e, name, getters) for e in exports
+                  for name, getters in e.missing_getters().items()]
+        values = self.backend.client.gather([getters for _, _, getters in wanted])
+        for (exports_, name, _), gathered in zip(wanted, values):
+            exports_.keep(name, gathered)
+
+    def _prefetch(self) -> None:
+        """pull=on: the exports come to the kernel as the job ends, all at once, instead of
+        one round trip per value as they are read."""
+        try:
+            self.fetch()
+        except Exception:  # they stay on the workers and are fetched one by one when read
+            log.warning("could not prefetch the exports of Dask job %s", self.job_id,
+                        exc_info=True)
 
     def release(self, reason: str) -> None:
         """Let the cluster drop this run's outcomes (exports not pulled yet become
@@ -411,7 +420,7 @@ class DaskJobRun(JobRun):
                 return
             task, replica = message["task"], message["replica"]
             tracks = self.replicas.get(task)
-            if tracks is None or self.done:
+            if tracks is None or self.done or message["round"] != self.rounds.get(task, 0):
                 return
             track = tracks[replica or 0]
             if track.state is not None:
@@ -478,7 +487,8 @@ class DaskJobRun(JobRun):
         try:
             futures = [t.future for tracks in self.replicas.values() for t in tracks
                        if t.state is None]
-            for future in as_completed(futures, loop=self.backend.client.loop):
+            self._completions = as_completed(futures, loop=self.backend.client.loop)
+            for future in self._completions:
                 if self.done:
                     break
                 self._complete(future)
@@ -490,7 +500,10 @@ class DaskJobRun(JobRun):
 
     def _complete(self, future: Future) -> None:
         task = self.task_of_key[future.key]
-        replica = next(i for i, t in enumerate(self.replicas[task]) if t.future is future)
+        replica = next((i for i, t in enumerate(self.replicas.get(task, ()))
+                        if t.future is future), None)
+        if replica is None:
+            return  # of a loop round already over
         track = self.replicas[task][replica]
         label = _label(task, replica if len(self.replicas[task]) > 1 else None)
         if future.status == "finished":
@@ -569,7 +582,11 @@ class DaskJobRun(JobRun):
                       if s in states), TaskState.DONE)
         result = self.results[task]
         reports = [t.report for t in tracks if t.report is not None]
-        replicated = self.plan.tasks[task].task.runs > 1
+        decides = state is TaskState.DONE and self.graph.flow.decides(task)
+        if decides and not self.graph.decide(task, reports[0].flow if reports else {}):
+            self._advance()  # a loop's next round
+            return
+        replicated = len(tracks) > 1 or task in self.graph.replicated_by_flow
         started = [r.started for r in reports if r.started]
         if started:  # the workers' clocks time the code itself, not the queueing
             result.started = min(started)
@@ -585,9 +602,36 @@ class DaskJobRun(JobRun):
         blame = next((t.blame for t in tracks if t.blame), None)
         if state == TaskState.SKIPPED and blame:
             result.notes.append(f"skipped: {blame} failed")
+        if len(reports) > 1:
+            result.replica_time = sum(r.finished - r.started for r in reports)
         self.set_state(task, state)
-        if all(r.state.final for r in self.results.values()):
+        if state is not TaskState.DONE:  # what waits for it (a decision) will never run
+            for dependent in self.graph.unsubmitted_dependents(task):
+                self.skip(dependent, f"skipped: {blame or task} failed", descendants=True)
+        self._advance()
+
+    def _advance(self) -> None:
+        """Submit what a decision or a settled task let go; finish when all is final."""
+        if self._completions is not None and not self.cancelled:
+            for future in self.graph.submit_ready():
+                self._completions.add(future)
+        if all(r.state.final for r in self.results.values()) and not self.done:
             self.finish()
+
+    def skip(self, task: str, note: str, descendants: bool = False) -> None:
+        """A task that will not run (a branch not taken, a failed decider)."""
+        if self.results[task].state.final:
+            return
+        self.results[task].notes.append(note)
+        self.set_state(task, TaskState.SKIPPED)
+        if descendants:
+            for dependent in self.graph.unsubmitted_dependents(task):
+                self.skip(dependent, note, descendants=True)
+
+    def new_round(self, task: str) -> None:
+        """A loop block task about to run again."""
+        self.replicas.pop(task, None)
+        self.set_state(task, TaskState.PENDING)
 
     # --- cancellation -----------------------------------------------------------------------
 
@@ -680,154 +724,3 @@ def _killed_worker_error(label: str, exc: KilledWorker) -> TaskError:
         "died while running it, and Dask gave up after its allowed failures "
         "(distributed.scheduler.allowed-failures). Look for a crash, os._exit, or memory "
         "exhaustion in the task")
-
-
-# --- building the Dask graph --------------------------------------------------------------
-
-
-class JobGraph:
-    """Submits a plan's tasks in topological order, each replica a future."""
-
-    def __init__(self, backend: DaskBackend, run: DaskJobRun):
-        self.backend, self.run, self.plan = backend, run, run.plan
-        self.client = backend.client
-        self.local_inputs: dict[str, bytes | Future] = {}
-        self._slimmed: dict[tuple[str, tuple[str, ...]], list[Future]] = {}
-
-    def submit(self) -> None:
-        self._place_local_inputs()
-        reuse = getattr(self.plan, "reuse", None) or {}
-        for name, planned in self.plan.tasks.items():
-            self.run.upstream[name] = self._upstream(name)
-            if name in reuse and _reusable(reuse[name]):
-                self._reuse(name, reuse[name])
-                continue
-            upstream = {up: self._outcomes(up, self._imported_from(name, up))
-                        for up in self.run.upstream[name]}
-            local = {n: self.local_inputs[n]
-                     for n, source in planned.import_sources.items() if source is None}
-            runs = max(planned.task.runs, 1)
-            for index in range(runs):
-                replica = index if runs > 1 else None
-                call = ReplicaCall(self.run.token, self.backend.topic,
-                                   TaskSpec.from_plan(self.plan, name, replica))
-                future = self.client.submit(
-                    run_replica, call, local, upstream, key=(f"{name}-{self.run.token}", index),
-                    pure=False, retries=planned.task.retries or None)
-                self.run.add_replica(name, future)
-
-    def _reuse(self, name: str, earlier: TaskResult) -> None:
-        """cache=on: done with the earlier run's values; dependents read them on the cluster
-        (where they still are, or scattered there again)."""
-        runs = max(self.plan.tasks[name].task.runs, 1)
-        futures = earlier.exports.futures() if isinstance(earlier.exports, RemoteExports) else None
-        if futures is None:
-            outcomes = [ReplicaOutcome(
-                {k: (v[i] if runs > 1 else v) for k, v in earlier.exports.items()},
-                dict(earlier.variables) if i == 0 else {}, {}) for i in range(runs)]
-            futures = self.client.scatter(outcomes, hash=False)
-        self.run.add_reused(name, futures)
-        result = self.run.results[name]
-        result.exports = RemoteExports(self.client, futures, tuple(earlier.exports),
-                                       runs > 1)
-        result.result, result.variables = earlier.result, dict(earlier.variables)
-        result.outputs = list(earlier.outputs)
-        result.started = result.finished = time.time()
-        result.notes.append("reused from an earlier run (cache=on)")
-        self.run.set_state(name, TaskState.DONE)
-
-    def _place_local_inputs(self) -> None:
-        wanted = {n for p in self.plan.tasks.values()
-                  for n, source in p.import_sources.items() if source is None}
-        for name in sorted(wanted):
-            value = self.plan.local_inputs[name]
-            if len(value) > SCATTER_LIMIT:  # once to the cluster, not in every task's spec
-                future = self.client.scatter(value, hash=False)
-                self.run.add_helper(f"local {name}", future)
-                self.local_inputs[name] = future
-            else:
-                self.local_inputs[name] = value
-
-    def _upstream(self, name: str) -> list[str]:
-        """Parents (ordering, variables) and import sources (data), in plan order."""
-        planned = self.plan.tasks[name]
-        wanted = set(planned.deps) | {s for s in planned.import_sources.values() if s}
-        return [t for t in self.plan.tasks if t in wanted]
-
-    def _imported_from(self, name: str, upstream: str) -> tuple[str, ...]:
-        sources = self.plan.tasks[name].import_sources
-        return tuple(sorted(n for n, source in sources.items() if source == upstream))
-
-    def _outcomes(self, upstream: str, names: tuple[str, ...]) -> list[Future]:
-        """The upstream replicas' outcome futures, slimmed on their workers to ``names``
-        when they export more than that."""
-        futures = [t.future for t in self.run.replicas[upstream]]
-        if set(self.plan.tasks[upstream].task.exports) <= set(names):
-            return futures
-        slimmed = self._slimmed.get((upstream, names))
-        if slimmed is None:
-            variant = len(self._slimmed)
-            slimmed = [self.client.submit(slim, future, names, pure=False,
-                                          key=(f"{upstream}.imports-{self.run.token}", i, variant))
-                       for i, future in enumerate(futures)]
-            for future in slimmed:
-                self.run.add_helper(upstream, future)
-            self._slimmed[(upstream, names)] = slimmed
-        return slimmed
-
-
-def _reusable(earlier: TaskResult) -> bool:
-    """Its exports are still on the cluster or were pulled (else the task runs again)."""
-    exports = earlier.exports
-    return not isinstance(exports, RemoteExports) or exports.available()
-
-
-class ExportsReleasedError(LookupError):
-    """An export that was never pulled and is no longer kept on the cluster."""
-
-
-class RemoteExports(Mapping):
-    """A finished task's exports, left on the workers until read (then kept here)."""
-
-    def __init__(self, client: Client, futures: list[Future], names: tuple[str, ...],
-                 replicated: bool):
-        self._client, self._futures = client, list(futures)
-        self._names, self._replicated = names, replicated
-        self._values: dict[str, Any] = {}
-        self._released: str | None = None
-
-    def futures(self) -> list[Future] | None:
-        """The replicas' outcome futures, None once released."""
-        return None if self._released else list(self._futures)
-
-    def release(self, reason: str) -> None:
-        self._released, self._futures = reason, []
-
-    def available(self) -> bool:
-        """Every value can still be read (on the cluster, or pulled already)."""
-        return not self._released or all(name in self._values for name in self._names)
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._names:
-            raise KeyError(name)
-        if name not in self._values:
-            if self._released:
-                raise ExportsReleasedError(
-                    f"export {name!r} is no longer kept on the Dask cluster ({self._released}); "
-                    "it was never pulled. Run the job again, or pull with #%submit_job(pull=on)")
-            getters = [self._client.submit(export_of, f, name, pure=False)
-                       for f in self._futures]
-            values = self._client.gather(getters)
-            self._values[name] = values if self._replicated else values[0]
-        return self._values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __repr__(self) -> str:
-        return f"RemoteExports({', '.join(self._names)})"
-
-

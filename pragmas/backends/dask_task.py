@@ -29,7 +29,13 @@ import cloudpickle
 from dask.sizeof import sizeof
 
 from pragmas.backends.base import Output, TaskError
-from pragmas.runtime import TaskOutcome, TaskSpec, gather_inputs, run_task
+from pragmas.runtime import (
+    VARIABLES_KEY,
+    TaskOutcome,
+    TaskSpec,
+    gather_inputs,
+    run_task,
+)
 
 #: reports larger than this are fetched from the worker instead of riding on an event
 EVENT_REPORT_LIMIT = 1 << 20
@@ -44,6 +50,7 @@ class ReplicaCall:
     job_token: str
     topic: str
     spec: TaskSpec
+    round: int = 0  #: which run of a loop block (ProActive's loop), 0 outside loops
 
 
 @dataclass
@@ -58,11 +65,12 @@ class TaskReport:
     started: float = 0.0
     finished: float = 0.0
     worker: str = ""
+    flow: dict[str, Any] = field(default_factory=dict)  #: a control-flow script's decision
 
     @classmethod
     def of(cls, outcome: TaskOutcome, worker: str) -> TaskReport:
         return cls(outcome.ok, outcome.result, outcome.variables, outcome.outputs,
-                   outcome.error, outcome.started, outcome.finished, worker)
+                   outcome.error, outcome.started, outcome.finished, worker, outcome.flow)
 
 
 @dataclass
@@ -117,9 +125,11 @@ class TaskCancelled(TaskInterrupt):
 
 
 def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
-                upstream: dict[str, list[ReplicaOutcome]]) -> ReplicaOutcome:
+                upstream: dict[str, list[ReplicaOutcome]],
+                carried: list[ReplicaOutcome] | None = None) -> ReplicaOutcome:
     """One replica: gather its inputs (``local_inputs``: cloudpickled values of the notebook's
-    namespace; ``upstream``: outcomes of upstream tasks, per replica), run it, report, keep
+    namespace; ``upstream``: outcomes of upstream tasks, per replica; ``carried``: the
+    outcomes of a loop block's previous round, whose variables it sees), run it, report, keep
     its exports here."""
     spec = call.spec
     _one_task_at_a_time.acquire()  # released by the thread that runs the code, when it ends
@@ -136,6 +146,11 @@ def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
             lambda task: [outcome.exports for outcome in upstream[task]],
             lambda task: ancestor_variables.get(task, []),
         )
+        if carried:  # a loop's next round sees what the last one put (ancestors' puts win)
+            seen: dict[str, Any] = {}
+            for outcome in carried:
+                seen.update(outcome.variables)
+            inputs[VARIABLES_KEY] = {**seen, **inputs[VARIABLES_KEY]}
     except Exception as exc:  # noqa: BLE001 - unpickling an input here may raise anything
         _one_task_at_a_time.release()
         outcome = TaskOutcome(ok=False, error=_platform_error(
@@ -186,7 +201,8 @@ class ReplicaEvents:
         self.worker = self._worker.address
         self._topic = call.topic
         self._head = {"job": call.job_token, "task": call.spec.task_name,
-                      "replica": call.spec.replication, "attempt": attempt}
+                      "replica": call.spec.replication, "round": call.round,
+                      "attempt": attempt}
         self._sequence = 0
         self._lock = threading.Lock()
 

@@ -4,6 +4,7 @@ makes them (``pragmas.validation.validate``)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -135,8 +136,8 @@ def test_a_dependent_receives_only_the_exports_it_imports(backend):
     )
     assert stdout(run, "wants_small") == "1 False\n"
     assert stdout(run, "wants_all") == "1 10000000\n"
-    slimmed = [f.key for f in run.helper_futures]  # one slimmed copy, for wants_small only
-    assert [key[0].split("-")[0] for key in slimmed] == ["both.imports"]
+    keys = [key[0].split("-")[0] for key in run.task_of_key]
+    assert keys.count("both.imports") == 1  # one slimmed copy, for wants_small only
 
 
 def test_independent_tasks_spread_over_both_workers(backend, cluster):
@@ -186,10 +187,20 @@ def test_variables_put_by_ancestors_are_seen_in_topological_order(backend):
     assert run.results["second"].variables == {"who": "second"}
 
 
-def test_result_is_the_last_expression_and_comes_back_without_pulling_exports(backend):
-    run, _ = run_job(backend, task("calc", "big = list(range(10))\nsum(big)", exports=["big"]))
-    assert run.results["calc"].result == 45
+def test_with_pull_off_exports_stay_on_the_workers_until_fetched(backend):
+    plan = plan_of(task("calc", "big = list(range(10))\nsum(big)", exports=["big"]))
+    plan.fetch_exports = False  # #%submit_job(pull=off)
+    run = backend.submit(plan, Recorder())
+    assert run.wait(60)
+    assert run.results["calc"].result == 45  # results come back with the report
     assert run.results["calc"].exports._values == {}  # nothing pulled yet
+    run.fetch()
+    assert run.results["calc"].exports._values == {"big": list(range(10))}
+
+
+def test_with_pull_on_exports_are_in_the_kernel_when_the_job_ends(backend):
+    run, _ = run_job(backend, task("calc", "big = [1, 2]", runs=2, exports=["big"]))
+    assert run.results["calc"].exports._values == {"big": [[1, 2], [1, 2]]}
 
 
 def test_display_and_figures_come_back_as_rich_outputs(backend):
@@ -467,16 +478,21 @@ def _alive(pid: int) -> bool:
 # --- keeping exports on the cluster ------------------------------------------------------
 
 
-def test_running_a_job_again_releases_the_previous_runs_unpulled_exports(backend):
-    make = task("make", "value = 'first'", exports=["value"])
-    first, _ = run_job(backend, make, name="alpha")
-    other, _ = run_job(backend, make, name="beta")  # another job: alpha's exports stay
-    assert backend.fetch(first, "make", "value") == "first"
-    again, _ = run_job(backend, make, name="beta")  # beta again: its first run's go
-    with pytest.raises(ExportsReleasedError, match="no longer kept on the Dask cluster"):
-        other.results["make"].exports["value"]
-    assert first.results["make"].exports["value"] == "first"
-    assert again.results["make"].exports["value"] == "first"
+def test_a_runs_outcomes_leave_the_cluster_when_its_results_let_go_of_them(backend):
+    plan = plan_of(task("make", "value = 'x'", runs=2, exports=["value"]),
+                   task("other", "print(value)", dep=["make"], imports=["value"]))
+    plan.fetch_exports = False
+    run = backend.submit(plan, Recorder())
+    assert run.wait(60)
+    keys = [k for k, task_name in run.task_of_key.items() if task_name == "make"]
+    assert keys and all(k in backend.client.futures for k in keys)  # held by the exports
+    for result in run.results.values():
+        result.exports = {}  # what the running pragmas do with the values of older jobs
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while any(k in backend.client.futures for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(k in backend.client.futures for k in keys)
 
 
 def test_cache_reuse_takes_the_earlier_outcome_without_running_the_task(backend):
@@ -508,7 +524,10 @@ def test_cache_reuse_of_values_held_in_the_kernel_scatters_them(backend):
 
 def test_closing_the_backend_says_why_unpulled_exports_are_gone(cluster):
     backend = DaskBackend.connect(cluster.address)
-    run, _ = run_job(backend, task("kept", "a = 1\nb = 2", exports=["a", "b"]))
+    plan = plan_of(task("kept", "a = 1\nb = 2", exports=["a", "b"]))
+    plan.fetch_exports = False
+    run = backend.submit(plan, Recorder())
+    assert run.wait(60)
     assert run.results["kept"].exports["a"] == 1
     backend.close()
     assert run.results["kept"].exports["a"] == 1  # pulled before: still here
@@ -519,8 +538,11 @@ def test_closing_the_backend_says_why_unpulled_exports_are_gone(cluster):
 def test_cache_reuse_of_released_unpulled_exports_runs_the_task_again(backend):
     maker = task("maker", "print('ran')\nvalue = 5", exports=["value"])
     user = task("user", "print(value + 1)", dep=["maker"], imports=["value"])
-    earlier, _ = run_job(backend, maker, name="cached")
-    run_job(backend, maker, name="cached")  # releases the earlier run's exports, never pulled
+    first = plan_of(maker, name="cached")
+    first.fetch_exports = False
+    earlier = backend.submit(first, Recorder())
+    assert earlier.wait(60)
+    earlier.results["maker"].exports.release("as when the backend disconnects")
     plan = plan_of(maker, user, name="cached")
     plan.reuse = {"maker": earlier.results["maker"]}
     run = backend.submit(plan, Recorder())

@@ -1,0 +1,85 @@
+"""ProActive's control flow on the Dask backend (SPEC §8), with the same meaning as on the
+embedded one (``test_local_flow.py``): the runs / condition scripts decide at run time. Cells go
+through the real engine; tasks run on a real Dask cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from pragmas.backends.base import TaskState
+from tests.e2e.dask_cluster import shared_cluster
+from tests.pragmas.engine_helpers import Notebook, text
+
+
+@pytest.fixture
+def notebook():
+    notebook = Notebook()
+    notebook.run(f"#%connect(backend=dask, url={shared_cluster().address})")
+    yield notebook
+    notebook.engine.shutdown()
+
+
+def states(notebook: Notebook) -> dict[str, str]:
+    return {n: r.state.value for n, r in notebook.engine.submitted[-1].results.items()}
+
+
+def test_replicate_runs_as_many_replicas_as_the_script_says(notebook):
+    notebook.run("#%split(name=split1)\nvariables.put('base', 10)")
+    notebook.run("#%runs()\nruns = 4")
+    notebook.run("#%process(name=process1, export=[part])\npart = variables['base'] + replication")
+    notebook.run("#%merge(name=merge1, import=[part], export=[total])\ntotal = sum(part)")
+    notebook.run("#%submit_job()")
+    assert notebook.namespace["part"] == [10, 11, 12, 13]
+    assert notebook.namespace["total"] == 46
+    run = notebook.engine.submitted[-1]
+    assert run.results["process1"].notes == ["replicated 4 times by split1"]
+
+
+def test_replicate_once_still_gives_a_list(notebook):
+    notebook.run("#%split(name=split3)\npass")
+    notebook.run("#%runs()\nruns = 1")
+    notebook.run("#%process(name=process3, export=[part])\npart = replication")
+    notebook.run("#%merge(name=merge3, import=[part], export=[parts])\nparts = part")
+    notebook.run("#%submit_job()")
+    assert notebook.namespace["parts"] == [0]
+
+
+def test_loop_runs_its_block_again_while_the_condition_holds(notebook):
+    notebook.run("#%start(name=start1)\nprint('round', int(variables.get('i') or 0))")
+    notebook.run("#%condition()\nloop = variables.get('i') < 3")
+    notebook.run("#%loop(name=loop1)\nvariables.put('i', int(variables.get('i') or 0) + 1)\n"
+                 "result = variables['PA_TASK_ITERATION']")  # fmt: skip
+    ctx = notebook.run("#%submit_job()")
+    assert text(ctx).count("[start1] round") == 3
+    assert "[start1] round 2" in text(ctx)
+    run = notebook.engine.submitted[-1]
+    assert run.results["loop1"].variables == {"i": 3} and run.results["loop1"].result == 2
+
+
+def test_branch_runs_the_chosen_arm_then_the_continuation(notebook):
+    notebook.run("#%branch(name=branch1)\nvariables.put('x', 5)")
+    notebook.run("#%condition()\nbranch = 'if' if variables.get('x') > 3 else 'else'")
+    notebook.run("#%if(name=if1, export=[picked])\npicked = 'if'")
+    notebook.run("#%else(name=else1, export=[picked])\npicked = 'else'")
+    notebook.run("#%continuation(name=cont1)\nprint('continued after', variables.get('x'))")
+    ctx = notebook.run("#%submit_job()")
+    assert states(notebook) == {"branch1": "done", "if1": "done", "else1": "skipped",
+                                "cont1": "done"}  # fmt: skip
+    assert notebook.namespace["picked"] == "if"
+    assert "[cont1] continued after 5" in text(ctx)
+    run = notebook.engine.submitted[-1]
+    assert run.results["else1"].notes == ["not run: branch1 chose if (if1)"]
+
+
+def test_a_bad_flow_decision_fails_the_deciding_task(notebook):
+    notebook.run("#%split(name=split2)\npass")
+    notebook.run("#%runs()\nruns = 0")
+    notebook.run("#%process(name=process2)\npass")
+    notebook.run("#%merge(name=merge2)\npass")
+    with pytest.raises(Exception, match="JobFailedError|failed"):
+        notebook.run("#%submit_job()")
+    run = notebook.engine.submitted[-1]
+    assert run.results["split2"].state is TaskState.FAILED
+    assert "runs to a whole number >= 1" in run.results["split2"].error.evalue
+    assert run.results["process2"].state is TaskState.SKIPPED
+    assert run.results["merge2"].state is TaskState.SKIPPED
