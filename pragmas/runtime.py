@@ -20,7 +20,7 @@ Changes (announced here): ``TaskSpec`` gained ``imports``, ``import_sources``,
 ``source_runs``, ``ancestors``, ``runs``, ``retries``, ``setup_source``, ``flow_action``,
 ``flow_script``; ``TaskOutcome`` gained ``packed`` and ``flow`` (the decision of a ProActive
 control-flow script, run after the task: ``{"runs": N}``, ``{"loop": bool}`` or
-``{"branch": "if"|"else"}``; see ``pragmas.backends.local.FlowGraph`` for how the embedded
+``{"branch": "if"|"else"}``; see ``pragmas.backends.flow_graph.FlowGraph`` for how the embedded
 backend applies it); helper :func:`gather_inputs`. Variables put by ancestors override job and
 task variables; ``PA_TASK_ITERATION`` is 0 outside loops.
 """

@@ -47,7 +47,9 @@ from pragmas.backends.base import (
     TaskResult,
     TaskState,
 )
-from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec, run_task
+from pragmas.backends.flow_graph import FlowGraph
+from pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
+from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
 
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
@@ -109,175 +111,6 @@ class _LocalRun(JobRun):
         fetched.wait()
 
 
-# --- worker process ----------------------------------------------------------------------
-
-
-def _worker_main(conn: Connection, remote: bool) -> None:
-    """A worker: run each replica it is sent and stream its outputs. Large values stay here
-    (``remote``: read by address) until the kernel releases them, or in memory files whose
-    descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
-    os.setpgrp()  # so that a kill also reaches the processes a task started
-    conn = _LockedConnection(conn)
-    descriptors = _DescriptorOutput()
-    held_files: list[int] = []
-    kept: dict[int, list[transfer.Packed]] = {}  #: unit id -> values read by address
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return  # the kernel is gone
-        for fd in held_files:
-            os.close(fd)
-        held_files.clear()
-        if message[0] == "stop":
-            return
-        if message[0] == "release":
-            for unit_id in message[1]:
-                kept.pop(unit_id, None)
-            continue
-        _, unit_id, spec, refs = message
-        store = _ValueStore(remote, held_files, kept.setdefault(unit_id, []))
-        descriptors.emit = lambda output, unit_id=unit_id: conn.send(("out", unit_id, output))
-        report = _run_unit(conn, unit_id, spec, refs, store)
-        descriptors.drain()  # what subprocesses wrote belongs to this replica
-        descriptors.emit = None
-        conn.send(("done", unit_id, report))
-
-
-class _LockedConnection:
-    """The worker's pipe, shared by the task's thread and the descriptor relays."""
-
-    def __init__(self, conn: Connection):
-        self._conn, self._lock = conn, threading.Lock()
-
-    def send(self, message: Any) -> None:
-        with self._lock:
-            self._conn.send(message)
-
-    def recv(self) -> Any:
-        return self._conn.recv()
-
-
-_DRAIN_MARK = b"\x00pragma-drain\x00\n"
-
-
-class _DescriptorOutput:
-    """Output written to file descriptors 1 and 2 (subprocesses, C libraries) reaches the
-    running replica like its prints do; between replicas it goes where it went before."""
-
-    def __init__(self) -> None:
-        self.emit: Any = None
-        self._drained = {1: threading.Event(), 2: threading.Event()}
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            original = os.dup(fd)
-            read_end, write_end = os.pipe()
-            os.dup2(write_end, fd)
-            os.close(write_end)
-            threading.Thread(target=self._relay, args=(fd, name, read_end, original),
-                             daemon=True, name=f"relay-{name}").start()  # fmt: skip
-
-    def drain(self) -> None:
-        """Wait until everything written so far has been relayed."""
-        for fd, drained in self._drained.items():
-            drained.clear()
-            os.write(fd, _DRAIN_MARK)
-        for drained in self._drained.values():
-            drained.wait(1.0)
-
-    def _relay(self, fd: int, name: str, read_end: int, original: int) -> None:
-        pending = b""
-        while chunk := os.read(read_end, 65536):
-            pending += chunk
-            while (index := pending.find(_DRAIN_MARK)) >= 0:
-                self._forward(name, pending[:index], original)
-                pending = pending[index + len(_DRAIN_MARK) :]
-                self._drained[fd].set()
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                self._forward(name, pending[:cut], original)
-                pending = pending[cut:]
-
-    def _forward(self, name: str, data: bytes, original: int) -> None:
-        if not data:
-            return
-        emit = self.emit
-        if emit is None:
-            os.write(original, data)
-        else:
-            emit(Output("stream", name=name, text=data.decode(errors="replace")))
-
-
-@dataclass
-class _ValueStore:
-    """Where a worker leaves the values of one replica (see :mod:`pragmas.transfer`)."""
-
-    remote: bool
-    files: list[int]
-    kept: list[transfer.Packed]
-
-    def ref(self, packed: transfer.Packed, name: str) -> transfer.ValueRef:
-        if packed.nbytes < transfer.INLINE_LIMIT or not transfer.HAS_MEMORY_FILES:
-            return transfer.to_inline(packed)  # (or no better way on this system)
-        if self.remote:
-            ref = transfer.remote_ref(packed)
-            self.kept.append(packed)
-            return ref
-        fd, ref = transfer.write_memory_file(packed, name)
-        self.files.append(fd)
-        return ref
-
-
-def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: _ValueStore):
-    def emit(output: Output) -> None:
-        conn.send(("out", unit_id, output))
-
-    try:
-        inputs = _load_inputs(refs)
-    except OSError as exc:
-        text = f"an input of {spec.label} could not be read: {exc}"
-        return _UnitReport(False, TaskError("InputError", text, [f"InputError: {text}"],
-                                            platform=True))  # fmt: skip
-    outcome = run_task(spec, inputs, emit, keep_packed=True)
-    del inputs  # the task's inputs may be large; the outcome holds what must stay
-    report = _UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
-    if outcome.ok:
-        for name, packed in outcome.packed.items():
-            report.values[name] = store.ref(packed, f"{spec.task_name}.{name}")
-        if outcome.variables:
-            report.variables = transfer.to_inline(transfer.pack(outcome.variables))
-        report.flow = outcome.flow
-    return report
-
-
-def _load_inputs(refs: dict[str, Any]) -> dict[str, Any]:
-    inputs: dict[str, Any] = {}
-    for name, ref in refs.items():
-        if name == VARIABLES_KEY:
-            inherited: dict[str, Any] = {}
-            for blob in ref:
-                inherited.update(transfer.load(blob))
-            inputs[name] = inherited
-        elif isinstance(ref, list):
-            inputs[name] = [transfer.load(r) for r in ref]
-        else:
-            inputs[name] = transfer.load(ref)
-    return inputs
-
-
-@dataclass
-class _UnitReport:
-    """What a worker sends back for one replica (outputs went ahead, one by one)."""
-
-    ok: bool
-    error: TaskError | None = None
-    started: float = 0.0
-    finished: float = 0.0
-    values: dict[str, transfer.ValueRef] = field(default_factory=dict)  #: exports + result
-    variables: transfer.InlineValue | None = None
-    flow: dict[str, Any] = field(default_factory=dict)  #: the flow script's decision
-
-
 # --- the scheduler, in the kernel ---------------------------------------------------------
 
 
@@ -315,7 +148,7 @@ class _JobState:
     run: JobRun
     listener: Listener
     waiting: dict[str, int]  #: task -> dependencies not yet done
-    replicas: dict[str, list[_UnitReport | None]]
+    replicas: dict[str, list[UnitReport | None]]
     #: task -> per replica: name -> ref in the kernel (exports, RESULT_KEY)
     refs: dict[str, list[dict[str, transfer.ValueRef]]] = field(default_factory=dict)
     variables: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
@@ -325,7 +158,7 @@ class _JobState:
     #: worker -> its units whose values it keeps for this job (released at the end)
     holders: dict[Any, list[int]] = field(default_factory=dict)
     #: tasks whose values are still where they were made (plan.fetch_exports False)
-    unfetched: dict[str, list[_UnitReport]] = field(default_factory=dict)
+    unfetched: dict[str, list[UnitReport]] = field(default_factory=dict)
     flow: FlowGraph | None = None
     replicated_by_flow: set[str] = field(default_factory=set)  #: dependents get lists
     iteration: dict[str, int] = field(default_factory=dict)  #: loop block tasks -> round
@@ -338,7 +171,7 @@ class _Scheduler:
 
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["pragmas.backends.local"])
+        self.context.set_forkserver_preload(["pragmas.backends.local_worker"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
@@ -453,7 +286,7 @@ class _Scheduler:
 
     def _kernel_ref(self, job: _JobState, packed: transfer.Packed) -> transfer.ValueRef:
         """A value held by the kernel for the job's workers to read."""
-        store = _ValueStore(self.remote, job.fds, job.kept)
+        store = ValueStore(self.remote, job.fds, job.kept)
         return store.ref(packed, "pragma-input")
 
     def _reuse(self, job: _JobState, name: str, earlier: TaskResult) -> None:
@@ -537,7 +370,7 @@ class _Scheduler:
             )
         self._notify(unit.job, TaskEvent(unit.task, "output", output=output, replica=unit.replica))
 
-    def _on_unit_done(self, unit: _Unit, report: _UnitReport) -> None:
+    def _on_unit_done(self, unit: _Unit, report: UnitReport) -> None:
         job = unit.job
         if report.ok:
             if unit.worker is not None:
@@ -557,7 +390,7 @@ class _Scheduler:
         job.fds.append(fd)
         return own
 
-    def _on_unit_final(self, unit: _Unit, report: _UnitReport) -> None:
+    def _on_unit_final(self, unit: _Unit, report: UnitReport) -> None:
         job, result = unit.job, unit.job.run.results[unit.task]
         if result.state.final:
             return
@@ -580,7 +413,7 @@ class _Scheduler:
             self._on_task_done(job, unit.task)
 
     def _on_task_done(self, job: _JobState, name: str) -> None:
-        reports: list[_UnitReport] = job.replicas[name]  # type: ignore[assignment]
+        reports: list[UnitReport] = job.replicas[name]  # type: ignore[assignment]
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
         job.variables[name] = [r.variables for r in reports if r.variables is not None]
@@ -606,7 +439,7 @@ class _Scheduler:
             self._set_state(job, name, TaskState.DONE)
         self._finish_if_over(job)
 
-    def _fill_values(self, job: _JobState, name: str, reports: list[_UnitReport]) -> None:
+    def _fill_values(self, job: _JobState, name: str, reports: list[UnitReport]) -> None:
         """Copy a done task's exports, result and variables into its TaskResult."""
         result = job.run.results[name]
         try:
@@ -785,7 +618,7 @@ class _Scheduler:
     # -- workers -----------------------------------------------------------------------------
     def _start_worker(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker_main, args=(child, self.remote), daemon=True,
+        process = self.context.Process(target=worker_main, args=(child, self.remote), daemon=True,
                                        name="pragma-worker")  # fmt: skip
         process.start()
         child.close()
@@ -801,7 +634,7 @@ class _Scheduler:
         if unit is None or unit.job.run.results[unit.task].state.final:
             return
         error = worker.kill_reason or _death_error(unit, worker.process.exitcode)
-        self._on_unit_final(unit, _UnitReport(False, error=error))
+        self._on_unit_final(unit, UnitReport(False, error=error))
 
     def _next_timeout(self) -> float | None:
         deadlines = [w.unit.deadline for w in self.workers if w.unit and w.unit.deadline]
@@ -834,58 +667,8 @@ class _Scheduler:
                 worker.process.join(timeout=1)
 
 
-class FlowGraph:
-    """The job's dependencies with ProActive's control-flow edges added: a branch's if and else
-    tasks wait for it, its continuation for whichever of them runs; loop blocks."""
-
-    def __init__(self, plan: JobPlan):
-        self.plan = plan
-        self.deps: dict[str, list[str]] = {n: list(p.deps) for n, p in plan.tasks.items()}
-        self._continuations: dict[str, set[str]] = {}
-        for name, planned in plan.tasks.items():
-            flow = planned.task.flow
-            if flow.action != "if":
-                continue
-            for target in (flow.if_target, flow.else_target):
-                if target in self.deps and name not in self.deps[target]:
-                    self.deps[target].append(name)
-            after = flow.continuation_target
-            if after in self.deps:
-                arms = {t for t in (flow.if_target, flow.else_target) if t in self.deps}
-                self.deps[after] += [t for t in arms if t not in self.deps[after]]
-                self._continuations[after] = arms
-        self.dependents: dict[str, list[str]] = {n: [] for n in plan.tasks}
-        for name, deps in self.deps.items():
-            for dep in deps:
-                self.dependents[dep].append(name)
-
-    def decides(self, name: str) -> bool:
-        return self.plan.tasks[name].task.flow.script is not None
-
-    def continues_after(self, task: str, arm: str) -> bool:
-        """True when ``task`` is the continuation of a branch whose arm ``arm`` was not taken."""
-        return arm in self._continuations.get(task, set())
-
-    def ancestors(self, name: str) -> tuple[str, ...]:
-        seen: set[str] = set()
-        stack = list(self.deps[name])
-        while stack:
-            dep = stack.pop()
-            if dep not in seen:
-                seen.add(dep)
-                stack.extend(self.deps[dep])
-        return tuple(t for t in self.plan.tasks if t in seen)
-
-    def loop_block(self, end: str) -> list[str]:
-        """The tasks of the loop ending at ``end``: its start, ``end``, and those between."""
-        start = self.plan.tasks[end].task.flow.target
-        between = {t for t in self.ancestors(end) if start in self.ancestors(t)}
-        block = {start, end, *between}
-        return [t for t in self.plan.tasks if t in block]
-
-
-def _platform_failure(unit: _Unit, ename: str, evalue: str) -> _UnitReport:
-    return _UnitReport(False, error=TaskError(ename, evalue, [f"{ename}: {evalue}"], platform=True))
+def _platform_failure(unit: _Unit, ename: str, evalue: str) -> UnitReport:
+    return UnitReport(False, error=TaskError(ename, evalue, [f"{ename}: {evalue}"], platform=True))
 
 
 def _cancelled_error() -> TaskError:

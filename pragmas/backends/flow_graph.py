@@ -1,0 +1,61 @@
+"""ProActive's control flow as the embedded backend runs it (SPEC §8).
+
+:class:`FlowGraph` adds the edges the model keeps as flow targets to a plan's dependencies: a
+branch's if and else tasks wait for it, its continuation for whichever of them runs. It also
+names the tasks of a loop block. The decisions themselves come from the flow scripts, run by
+the task runtime after the task (``TaskOutcome.flow``); the scheduler applies them.
+"""
+
+from __future__ import annotations
+
+from pragmas.backends.base import JobPlan
+
+
+class FlowGraph:
+    """The job's dependencies with ProActive's control-flow edges added: a branch's if and else
+    tasks wait for it, its continuation for whichever of them runs; loop blocks."""
+
+    def __init__(self, plan: JobPlan):
+        self.plan = plan
+        self.deps: dict[str, list[str]] = {n: list(p.deps) for n, p in plan.tasks.items()}
+        self._continuations: dict[str, set[str]] = {}
+        for name, planned in plan.tasks.items():
+            flow = planned.task.flow
+            if flow.action != "if":
+                continue
+            for target in (flow.if_target, flow.else_target):
+                if target in self.deps and name not in self.deps[target]:
+                    self.deps[target].append(name)
+            after = flow.continuation_target
+            if after in self.deps:
+                arms = {t for t in (flow.if_target, flow.else_target) if t in self.deps}
+                self.deps[after] += [t for t in arms if t not in self.deps[after]]
+                self._continuations[after] = arms
+        self.dependents: dict[str, list[str]] = {n: [] for n in plan.tasks}
+        for name, deps in self.deps.items():
+            for dep in deps:
+                self.dependents[dep].append(name)
+
+    def decides(self, name: str) -> bool:
+        return self.plan.tasks[name].task.flow.script is not None
+
+    def continues_after(self, task: str, arm: str) -> bool:
+        """True when ``task`` is the continuation of a branch whose arm ``arm`` was not taken."""
+        return arm in self._continuations.get(task, set())
+
+    def ancestors(self, name: str) -> tuple[str, ...]:
+        seen: set[str] = set()
+        stack = list(self.deps[name])
+        while stack:
+            dep = stack.pop()
+            if dep not in seen:
+                seen.add(dep)
+                stack.extend(self.deps[dep])
+        return tuple(t for t in self.plan.tasks if t in seen)
+
+    def loop_block(self, end: str) -> list[str]:
+        """The tasks of the loop ending at ``end``: its start, ``end``, and those between."""
+        start = self.plan.tasks[end].task.flow.target
+        between = {t for t in self.ancestors(end) if start in self.ancestors(t)}
+        block = {start, end, *between}
+        return [t for t in self.plan.tasks if t in block]

@@ -1,0 +1,186 @@
+"""The worker process of the embedded local backend (see ``pragmas.backends.local``).
+
+A worker runs one task replica at a time through :func:`pragmas.runtime.run_task` and talks to
+the kernel's scheduler over its pipe: ``("run", unit id, spec, input refs)``, ``("release",
+unit ids)`` and ``("stop",)`` come in; ``("out", unit id, Output)`` while the replica runs and
+``("done", unit id, UnitReport)`` go out. It keeps the large values it made until released.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from pragmas import transfer
+from pragmas.backends.base import Output, TaskError
+from pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
+
+
+def worker_main(conn: Connection, remote: bool) -> None:
+    """A worker: run each replica it is sent and stream its outputs. Large values stay here
+    (``remote``: read by address) until the kernel releases them, or in memory files whose
+    descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
+    os.setpgrp()  # so that a kill also reaches the processes a task started
+    conn = _LockedConnection(conn)
+    descriptors = _DescriptorOutput()
+    held_files: list[int] = []
+    kept: dict[int, list[transfer.Packed]] = {}  #: unit id -> values read by address
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return  # the kernel is gone
+        for fd in held_files:
+            os.close(fd)
+        held_files.clear()
+        if message[0] == "stop":
+            return
+        if message[0] == "release":
+            for unit_id in message[1]:
+                kept.pop(unit_id, None)
+            continue
+        _, unit_id, spec, refs = message
+        store = ValueStore(remote, held_files, kept.setdefault(unit_id, []))
+        descriptors.emit = lambda output, unit_id=unit_id: conn.send(("out", unit_id, output))
+        report = _run_unit(conn, unit_id, spec, refs, store)
+        descriptors.drain()  # what subprocesses wrote belongs to this replica
+        descriptors.emit = None
+        conn.send(("done", unit_id, report))
+
+
+class _LockedConnection:
+    """The worker's pipe, shared by the task's thread and the descriptor relays."""
+
+    def __init__(self, conn: Connection):
+        self._conn, self._lock = conn, threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+    def recv(self) -> Any:
+        return self._conn.recv()
+
+
+_DRAIN_MARK = b"\x00pragma-drain\x00\n"
+
+
+class _DescriptorOutput:
+    """Output written to file descriptors 1 and 2 (subprocesses, C libraries) reaches the
+    running replica like its prints do; between replicas it goes where it went before."""
+
+    def __init__(self) -> None:
+        self.emit: Any = None
+        self._drained = {1: threading.Event(), 2: threading.Event()}
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            original = os.dup(fd)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            threading.Thread(target=self._relay, args=(fd, name, read_end, original),
+                             daemon=True, name=f"relay-{name}").start()  # fmt: skip
+
+    def drain(self) -> None:
+        """Wait until everything written so far has been relayed."""
+        for fd, drained in self._drained.items():
+            drained.clear()
+            os.write(fd, _DRAIN_MARK)
+        for drained in self._drained.values():
+            drained.wait(1.0)
+
+    def _relay(self, fd: int, name: str, read_end: int, original: int) -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            while (index := pending.find(_DRAIN_MARK)) >= 0:
+                self._forward(name, pending[:index], original)
+                pending = pending[index + len(_DRAIN_MARK) :]
+                self._drained[fd].set()
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                self._forward(name, pending[:cut], original)
+                pending = pending[cut:]
+
+    def _forward(self, name: str, data: bytes, original: int) -> None:
+        if not data:
+            return
+        emit = self.emit
+        if emit is None:
+            os.write(original, data)
+        else:
+            emit(Output("stream", name=name, text=data.decode(errors="replace")))
+
+
+@dataclass
+class ValueStore:
+    """Where a worker leaves the values of one replica (see :mod:`pragmas.transfer`)."""
+
+    remote: bool
+    files: list[int]
+    kept: list[transfer.Packed]
+
+    def ref(self, packed: transfer.Packed, name: str) -> transfer.ValueRef:
+        if packed.nbytes < transfer.INLINE_LIMIT or not transfer.HAS_MEMORY_FILES:
+            return transfer.to_inline(packed)  # (or no better way on this system)
+        if self.remote:
+            ref = transfer.remote_ref(packed)
+            self.kept.append(packed)
+            return ref
+        fd, ref = transfer.write_memory_file(packed, name)
+        self.files.append(fd)
+        return ref
+
+
+def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: ValueStore):
+    def emit(output: Output) -> None:
+        conn.send(("out", unit_id, output))
+
+    try:
+        inputs = _load_inputs(refs)
+    except OSError as exc:
+        text = f"an input of {spec.label} could not be read: {exc}"
+        return UnitReport(False, TaskError("InputError", text, [f"InputError: {text}"],
+                                            platform=True))  # fmt: skip
+    outcome = run_task(spec, inputs, emit, keep_packed=True)
+    del inputs  # the task's inputs may be large; the outcome holds what must stay
+    report = UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
+    if outcome.ok:
+        for name, packed in outcome.packed.items():
+            report.values[name] = store.ref(packed, f"{spec.task_name}.{name}")
+        if outcome.variables:
+            report.variables = transfer.to_inline(transfer.pack(outcome.variables))
+        report.flow = outcome.flow
+    return report
+
+
+def _load_inputs(refs: dict[str, Any]) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for name, ref in refs.items():
+        if name == VARIABLES_KEY:
+            inherited: dict[str, Any] = {}
+            for blob in ref:
+                inherited.update(transfer.load(blob))
+            inputs[name] = inherited
+        elif isinstance(ref, list):
+            inputs[name] = [transfer.load(r) for r in ref]
+        else:
+            inputs[name] = transfer.load(ref)
+    return inputs
+
+
+@dataclass
+class UnitReport:
+    """What a worker sends back for one replica (outputs went ahead, one by one)."""
+
+    ok: bool
+    error: TaskError | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    values: dict[str, transfer.ValueRef] = field(default_factory=dict)  #: exports + result
+    variables: transfer.InlineValue | None = None
+    flow: dict[str, Any] = field(default_factory=dict)  #: the flow script's decision
