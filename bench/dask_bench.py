@@ -40,7 +40,8 @@ def plan_of(tasks: list[Task], name: str) -> JobPlan:
                for n in report.order}
     local = {v: cloudpickle.dumps(None) for p in planned.values()
              for v, s in p.import_sources.items() if s is None}
-    return JobPlan(job, name, planned, local)
+    # pull=off: exports stay on the workers, as raw Dask leaves its results there
+    return JobPlan(job, name, planned, local, fetch_exports=False)
 
 
 def flat_plan(count: int) -> JobPlan:
