@@ -462,7 +462,7 @@ class DaskJobRun(JobRun):
         failed = previous in track.ended and not (report is not None and report.ok)
         if failed:
             error = report.error if report is not None else None
-            why = f" ({error.ename}: {error.evalue})" if error else ""
+            why = f" ({error.ename})" if error else ""  # worded as the local backend does
             note = f"{label}: attempt {len(track.attempts)} failed{why}; retrying"
         elif previous in track.ended:
             note = f"{label}: the worker {lost} holding its result was lost; Dask ran it again"
@@ -544,10 +544,11 @@ class DaskJobRun(JobRun):
                 self._settle_replica(task, track, TaskState.FAILED, exc.report,
                                      error=exc.report.error)
             elif isinstance(exc, TaskFailed):
-                self._settle_replica(task, track, TaskState.SKIPPED, blame=exc.task)
+                self._settle_replica(task, track, TaskState.SKIPPED,
+                                     blame=self._failed_upstream(task) or exc.task)
             elif isinstance(exc, KilledWorker) and self.task_of_key.get(exc.task, task) != task:
                 self._settle_replica(task, track, TaskState.SKIPPED,
-                                     blame=self.task_of_key[exc.task])
+                                     blame=self._failed_upstream(task) or self.task_of_key[exc.task])
             elif isinstance(exc, KilledWorker):
                 self._settle_replica(task, track, TaskState.FAILED,
                                      error=_killed_worker_error(label, exc))

@@ -306,6 +306,7 @@ def test_a_failed_task_skips_its_dependents_and_independent_branches_finish(back
     assert error.traceback[-1] == "ZeroDivisionError: division by zero"
     assert stdout(run, "bad") == "before\n"
     assert run.results["after_bad"].notes == ["skipped: bad failed"]
+    assert run.results["further"].notes == ["skipped: after_bad failed"]  # as on local
     assert stdout(run, "after_fine") == "yes\n"
     assert len(run.results["bad"].exports) == 0
 
@@ -323,8 +324,7 @@ def test_retries_run_a_failed_task_again(backend, tmp_path):
     result = run.results["flaky"]
     assert result.state == TaskState.DONE
     assert result.attempts == 2
-    assert result.notes == [
-        "flaky: attempt 1 failed (RuntimeError: first attempt fails); retrying"]
+    assert result.notes == ["flaky: attempt 1 failed (RuntimeError); retrying"]
     assert stdout(run, "flaky") == "second attempt\n"
 
 
