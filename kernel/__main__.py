@@ -7,6 +7,8 @@ database and the pragma engine load when first used.
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 
 USAGE = (
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     configure_logging()
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack to the kernel log
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     from kernel.app import KernelApp
     from protocol.connection import ConnectionFileError, read_connection_file
 

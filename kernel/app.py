@@ -30,7 +30,7 @@ from kernel.dispatch import Channel
 from kernel.execution import Executor
 from kernel.handlers import RequestHandlers, control_table, shell_table
 from kernel.history import HistoryStore
-from kernel.interrupts import InterruptGate
+from kernel.interrupts import InterruptGate, keep_sigint_off_this_thread
 from kernel.iostream import OutStream
 from kernel.publisher import IOPubPublisher
 from kernel.stdin import StdinChannel, install_input_functions
@@ -158,6 +158,7 @@ class KernelApp:
                 self.executor.write_pending_history()
 
     def _serve_control(self) -> None:
+        keep_sigint_off_this_thread()
         try:
             while True:
                 try:
@@ -175,6 +176,7 @@ class KernelApp:
 
     def _watch_parent(self, parent_pid: int) -> None:
         """Exit when the launcher is gone, so an orphaned kernel never holds its ports."""
+        keep_sigint_off_this_thread()
         while not self._exit_requested.wait(1.0):
             if not _alive(parent_pid):
                 log.warning("parent process %s is gone: exiting", parent_pid)
@@ -225,6 +227,7 @@ class KernelApp:
 def _import_shell() -> None:
     """Import the Python shell's modules once the first request is answered, so the first cell
     does not wait for them (start-up does not either: they load after kernel_info)."""
+    keep_sigint_off_this_thread()
     try:
         import kernel.shell  # noqa: F401
     except ImportError:
@@ -233,6 +236,7 @@ def _import_shell() -> None:
 
 def _log_failure(work, what: str):
     def run() -> None:
+        keep_sigint_off_this_thread()
         try:
             work()
         except Exception:  # at exit nothing can be done but report it

@@ -4,13 +4,21 @@ jupyter_client interrupts with SIGINT to the kernel's process group (``signal`` 
 one before every shutdown; an idle kernel must not die of it. In ``message`` mode the control
 thread turns ``interrupt_request`` into a real SIGINT, which (unlike ``_thread.interrupt_main``)
 also breaks blocking calls such as ``time.sleep`` and a zmq poll.
+
+CPython has a window in which a SIGINT is lost for a while: arriving after ``time.sleep`` (or
+another blocking call) checked for signals but before it entered the system call, the signal is
+noted and the call then blocks for its whole duration. A watchdog thread learns of every SIGINT
+through ``signal.set_wakeup_fd``; if no KeyboardInterrupt reached the running cell shortly after,
+it sends SIGINT to the main thread again, which breaks the call.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,18 +33,34 @@ class InterruptGate:
         self.armed = False
         self.pending = False
         self.deferring = 0  #: > 0 while the main thread is inside an uninterrupted section
+        self.section = 0  #: counts user-code sections, so the watchdog never hits a later one
+        self.delivered = False  #: a KeyboardInterrupt was raised in the current section
         #: ``with gate.uninterrupted:`` around a multipart send: an interrupt arriving between
         #: two frames would leave half a message on the socket, which corrupts the next one
         self.uninterrupted = _Uninterrupted(self)
 
     def install(self) -> None:
+        """Install the SIGINT handler and the watchdog (main thread, once)."""
         signal.signal(signal.SIGINT, self._on_sigint)
+        if hasattr(signal, "pthread_kill"):
+            reader, writer = socket.socketpair()
+            writer.setblocking(False)
+            signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+            self._wakeup = (reader, writer)  # kept alive with the gate
+            threading.Thread(
+                target=_watch_interrupts, args=(self, reader), name="interrupts", daemon=True
+            ).start()
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self.armed and not self.deferring:
-            raise KeyboardInterrupt
+            self.interrupt_now()
         if self.busy or self.armed:
             self.pending = True
+
+    def interrupt_now(self) -> None:
+        self.delivered = True
+        self.pending = False
+        raise KeyboardInterrupt
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -50,11 +74,12 @@ class InterruptGate:
     @contextmanager
     def user_code(self) -> Iterator[None]:
         """Around user code (main thread): SIGINT raises KeyboardInterrupt inside the block."""
+        self.section += 1
+        self.delivered = False
         self.armed = True
         try:
             if self.pending:
-                self.pending = False
-                raise KeyboardInterrupt
+                self.interrupt_now()
             yield
         finally:
             self.armed = False
@@ -78,8 +103,58 @@ class _Uninterrupted:
         gate = self._gate
         gate.deferring -= 1
         if not gate.deferring and gate.pending and gate.armed:
-            gate.pending = False
-            raise KeyboardInterrupt
+            gate.interrupt_now()
+
+
+RESEND_AFTER = 0.05  #: seconds a SIGINT may take to reach the cell before it is sent again
+MAX_RESENDS = 20
+
+
+def _watch_interrupts(gate: InterruptGate, wakeup: socket.socket) -> None:
+    """Resend SIGINT to the main thread while a cell stays uninterrupted (see module doc)."""
+    keep_sigint_off_this_thread()
+    main = threading.main_thread().ident
+    while True:
+        received = wakeup.recv(256)
+        if signal.SIGINT not in received or not gate.armed:
+            continue
+        section = gate.section
+        for _ in range(MAX_RESENDS):
+            deadline = time.monotonic() + RESEND_AFTER
+            while time.monotonic() < deadline and _still_waiting(gate, section):
+                time.sleep(0.005)
+            if not _still_waiting(gate, section):
+                break
+            signal.pthread_kill(main, signal.SIGINT)
+        _drain(wakeup)
+
+
+def _still_waiting(gate: InterruptGate, section: int) -> bool:
+    return gate.armed and gate.section == section and not gate.delivered and not gate.deferring
+
+
+def _drain(wakeup: socket.socket) -> None:
+    """Forget the bytes of the signals this watchdog sent itself."""
+    wakeup.setblocking(False)
+    try:
+        while wakeup.recv(256):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        wakeup.setblocking(True)
+
+
+def keep_sigint_off_this_thread() -> None:
+    """Block SIGINT in a kernel thread (call it first thing in the thread).
+
+    A process-directed SIGINT goes to any thread that does not block it. If one of the kernel's
+    own threads took it, Python would still raise KeyboardInterrupt on the main thread, but only
+    once that thread returns to the interpreter: a cell in ``time.sleep(600)`` would not be
+    interrupted. With the kernel's threads blocking it, SIGINT wakes the main thread itself.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 def interrupt_kernel() -> None:

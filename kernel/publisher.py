@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import zmq
 
+from kernel.interrupts import keep_sigint_off_this_thread
 from protocol.messages import MessageFactory
 from protocol.wire import Message, Signer, serialize
 
@@ -101,6 +102,7 @@ class IOPubPublisher:
 
     # -- the watcher thread ------------------------------------------------------------------
     def _watch(self) -> None:
+        keep_sigint_off_this_thread()
         xpub_fd = self._xpub.getsockopt(zmq.FD)
         while not self._closed:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import threading
 
 import zmq
@@ -27,6 +28,10 @@ class Heartbeat(threading.Thread):
         self.port = bind_socket(self.socket, info, "hb")
 
     def run(self) -> None:
+        # SIGINT belongs to the kernel's main thread (interrupting a cell); see
+        # kernel.interrupts.keep_sigint_off_this_thread
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             while True:
                 try:

@@ -102,6 +102,7 @@ def gate():
     gate.install()
     yield gate
     signal.signal(signal.SIGINT, previous)
+    signal.set_wakeup_fd(-1)
 
 
 def raise_sigint_here() -> None:
@@ -137,3 +138,20 @@ def test_uninterrupted_section_defers_the_interrupt_to_its_end(gate):
             reached.append("end of the section")
         reached.append("after the section")
     assert reached == ["end of the section"]
+
+
+def test_watchdog_delivers_a_sigint_the_main_thread_missed(gate):
+    """A SIGINT handled on another thread does not break the main thread's sleep (the same as
+    one arriving just before the sleep's system call); the watchdog sends it again."""
+    import threading
+    import time
+
+    def take_the_signal_here():
+        time.sleep(0.3)  # the main thread is in its sleep by then
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), gate.request(), gate.user_code():
+        threading.Thread(target=take_the_signal_here).start()
+        time.sleep(60)
+    assert time.monotonic() - started < 30, "the sleep ran to its end: the interrupt was lost"
