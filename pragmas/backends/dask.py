@@ -15,6 +15,8 @@ workers and cancellations apart.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.util
 import inspect
 import itertools
@@ -49,7 +51,7 @@ from pragmas.backends.dask_graph import ExportsReleasedError, JobGraph, RemoteEx
 from pragmas.backends.dask_task import TaskFailed, TaskReport, cancel_job, report_of
 
 __all__ = ["DaskBackend", "DaskConnectError", "DaskJobRun", "ExportsReleasedError",
-           "RemoteExports"]
+           "RemoteExports", "StaleCodeError"]
 
 log = logging.getLogger(__name__)
 _job_numbers = itertools.count(1)  #: job ids "dask-1", "dask-2"... unique in this kernel
@@ -61,6 +63,7 @@ REPORT_WAIT = 1.0
 STOP_WAIT = 3.0
 #: the packages a worker needs to run tasks; shipped to clusters that lack them
 CODE_PACKAGES = ("pragmas", "kernel", "protocol")
+SHIPPED_MODULE = "pragma_kernel_shipped"  #: in the zip: the fingerprint of the code shipped
 
 
 def _keep_dask_logs_out_of_cells() -> None:
@@ -80,6 +83,10 @@ _keep_dask_logs_out_of_cells()
 
 class DaskConnectError(ConnectionError):
     """The Dask scheduler could not be reached or the local cluster could not start."""
+
+
+class StaleCodeError(DaskConnectError):
+    """The cluster runs pragma-kernel code that another version of the kernel shipped."""
 
 
 class DaskBackend(Backend):
@@ -113,6 +120,11 @@ class DaskBackend(Backend):
             cluster, client = _start_local_cluster(workers)
         try:
             _ship_code(client)
+        except StaleCodeError:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise
         except Exception as exc:
             client.close()
             if cluster is not None:
@@ -273,26 +285,43 @@ def _find_dashboard(client: Client) -> str | None:
 def _ship_code(client: Client) -> None:
     """Workers and the scheduler unpickle the tasks' functions and arguments, which are
     pragma-kernel's: a cluster where it is not installed receives it as a zip
-    (``Client.upload_file``, which also reaches workers that join later)."""
+    (``Client.upload_file``, which also reaches workers that join later). Code shipped by
+    another version cannot be replaced in running processes: that is an error to act on."""
+    fingerprint, sources = _code_sources()
 
-    def importable() -> bool:  # pickled by value: it must not need pragma-kernel itself
-        return importlib.util.find_spec("pragmas.backends.dask_task") is not None
+    def shipped() -> str:  # pickled by value: it must not need pragma-kernel itself
+        if importlib.util.find_spec("pragmas.backends.dask_task") is None:
+            return "missing"
+        if importlib.util.find_spec(SHIPPED_MODULE) is None:
+            return "installed"  # by pip: like any library of the cluster, its owners' choice
+        return importlib.import_module(SHIPPED_MODULE).FINGERPRINT
 
-    everywhere = [client.run_on_scheduler(importable), *client.run(importable).values()]
-    if all(everywhere):
+    states = [client.run_on_scheduler(shipped), *client.run(shipped).values()]
+    if any(state not in ("missing", "installed", fingerprint) for state in states):
+        raise StaleCodeError(
+            f"the Dask cluster at {client.scheduler.address} runs pragma-kernel code shipped by "
+            "another version of this kernel; restart its scheduler and workers (or install "
+            "this version of pragma-kernel on them), then connect again")
+    if "missing" not in states:
         return
     with tempfile.TemporaryDirectory(prefix="pragma-kernel-") as directory:
         archive = Path(directory) / "pragma_kernel_code.zip"
-        _zip_packages(archive)
+        with zipfile.ZipFile(archive, "w") as zipped:
+            for name, text in sources.items():
+                zipped.writestr(name, text)
+            zipped.writestr(f"{SHIPPED_MODULE}.py", f"FINGERPRINT = {fingerprint!r}\n")
         client.upload_file(str(archive))
 
 
-def _zip_packages(archive: Path) -> None:
+def _code_sources() -> tuple[str, dict[str, bytes]]:
+    """The packages' source files by path in the zip, and a fingerprint of them all."""
     root = Path(__file__).resolve().parents[2]
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for package in CODE_PACKAGES:
-            for path in sorted((root / package).rglob("*.py")):
-                zipped.write(path, path.relative_to(root).as_posix())
+    sources = {path.relative_to(root).as_posix(): path.read_bytes()
+               for package in CODE_PACKAGES for path in sorted((root / package).rglob("*.py"))}
+    digest = hashlib.sha256()
+    for name, text in sources.items():
+        digest.update(name.encode() + b"\0" + text)
+    return digest.hexdigest()[:16], sources
 
 
 # --- a job on the cluster -----------------------------------------------------------------

@@ -10,9 +10,11 @@ import signal
 import socket
 import threading
 import time
+import zipfile
 
 import cloudpickle
 import pytest
+from distributed import Client
 
 from pragmas.backends.base import JobPlan, PlannedTask, TaskEvent, TaskState
 from pragmas.backends.dask import (
@@ -20,6 +22,7 @@ from pragmas.backends.dask import (
     DaskConnectError,
     ExportsReleasedError,
     RemoteExports,
+    StaleCodeError,
 )
 from pragmas.model import Job, SourceLocation, Task
 from pragmas.validation import validate
@@ -429,6 +432,21 @@ def test_an_unreachable_scheduler_fails_the_connect_with_address_and_reason():
         DaskBackend.connect(address, timeout=2)
     assert f"cannot reach the Dask scheduler at {address}" in str(caught.value)
     assert isinstance(caught.value, ConnectionError)
+
+
+def test_code_shipped_by_another_version_is_refused_with_the_remedy(tmp_path):
+    cluster = DaskTestCluster(workers=1).start()  # its own: its code is tampered with
+    try:
+        DaskBackend.connect(cluster.address).close()  # ships this version's code
+        other = tmp_path / "other_version.zip"
+        with zipfile.ZipFile(other, "w") as zipped:
+            zipped.writestr("pragma_kernel_shipped.py", "FINGERPRINT = 'another'\n")
+        with Client(cluster.address, timeout=10, set_as_default=False) as client:
+            client.upload_file(str(other))
+        with pytest.raises(StaleCodeError, match="restart its scheduler and workers"):
+            DaskBackend.connect(cluster.address)
+    finally:
+        cluster.stop()
 
 
 def test_workers_with_a_url_is_refused(cluster):
