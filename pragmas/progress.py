@@ -156,8 +156,12 @@ class JobProgress:
         wall = self._elapsed()
         busy = sum(r.replica_time or r.duration for n, r in self.run.results.items()
                    if n not in self.reused)  # fmt: skip
-        speedup = busy / wall if wall > 0 else 0.0
-        return f"wall time {wall:.2f} s · task time {busy:.2f} s · speed-up {speedup:.2f}x"
+        text = f"wall time {wall:.2f} s · task time {busy:.2f} s"
+        if self.reused:
+            text += f" · {len(self.reused)} reused from cache"
+        if busy >= 0.01 and wall > 0:  # a ratio of two near-zero times says nothing
+            text += f" · speed-up {busy / wall:.2f}x"
+        return text
 
     def _label(self, name: str) -> str:
         runs = self.plan.tasks[name].task.runs

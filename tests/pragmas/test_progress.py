@@ -37,7 +37,7 @@ def test_one_display_updated_in_place_ending_with_the_summary(backend):
     assert ids == {progress.display_id}
     final = ctx.of_type("update_display_data")[-1]["data"]
     assert "1/3 done, 1 failed, 1 skipped" in final["text/plain"]
-    assert "speed-up" in final["text/plain"] and "wall time" in final["text/plain"]
+    assert "wall time" in final["text/plain"] and "task time" in final["text/plain"]
     assert "<table" in final["text/html"]
     text = "".join(c["text"] for c in ctx.of_type("stream"))
     assert "[a] one\n[a] two\n" in text
