@@ -35,3 +35,32 @@ def test_python_is_still_completed_by_the_shell_once_the_engine_is_loaded(kernel
     completion = shell_reply(kc, kc.complete("zi", 2))["content"]
     assert "zip" in completion["matches"]
     assert shell_reply(kc, kc.is_complete("for i in x:"))["content"]["status"] == "incomplete"
+
+
+def test_a_context_keeps_routing_to_its_cell_from_a_thread_after_the_cell_ended(kernel):
+    """OutputContext's promise to the engine (``#%submit_job(wait=off)`` progress updates)."""
+    _, kc = kernel
+    code = (
+        "from kernel.context import current_context\n"
+        "import threading, time\n"
+        "ctx = current_context()\n"
+        "ctx.display({'text/plain': 'first'}, display_id='progress-1')\n"
+        "def later():\n"
+        "    time.sleep(0.3)\n"
+        "    ctx.stream('stdout', 'late text\\n')\n"
+        "    ctx.flush()\n"
+        "    ctx.display({'text/plain': 'updated'}, display_id='progress-1', update=True)\n"
+        "threading.Thread(target=later).start()"
+    )
+    msg_id = kc.execute(code)
+    collect_iopub(kc, msg_id)
+    execute(kc, "'another cell in between'")
+    late = []
+    while len(late) < 2:
+        message = kc.get_iopub_msg(timeout=30)
+        if message["parent_header"].get("msg_id") == msg_id:
+            late.append(message)
+    assert [m["msg_type"] for m in late] == ["stream", "update_display_data"]
+    assert late[0]["content"] == {"name": "stdout", "text": "late text\n"}
+    assert late[1]["content"]["transient"] == {"display_id": "progress-1"}
+    assert late[1]["content"]["data"] == {"text/plain": "updated"}
