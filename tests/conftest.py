@@ -27,6 +27,12 @@ Fixtures:
     list of IOPub messages between busy and idle, excluding both statuses and execute_input.
 ``collect_iopub(kc, msg_id, timeout=30) -> list``
     All IOPub messages of one request up to and including its idle (statuses included).
+``shell_reply(kc, msg_id, timeout=30) -> dict``
+    The shell reply to ``msg_id``, skipping other replies (stale kernel_info ones).
+``start_kernel(kernel_name="pragma") -> (km, kc)`` / ``stop_kernel(km, kc)``
+    For tests that need their own kernel outside the fixtures (another kernelspec, several).
+``ROOT``, ``KERNEL_NAME``
+    The checkout's root; the kernelspec name installed for the run.
 """
 
 from __future__ import annotations
