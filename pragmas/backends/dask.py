@@ -32,7 +32,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from pragmas.backends.base import Backend, JobPlan, JobRun, Listener
+from pragmas.backends.base import Backend, JobPlan, JobRun, Listener, TaskState
 from pragmas.backends.dask_graph import ExportsReleasedError, RemoteExports
 from pragmas.backends.dask_run import DaskJobRun, one_line
 from pragmas.backends.dask_task import cancel_job
@@ -199,8 +199,11 @@ class DaskBackend(Backend):
         asking.join(STOP_WAIT)
         silent = [w for w, answer in answers.items() if isinstance(answer, BaseException)]
         if asking.is_alive() or silent:
-            run.notes.append("could not tell every worker to stop the job's running tasks "
-                             f"({', '.join(silent) or 'no answer'}); they finish on their own")
+            note = (f"could not tell every worker to stop it ({', '.join(silent) or 'no answer'})"
+                    "; it finishes on its own")
+            for result in run.results.values():
+                if result.state is TaskState.RUNNING:
+                    result.notes.append(note)
 
     def fetch(self, run: JobRun, task: str, name: str) -> Any:
         """The value of export ``name`` of ``task`` (a list for runs>1), from the workers."""

@@ -71,7 +71,6 @@ class DaskJobRun(JobRun):
         self.task_of_key: dict[Any, str] = {}  #: every future's key -> its task
         self.upstream: dict[str, list[str]] = {}  #: task -> the tasks its Dask task waits on
         self.helper_futures: list[Future] = []  #: slimmed copies, scattered inputs
-        self.notes: list[str] = []  #: about the job as a whole
         self.cancelled = False
         self._lock = threading.RLock()
         self._reported = threading.Condition(self._lock)
