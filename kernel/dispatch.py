@@ -13,12 +13,22 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import zmq
 
 from protocol.messages import MessageFactory, error_content
-from protocol.wire import InvalidMessage, Message, Signer, deserialize, serialize
+from protocol.wire import (
+    DigestHistory,
+    InvalidMessage,
+    Message,
+    Signer,
+    deserialize,
+    serialize,
+)
+
+if TYPE_CHECKING:
+    from kernel.publisher import IOPubPublisher
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,17 @@ Handler = Callable[[Message], "dict[str, Any] | None"]
 
 #: requests that have no reply (the spec: comm messages are one-way)
 NO_REPLY = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+
+class ChannelOwner(Protocol):
+    """What a channel needs from the kernel (KernelApp provides it)."""
+
+    signer: Signer
+    digests: DigestHistory
+    factory: MessageFactory
+    publisher: IOPubPublisher
+
+    def flush_output(self) -> None: ...
 
 
 class Channel:
@@ -36,12 +57,12 @@ class Channel:
         name: str,
         socket: zmq.Socket,
         handlers: dict[str, Handler],
-        kernel: Any,
+        kernel: ChannelOwner,
     ):
         self.name = name
         self.socket = socket
         self.handlers = handlers
-        self._kernel = kernel  # KernelApp: publisher, factory, signer, digest history, flush
+        self._kernel = kernel
         #: called after the handler, before its reply leaves (see KernelApp: stop_on_error)
         self.before_reply: Callable[[Message], None] | None = None
 
@@ -84,8 +105,6 @@ class Channel:
             lines = traceback.format_exception(error)
             return error_content(type(error).__name__, str(error), lines)
 
-    def send_reply(self, request: Message, content: dict[str, Any], metadata=None) -> None:
-        factory: MessageFactory = self._kernel.factory
-        signer: Signer = self._kernel.signer
-        reply = factory.reply(request, content, metadata)
-        self.socket.send_multipart(serialize(reply, signer))
+    def send_reply(self, request: Message, content: dict[str, Any]) -> None:
+        reply = self._kernel.factory.reply(request, content)
+        self.socket.send_multipart(serialize(reply, self._kernel.signer))
