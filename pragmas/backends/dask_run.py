@@ -104,7 +104,8 @@ class DaskJobRun(JobRun):
             self._emit(TaskEvent(name, "state", state=TaskState.PENDING))
 
     def submitted_all(self) -> None:
-        """Every future exists: handle the events that raced ahead of their bookkeeping."""
+        """The first stage is submitted: handle the events that raced ahead of its
+        bookkeeping (later stages are submitted under the lock that events take)."""
         with self._lock:
             early, self._early = self._early or [], None
             for message in early:
