@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from kernel.context import CellContext, activate
+from kernel.dispatch import Handler
 from protocol.messages import PROTOCOL_VERSION
 from protocol.wire import Message
 
@@ -164,7 +165,7 @@ class RequestHandlers:
         return {"status": "ok"}
 
 
-def shell_table(handlers: RequestHandlers) -> dict[str, Any]:
+def shell_table(handlers: RequestHandlers) -> dict[str, Handler]:
     return {
         "kernel_info_request": handlers.kernel_info,
         "execute_request": handlers.execute,
@@ -181,7 +182,7 @@ def shell_table(handlers: RequestHandlers) -> dict[str, Any]:
     }
 
 
-def control_table(handlers: RequestHandlers) -> dict[str, Any]:
+def control_table(handlers: RequestHandlers) -> dict[str, Handler]:
     return {
         "kernel_info_request": handlers.kernel_info,
         "shutdown_request": handlers.shutdown,
