@@ -64,3 +64,23 @@ def test_a_context_keeps_routing_to_its_cell_from_a_thread_after_the_cell_ended(
     assert late[0]["content"] == {"name": "stdout", "text": "late text\n"}
     assert late[1]["content"]["transient"] == {"display_id": "progress-1"}
     assert late[1]["content"]["data"] == {"text/plain": "updated"}
+
+
+def test_the_notebook_name_comes_from_jupyter_servers_session_name():
+    import os
+
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="pragma")
+    km.start_kernel(env={**os.environ, "JPY_SESSION_NAME": "/home/me/work/analysis.ipynb"})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        _, outputs = execute(
+            kc, "from kernel.context import current_context\ncurrent_context().notebook_name"
+        )
+        assert outputs[-1]["content"]["data"]["text/plain"] == "'analysis'"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
