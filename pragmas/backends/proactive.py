@@ -31,6 +31,7 @@ import contextlib
 import io
 import os
 import pickle
+import re
 import shutil
 import tempfile
 import threading
@@ -458,8 +459,9 @@ class _JobMonitor:
         try:
             while not self.stop.is_set():
                 status, tasks = session.job_state(job_id)
-                self._update(tasks)
-                if status in _FINAL_JOB_STATUSES or self.cancelled.is_set():
+                over = status in _FINAL_JOB_STATUSES or self.cancelled.is_set()
+                self._update(tasks, over)
+                if over:
                     break
                 self.stop.wait(self.backend.poll_interval)
         # Whatever breaks while following (server gone, session expired, py4j down) must not
@@ -472,10 +474,10 @@ class _JobMonitor:
             # the job's own input folder (under the temporary folder unless input_path=)
             shutil.rmtree(os.path.join(self.folder, "input"), ignore_errors=True)
 
-    def _update(self, statuses: dict[str, str]) -> None:
+    def _update(self, statuses: dict[str, str], job_over: bool) -> None:
         replicas: dict[str, list[tuple[str, str]]] = {}
         for pa_name, status in statuses.items():
-            base = pa_name.split("*", 1)[0]
+            base = _pa_base(pa_name)
             if self.workflow.task_of.get(base):
                 replicas.setdefault(base, []).append((pa_name, status))
         for name in self.run.plan.tasks:  # topological: parents are settled first
@@ -486,6 +488,8 @@ class _JobMonitor:
                 self._settle(name, TaskState.SKIPPED, [])
                 continue
             state = _combined_state([s for _, s in replicas.get(name, [])])
+            if state == TaskState.DONE and name in self.workflow.looping and not job_over:
+                state = TaskState.RUNNING  # its loop may run it again
             if state.final:
                 self._settle(name, state, [n for n, _ in replicas[name]])
             elif state != self.states[name]:
@@ -494,8 +498,9 @@ class _JobMonitor:
     def _settle(self, name: str, state: TaskState, pa_names: list[str]) -> None:
         result = self.run.results[name]
         if state in (TaskState.DONE, TaskState.FAILED):
+            pa_names = sorted(pa_names, key=_pa_position)
             reports = [self.backend.session.task_report(self.run.job_id, n) for n in pa_names]
-            state = self._collect(name, result, sorted(pa_names, key=_replica_index), reports)
+            state = self._collect(name, result, pa_names, reports)
         result.finished = result.finished or time.time()
         self._set_state(name, state)
 
@@ -504,12 +509,13 @@ class _JobMonitor:
     ) -> TaskState:
         replicated = name in self.workflow.replicated
         results, exports, failed = [], {}, False
-        for index, (pa_name, report) in enumerate(zip(pa_names, reports)):
+        last_iteration = max(_pa_position(n)[0] for n in pa_names)
+        for pa_name, report in zip(pa_names, reports):
+            iteration, index = _pa_position(pa_name)
             replica = index if replicated else None
-            for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
-                text = _without_failure_echo(text)
-                if text:
-                    self._output(name, Output("stream", name=stream, text=text), replica)
+            self._emit_logs(name, report, replica)
+            if iteration < last_iteration:  # an earlier round of a loop: its outputs only
+                continue
             payload = _payload_of(report)
             if payload is not None and _has_files(payload):
                 self.backend.session.pull_files(self.run.job_id, pa_name, self.output_folder)
@@ -556,6 +562,12 @@ class _JobMonitor:
         if finished:
             result.finished = max(result.finished or finished, finished)
 
+    def _emit_logs(self, name: str, report: TaskReport, replica: int | None) -> None:
+        for stream, text in (("stdout", report.stdout), ("stderr", report.stderr)):
+            text = _without_failure_echo(text)
+            if text:
+                self._output(name, Output("stream", name=stream, text=text), replica)
+
     def _output(self, name: str, output: Output, replica: int | None) -> None:
         self.run.results[name].outputs.append(output)
         self.listener(TaskEvent(name, "output", output=output, replica=replica))
@@ -598,9 +610,16 @@ def _combined_state(statuses: list[str]) -> TaskState:
         s.final for s in states) else TaskState.PENDING
 
 
-def _replica_index(pa_name: str) -> int:
-    _, _, index = pa_name.partition("*")
-    return int(index) if index.isdigit() else 0
+def _pa_base(pa_name: str) -> str:
+    """The task a ProActive task name is a run of: ``T``, ``T*2`` (replica), ``T#1`` (loop)."""
+    return re.split(r"[*#]", pa_name, maxsplit=1)[0]
+
+
+def _pa_position(pa_name: str) -> tuple[int, int]:
+    """(loop iteration, replica) of a ProActive task name: ``T#1*2`` -> (1, 2)."""
+    match = re.fullmatch(r".*?(?:#(\d+))?(?:\*(\d+))?", pa_name)
+    iteration, replica = match.groups() if match else (None, None)
+    return int(iteration or 0), int(replica or 0)
 
 
 def _payload_of(report: TaskReport) -> dict | None:

@@ -111,6 +111,8 @@ class Workflow:
     replicated: frozenset[str]  #: plan tasks that run as replicas
     #: files to put in the job's input space (relative path -> content), for large local inputs
     input_files: dict[str, bytes] = field(default_factory=dict)
+    #: plan tasks inside a loop block: they may run again until the job is over
+    looping: frozenset[str] = frozenset()
 
     def xml(self, gateway: Any = None) -> str:
         gateway = gateway or _shared_gateway()
@@ -169,7 +171,28 @@ def build_workflow(
     java_job = gateway.buildJob(model)
     _declare_dataspace(gateway, java_job, plan, input_files)
     task_of = {name: name for name in plan.tasks} | {name: None for name in layout.extra_tasks}
-    return Workflow(plan.name, java_job, task_of, frozenset(layout.replicated), input_files)
+    return Workflow(plan.name, java_job, task_of, frozenset(layout.replicated), input_files,
+                    _looping(plan, layout.deps))  # fmt: skip
+
+
+def _looping(plan: JobPlan, deps: dict[str, list[str]]) -> frozenset[str]:
+    """The tasks of every loop block: its start task, its loop task and those between."""
+    def ancestors(name: str) -> set[str]:
+        found, stack = set(), list(deps.get(name, []))
+        while stack:
+            dep = stack.pop()
+            if dep not in found:
+                found.add(dep)
+                stack.extend(deps.get(dep, []))
+        return found
+
+    inside: set[str] = set()
+    for planned in plan.tasks.values():
+        flow = planned.task.flow
+        if flow.action == "loop" and flow.target:
+            between = {n for n in ancestors(planned.name) if flow.target in ancestors(n)}
+            inside |= {planned.name, flow.target, *between}
+    return frozenset(inside)
 
 
 # -- tasks -------------------------------------------------------------------------------------

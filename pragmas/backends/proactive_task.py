@@ -124,11 +124,12 @@ def run_proactive_task(
 
     localspace = local_space_path(localspace)
     spec = cloudpickle.loads(base64.b64decode(spec_text))
+    # ProActive's own PA_* variables (job id, replica, loop iteration...) are the true ones here
+    own = {k: v for k, v in spec.variables.items() if not k.startswith("PA_")}
     replica = None
     if spec.replication is not None:  # replicated: ProActive tells each replica its index
         replica = int(variables.get("PA_TASK_REPLICATION") or 0)
-        variables_of_spec = {**spec.variables, "PA_TASK_REPLICATION": replica}
-        spec = dataclasses.replace(spec, replication=replica, variables=variables_of_spec)
+    spec = dataclasses.replace(spec, replication=replica, variables=own)
     inputs = read_inputs(sources, variables, localspace)
     outcome = runtime.run_task(spec, inputs, emit=_echo_streams(sys.stdout, sys.stderr))
     payload = _payload(spec.task_name, replica, outcome, variables, localspace)

@@ -5,9 +5,12 @@ Python task: each task in its own process, with ``variables`` (job and task vari
 ``PA_*`` system variables, everything its ancestors put; only strings may be put, as through
 ProActive's Java map) and ``result`` bindings, ``localspace`` as its working directory, its
 pre/post scripts, the dataspace transfers the workflow declares (output files to the output
-space, input files from the input/output space) and ``runs=N`` replicate control flow (the
-children of the task holding the replicate script run N times, ``PA_TASK_REPLICATION`` = 0..N-1,
-named ``T``, ``T*1``, ...). Tasks after a failed one are not started.
+space, input files from the input/output space) and control flow: replicate (the children of
+the task holding the replicate script run N times, ``PA_TASK_REPLICATION`` = 0..N-1, named
+``T``, ``T*1``, ...), branch (the arm the script does not choose is skipped) and loop (the block
+from the start task to the loop task runs again while the script says so, named ``T#1``, ...,
+``PA_TASK_ITERATION`` counting). Flow scripts are run as Python. Tasks after a failed one are not
+started.
 
 :class:`FakeProActiveServer` is a ``SchedulerSession`` (what ``ProActiveBackend`` calls on the
 SDK) that runs submitted workflows with the harness in a thread and answers state, result, kill
@@ -19,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +92,8 @@ class HarnessTask:
     pre: tuple[str, str] | None = None
     post: tuple[str, str] | None = None
     replicate: str | None = None  #: the replicate flow script
+    branch: tuple[str, str, str, str] | None = None  #: (script, if, else, continuation)
+    loop: tuple[str, str] | None = None  #: (script, target)
     inputs: list[tuple[str, str]] = field(default_factory=list)  #: (pattern, mode)
     outputs: list[tuple[str, str]] = field(default_factory=list)
 
@@ -125,6 +131,14 @@ def read_workflow(xml: str) -> tuple[str, dict[str, str], dict[str, HarnessTask]
         )
         replicate = node.find(f"{NS}controlFlow/{NS}replicate/{NS}script/{NS}code")
         task.replicate = replicate.text if replicate is not None else None
+        branch = node.find(f"{NS}controlFlow/{NS}if")
+        if branch is not None:
+            code = branch.find(f"{NS}script/{NS}code").text or ""
+            task.branch = (code, branch.get("target"), branch.get("else"),
+                           branch.get("continuation"))  # fmt: skip
+        loop = node.find(f"{NS}controlFlow/{NS}loop")
+        if loop is not None:
+            task.loop = (loop.find(f"{NS}script/{NS}code").text or "", loop.get("target"))
         for files, target in ((f"{NS}inputFiles", task.inputs), (f"{NS}outputFiles", task.outputs)):
             for entry in node.findall(f"{files}/{NS}files"):
                 target.append((entry.get("includes"), entry.get("accessMode")))
@@ -158,28 +172,85 @@ class ProActiveTaskHarness:
 
     def run(self) -> dict[str, HarnessRun]:
         """Run every task in dependency order; return the run of each (replica) task."""
-        done: dict[str, list[str]] = {}  # task -> the ProActive names of its replicas
+        self._latest: dict[str, list[str]] = {}  # task -> ProActive names of its last run
+        self._not_chosen: set[str] = set()  # branch arms the branch script did not choose
         for task in self._order():
-            if self.killed.is_set():
-                self._mark(task, "ABORTED")
-                continue
-            parents = [n for d in task.deps for n in done.get(d, [])]
-            if any(self.runs[p].status != "FINISHED" for p in parents) or len(parents) < len(
-                    task.deps):
-                self._mark(task, "NOT_STARTED")
-                continue
-            count = self._replicas_of(task)
-            names = self._replica_names(task, count)
-            for index, name in enumerate(names):
-                self._run_one(task, name, index, parents)
-            done[task.name] = names
+            self._step(task)
         return self.runs
+
+    def _step(self, task: HarnessTask) -> None:
+        names = self._execute(task, 0)
+        if names and task.branch:
+            script, if_task, else_task, _ = task.branch
+            chosen = self._decide(script, names[-1], "branch")
+            self._not_chosen.add(else_task if chosen == "if" else if_task)
+        if names and task.loop:
+            script, target = task.loop
+            block = self._block(target, task.name)
+            iteration = 0
+            while iteration < 50 and self._decide(script, names[-1], "loop"):
+                iteration += 1
+                for member in block:
+                    back = [self._latest[task.name][-1]] if member.name == target else None
+                    names = self._execute(member, iteration, back)
+                    if not names:
+                        return
+
+    def _execute(self, task: HarnessTask, iteration: int,
+                 parents: list[str] | None = None) -> list[str] | None:
+        """Run ``task`` (all its replicas) for one iteration; its ProActive names, or None."""
+        if self.killed.is_set():
+            self._mark(task, "ABORTED")
+            return None
+        if task.name in self._not_chosen:
+            self._mark(task, "SKIPPED")
+            self._latest[task.name] = []
+            return None
+        deps = task.deps + self._control_deps(task)
+        if parents is None:
+            parents = [n for d in deps for n in self._latest.get(d, [])]
+            missing = [d for d in deps if d not in self._latest and d not in self._not_chosen]
+            if missing or any(self.runs[p].status != "FINISHED" for p in parents):
+                self._mark(task, "NOT_STARTED")
+                return None
+        names = self._replica_names(task, self._replicas_of(task), iteration)
+        for index, name in enumerate(names):
+            self._run_one(task, name, index, parents, iteration)
+        self._latest[task.name] = names
+        return names
+
+    def _control_deps(self, task: HarnessTask) -> list[str]:
+        """Branch arms come after their branch task, the continuation after the arms."""
+        deps = []
+        for other in self.tasks.values():
+            if other.branch is None:
+                continue
+            _, if_task, else_task, continuation = other.branch
+            if task.name in (if_task, else_task):
+                deps.append(other.name)
+            elif task.name == continuation:
+                deps.extend([if_task, else_task])
+        return deps
+
+    def _block(self, start: str, end: str) -> list[HarnessTask]:
+        """The tasks of a loop, from its start task to its loop task, in order."""
+        order = [t.name for t in self._order()]
+        inside = order[order.index(start): order.index(end) + 1]
+        return [self.tasks[n] for n in inside]
+
+    def _decide(self, script: str, name: str, variable: str) -> Any:
+        """A branch or loop flow script, run with the task's variables and result."""
+        run = self.runs[name]
+        scope: dict[str, Any] = {"variables": dict(run.variables), "result": run.result}
+        exec(script, scope)  # noqa: S102 - the flow scripts of these tests are Python
+        return scope[variable]
 
     # -- one task ------------------------------------------------------------------------------
 
-    def _run_one(self, task: HarnessTask, name: str, replica: int, parents: list[str]) -> None:
+    def _run_one(self, task: HarnessTask, name: str, replica: int, parents: list[str],
+                 iteration: int = 0) -> None:
         run = self.runs.setdefault(name, HarnessRun())
-        localspace = tempfile.mkdtemp(prefix=f"localspace-{name.replace('*', '_')}-",
+        localspace = tempfile.mkdtemp(prefix=f"localspace-{re.sub('[*#]', '_', name)}-",
                                       dir=self.workdir)
         self._transfer_in(task, localspace)
         variables = dict(self.job_variables)
@@ -188,7 +259,7 @@ class ProActiveTaskHarness:
         variables.update(task.variables)
         variables.update(PA_JOB_ID=self.job_id, PA_JOB_NAME=self.job_name, PA_TASK_NAME=name,
                          PA_TASK_ID=str(len(self.runs)), PA_TASK_REPLICATION=str(replica),
-                         PA_TASK_ITERATION="0")  # fmt: skip
+                         PA_TASK_ITERATION=str(iteration))  # fmt: skip
         scripts = {"main": (_engine(task.language), task.code)}
         if task.pre:
             scripts["pre"] = (_engine(task.pre[0]), task.pre[1])
@@ -241,8 +312,10 @@ class ProActiveTaskHarness:
         return 1
 
     @staticmethod
-    def _replica_names(task: HarnessTask, count: int) -> list[str]:
-        return [task.name] + [f"{task.name}*{i}" for i in range(1, count)]
+    def _replica_names(task: HarnessTask, count: int, iteration: int = 0) -> list[str]:
+        """ProActive's names: ``T``, ``T*1``... and ``T#1``, ``T#1*1``... for later iterations."""
+        base = f"{task.name}#{iteration}" if iteration else task.name
+        return [base] + [f"{base}*{i}" for i in range(1, count)]
 
     def _order(self) -> list[HarnessTask]:
         order, seen = [], set()
@@ -250,7 +323,7 @@ class ProActiveTaskHarness:
         def visit(name: str) -> None:
             if name not in seen:
                 seen.add(name)
-                for dep in self.tasks[name].deps:
+                for dep in self.tasks[name].deps + self._control_deps(self.tasks[name]):
                     visit(dep)
                 order.append(self.tasks[name])
 
@@ -260,7 +333,7 @@ class ProActiveTaskHarness:
 
     def _mark(self, task: HarnessTask, status: str) -> None:
         for name, run in self.runs.items():
-            if name.split("*", 1)[0] == task.name:
+            if re.split("[*#]", name, maxsplit=1)[0] == task.name:
                 run.status = status
 
     def _transfer_in(self, task: HarnessTask, localspace: str) -> None:

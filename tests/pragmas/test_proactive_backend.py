@@ -455,3 +455,30 @@ def test_a_value_the_kernel_cannot_load_fails_only_its_task():
     assert run.results["odd"].state == TaskState.FAILED
     assert "could not be loaded here" in run.results["odd"].error.evalue
     assert run.results["fine"].result == "ok"
+
+
+@needs_java
+def test_a_loop_reports_the_last_rounds_values_and_every_rounds_output():
+    _, run, events = submitted(
+        "#%start(name=start1)\nprint('round', variables.get('PA_TASK_ITERATION'))",
+        "#%condition()\nloop = int(variables.get('PA_TASK_ITERATION')) < 2",
+        "#%loop(name=loop1, export=[seen])\nseen = int(variables.get('PA_TASK_ITERATION'))",
+    )
+    assert run.results["loop1"].state == TaskState.DONE
+    assert run.results["loop1"].exports == {"seen": 2}
+    rounds = [e.output.text for e in events if e.kind == "output" and e.task == "start1"]
+    assert rounds == ["round 0\n", "round 1\n", "round 2\n"]
+
+
+@needs_java
+def test_a_branch_runs_the_chosen_arm_and_skips_the_other():
+    _, run, _ = submitted(
+        "#%branch(name=branch1)\nvariables.put('way', 'else')",
+        "#%condition()\nbranch = variables.get('way')",
+        "#%if(name=if1)\nresult = 'if ran'",
+        "#%else(name=else1)\nresult = 'else ran'",
+        "#%continuation(name=continuation1)\nresult = 'after'",
+    )
+    assert run.results["else1"].result == "else ran"
+    assert run.results["if1"].state == TaskState.SKIPPED
+    assert run.results["continuation1"].result == "after"
