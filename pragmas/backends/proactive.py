@@ -404,9 +404,15 @@ class SDKSession:
         self.client.killJob(job_id)
 
     def resources(self, kind: str) -> list[str]:
+        from requests import RequestException
+
         api = self.gateway.getProactiveRestApi()
-        with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints status codes
-            return list(getattr(api, f"get_rm_model_{kind}")())
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints status codes
+                return list(getattr(api, f"get_rm_model_{kind}")())
+        except (RequestException, OSError) as exc:
+            raise ProActiveConnectionError(
+                f"could not read the resource manager of {self.url}: {exc}") from None
 
     def close(self) -> None:
         with contextlib.redirect_stdout(io.StringIO()):

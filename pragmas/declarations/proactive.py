@@ -131,7 +131,10 @@ def _list_resources(engine: Any, ctx: Any, kinds: tuple[str, ...], pragma_name: 
             ctx,
         )
         return
-    columns = {kind: backend.resources(kind) for kind in kinds}
+    try:
+        columns = {kind: backend.resources(kind) for kind in kinds}
+    except ConnectionError as lost:
+        raise PragmaStateError(str(lost)) from None
     ctx.display(resource_table(columns))
 
 
