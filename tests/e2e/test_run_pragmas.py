@@ -87,12 +87,14 @@ def test_get_result_legacy_and_print_job_output(job):
 
 def test_connect_local_workers_and_a_failed_connect_keeps_it(job):
     kc, define = job
-    assert "local: 1 worker process" in streams(ok(kc, "#%connect(backend=local, workers=1)"))
+    said = streams(ok(kc, "#%connect(backend=local, workers=1)"))
+    assert "local: 1 worker process" in said, said
     ename, traceback = failing(kc, "#%connect(backend=dask, url=tcp://127.0.0.1:9)", timeout=60)
-    assert ename == "ConnectError" and "tcp://127.0.0.1:9" in traceback
-    assert "Still connected to local: 1 worker process" in traceback
+    assert ename == "ConnectError" and "tcp://127.0.0.1:9" in traceback, traceback
+    assert "Still connected to local: 1 worker process" in traceback, traceback
     define("after_connect", ", export=[where]", "where = 'still local'")
     ok(kc, "#%submit_job()")
     assert "'still local'" in streams(ok(kc, "print(repr(where))"))
     cores = os.cpu_count() or 1
-    assert f"local: {cores} worker process" in streams(ok(kc, "#%connect()"))
+    said = streams(ok(kc, "#%connect()"))
+    assert f"local: {cores} worker process" in said, said
