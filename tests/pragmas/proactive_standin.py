@@ -32,7 +32,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.backends.proactive import ProActiveSubmitError, TaskReport
+from pragmas.backends.proactive import (
+    ProActiveConnectionError,
+    ProActiveSubmitError,
+    TaskReport,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -374,7 +378,7 @@ class FakeProActiveServer:
     """
 
     def __init__(self, resources: dict[str, list[str]] | None = None, refuse: str | None = None):
-        self.resources_model = resources or {}
+        self.resources_model = {} if resources is None else resources
         self.refuse = refuse  #: when set, submissions fail with this reason, as a server may
         self.jobs: dict[str, ProActiveTaskHarness] = {}
         self.status: dict[str, str] = {}
@@ -435,6 +439,8 @@ class FakeProActiveServer:
         self.jobs[job_id].kill()
 
     def resources(self, kind: str) -> list[str]:
+        if self.resources_model is None:  # the server went away
+            raise ProActiveConnectionError("could not read the resource manager: it is gone")
         return list(self.resources_model.get(kind, []))
 
     def close(self) -> None:

@@ -337,6 +337,13 @@ def test_resources_are_listed_as_html_tables():
         "Node sources: Default, GPU", "Hosts: node1", "Tokens: (none)"]
 
 
+def test_an_unreachable_resource_manager_is_a_plain_error():
+    engine, server = engine_on_proactive()
+    server.resources_model = None
+    with pytest.raises(PragmaError, match="resource manager"):
+        run_cells(engine, "#%list_hosts()")
+
+
 def test_resource_lists_say_once_that_they_do_not_apply_to_the_local_backend():
     ctx = run_cells(PragmaEngine(), "#%list_hosts()", "#%list_hosts()")
     assert ctx.text().count("does not apply to the local backend") == 1
