@@ -618,7 +618,7 @@ class _Scheduler:
     # -- workers -----------------------------------------------------------------------------
     def _start_worker(self) -> _Worker:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=worker_main, args=(child, self.remote), daemon=True,
+        process = self.context.Process(target=worker_main, args=(child, self.remote, os.getpid()), daemon=True,
                                        name="pragma-worker")  # fmt: skip
         process.start()
         child.close()

@@ -9,8 +9,10 @@ unit ids)`` and ``("stop",)`` come in; ``("out", unit id, Output)`` while the re
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -20,12 +22,13 @@ from pragmas.backends.base import Output, TaskError
 from pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
 
 
-def worker_main(conn: Connection, remote: bool) -> None:
+def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:
     """A worker: run each replica it is sent and stream its outputs. Large values stay here
     (``remote``: read by address) until the kernel releases them, or in memory files whose
     descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
     os.setpgrp()  # so that a kill also reaches the processes a task started
+    threading.Thread(target=_end_with, args=(kernel_pid,), daemon=True, name="watch").start()
     conn = _LockedConnection(conn)
     descriptors = _DescriptorOutput()
     held_files: list[int] = []
@@ -51,6 +54,30 @@ def worker_main(conn: Connection, remote: bool) -> None:
         descriptors.drain()  # what subprocesses wrote belongs to this replica
         descriptors.emit = None
         conn.send(("done", unit_id, report))
+
+
+def _end_with(kernel_pid: int) -> None:
+    """End this worker and what its task started when the kernel is gone, even mid-task (its
+    own process group no longer gets the kernel's signals, and the fork server stays up while
+    it has children)."""
+    try:
+        watched = os.pidfd_open(kernel_pid)
+    except (AttributeError, OSError):  # no pidfd here: look once a second
+        while _alive(kernel_pid):
+            time.sleep(1.0)
+    else:
+        select.select([watched], [], [])
+    os.killpg(0, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _LockedConnection:

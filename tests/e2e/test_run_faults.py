@@ -3,6 +3,9 @@ other tasks' results, leaves the kernel alive and the notebook's namespace intac
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from tests.conftest import collect_iopub
@@ -94,3 +97,30 @@ def test_interrupt_cancels_the_job_and_keeps_the_namespace(kernel, job):
     table = outputs[-1]["content"]["data"]["text/plain"]
     assert "3 cancelled" in table.splitlines()[-1]
     assert "cancelled" in ok(kc, "#%get_job_result()")[-1]["content"]["data"]["text/plain"]
+
+
+def test_workers_end_with_a_killed_kernel(fresh_kernel):
+    km, kc = fresh_kernel
+    ok(kc, "#%task(name=forever)\nimport os, time\nprint('pid', os.getpid(), flush=True)\n"
+           "time.sleep(300)")  # fmt: skip
+    msg_id = kc.execute("#%submit_job(wait=off)")
+    worker_pid = None
+    while worker_pid is None:
+        message = kc.get_iopub_msg(timeout=30)
+        text = message["content"].get("text", "")
+        if message["parent_header"].get("msg_id") == msg_id and "[forever] pid" in text:
+            worker_pid = int(text.split()[2])
+    km.shutdown_kernel(now=True)  # SIGKILL, no shutdown_request
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(worker_pid):
+        time.sleep(0.1)
+    assert not _alive(worker_pid), "a worker outlived its kernel"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent is gone too
+        return stat.read().split()[2] != "Z"
