@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import secrets
+import sys
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ class PragmaEngine:
         self._appended: dict[str, list[str]] = {}  #: multiblock cells already in a task
         self._last_defined: str | None = None
         self._generated_name: str | None = None
+        self._started = False
 
     # ------------------------------------------------------------------ backend
 
@@ -105,6 +107,9 @@ class PragmaEngine:
         return self.mode == "multiblock" and bool(code.strip())
 
     def run_cell(self, code: str, ctx: OutputContext) -> None:
+        if not self._started:
+            self._started = True
+            self._auto_connect(ctx)
         if not is_pragma_cell(code):
             self._append_to_last_task(code, ctx)
             return
@@ -236,6 +241,27 @@ class PragmaEngine:
     def is_complete(self, code: str) -> dict[str, Any] | None:
         return completion.is_complete(code)
 
+    def _auto_connect(self, ctx: OutputContext) -> None:
+        """SPEC §7: a ``proactive_config.ini`` in the working directory connects at start (the
+        first pragma cell, whose context can ask for a password). Unlike Activeeon's kernel, a
+        failure is said once and the kernel goes on with the local backend."""
+        if not os.path.isfile(os.path.join(os.getcwd(), "proactive_config.ini")):
+            return
+        from pragmas.backends.proactive import AUTOCONNECT_ERRORS, connect_from_working_directory
+
+        try:
+            backend = connect_from_working_directory(os.getcwd(), ctx.input)
+        except AUTOCONNECT_ERRORS as exc:
+            ctx.stream(
+                "stderr",
+                f"Auto-connect from proactive_config.ini failed: {exc}\n"
+                "Jobs run on the local backend; #%connect(...) to try again.\n",
+            )
+            return
+        if backend is not None:
+            self.set_backend(backend)
+            ctx.stream("stdout", f"Connected from proactive_config.ini: {backend.describe()}\n")
+
     def shutdown(self) -> None:
         for run in self.submitted:
             if not run.done:
@@ -243,3 +269,5 @@ class PragmaEngine:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
+        if "pragmas.proactive_jvm" in sys.modules:  # only if export_xml or ProActive started it
+            sys.modules["pragmas.proactive_jvm"].shutdown()
