@@ -167,8 +167,9 @@ def test_an_interrupt_cancels_the_job_on_the_cluster_and_keeps_the_namespace(fre
     assert "cancelled" in reply["content"].get("evalue", ""), reply["content"]
 
 
-def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(kernel, cluster):
-    _, kc = kernel
+def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(fresh_kernel,
+                                                                           cluster):
+    _, kc = fresh_kernel
     for code in (f"#%connect(backend=dask, url={cluster.address})",
                  ("#%task(name=patient, export=[answer])\nimport time\n"
                  "print('started', flush=True)\ntime.sleep(3)\nanswer = 42")):
@@ -190,8 +191,8 @@ def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(kerne
     cluster.wait_for_workers(2)
 
 
-def test_cache_on_reuses_outcomes_left_on_the_cluster(kernel, cluster):
-    _, kc = kernel
+def test_cache_on_reuses_outcomes_left_on_the_cluster(fresh_kernel, cluster):
+    _, kc = fresh_kernel
     for code in (f"#%connect(backend=dask, url={cluster.address})",
                  "#%job(name=cached_on_dask)",
                  "#%task(name=slow_part, export=[made])\nprint('computing')\nmade = [1, 2, 3]",
@@ -242,8 +243,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_an_unreachable_scheduler_fails_the_connect_and_the_previous_backend_stays(kernel):
-    _, kc = kernel
+def test_an_unreachable_scheduler_fails_the_connect_and_the_previous_backend_stays(
+        fresh_kernel):
+    _, kc = fresh_kernel
     reply, _ = execute(kc, "#%connect(backend=local, workers=1)", timeout=60)
     assert reply["content"]["status"] == "ok", reply["content"]
     address = f"tcp://127.0.0.1:{free_port()}"
