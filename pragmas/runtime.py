@@ -18,7 +18,8 @@ again. Only one task runs at a time per process (stdout and matplotlib are proce
 
 Changes (announced here): ``TaskSpec`` gained ``imports``, ``import_sources``,
 ``source_runs``, ``ancestors``, ``runs``, ``retries``, ``setup_source``, ``flow_action``,
-``flow_script``; ``TaskOutcome`` gained ``packed`` and ``flow`` (the decision of a ProActive
+``flow_script``, ``segments`` (multiblock: each cell of a Python body runs under its own
+location; ``setup_source`` is where the ``#%import`` code was written); ``TaskOutcome`` gained ``packed`` and ``flow`` (the decision of a ProActive
 control-flow script, run after the task: ``{"runs": N}``, ``{"loop": bool}`` or
 ``{"branch": "if"|"else"}``; see ``pragmas.backends.flow_graph.FlowGraph`` for how the embedded
 backend applies it); helper :func:`gather_inputs`. Variables put by ancestors override job and
@@ -41,7 +42,7 @@ from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pragmas.backends.base import Output, TaskError
-from pragmas.model import Script, SourceLocation
+from pragmas.model import CodeSegment, Script, SourceLocation
 from pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -82,6 +83,10 @@ class TaskSpec:
     #: the script (run after the task) that sets ``runs`` / ``loop`` / ``branch``
     flow_action: str | None = None
     flow_script: Script | None = None
+    #: multiblock mode: the cells ``body`` is made of, each with its own location; a Python
+    #: task runs them one by one so a traceback names the right cell and line. Empty when
+    #: ``body`` comes from one place (``source``).
+    segments: tuple[CodeSegment, ...] = ()
 
     @property
     def label(self) -> str:
@@ -98,6 +103,7 @@ class TaskSpec:
         body, source = task.code, task.source
         if task.path and not body.strip():
             body, source = _read_body(task.path), SourceLocation(task.path, 1)
+        setup_code, setup_source = _import_code(plan, task.language)
         variables: dict[str, Any] = {**plan.job.variables, **task.variables}
         variables.update(
             PA_JOB_NAME=plan.name,
@@ -111,7 +117,8 @@ class TaskSpec:
             language=task.language,
             body=body,
             source=source,
-            setup_code=_import_code(plan, task.language),
+            setup_code=setup_code,
+            setup_source=setup_source,
             pre_script=task.pre_script,
             post_script=task.post_script,
             exports=tuple(task.exports),
@@ -130,6 +137,7 @@ class TaskSpec:
             retries=task.retries,
             flow_action=task.flow.action if task.flow.script is not None else None,
             flow_script=task.flow.script,
+            segments=tuple(task.segments) if body == task.code else (),
         )
 
 
@@ -138,9 +146,13 @@ def _read_body(path: str) -> str:
         return file.read()
 
 
-def _import_code(plan: JobPlan, language: str) -> str:
+def _import_code(plan: JobPlan, language: str) -> tuple[str, SourceLocation]:
+    """The job's ``#%import`` code for ``language`` (any case) and where it was written."""
     wanted = language.lower()
-    return next((c for lang, c in plan.job.import_code.items() if lang.lower() == wanted), "")
+    for lang, code in plan.job.import_code.items():
+        if lang.lower() == wanted:
+            return code, plan.job.import_source.get(lang, SourceLocation("#%import", 1))
+    return "", SourceLocation("#%import", 1)
 
 
 def _ancestors(plan: JobPlan, name: str) -> list[str]:
@@ -287,7 +299,8 @@ def _run(
         namespace = _task_namespace(spec, inputs, variables, replication, capture)
         if spec.setup_code.strip():
             run_python(spec.setup_code, spec.setup_source, namespace)
-        last_value = run_python(spec.body, spec.source, namespace)
+        segments = spec.segments or (CodeSegment(spec.body, spec.source),)
+        last_value = run_segments(segments, namespace)
         result = namespace.get("result", _UNSET)
         if result is _UNSET:
             result = last_value
@@ -436,8 +449,27 @@ def run_python(code: str, source: SourceLocation, namespace: dict[str, Any]) -> 
     return eval(last, namespace) if last is not None else None
 
 
+def run_segments(segments: tuple[CodeSegment, ...] | list[CodeSegment],
+                 namespace: dict[str, Any]) -> Any:
+    """Run the cells of one body in order, each compiled under its own location; return what
+    running them as one text would: the value of the body's final expression, else None."""
+    value = None
+    for segment in segments:
+        statements, last = _split_cell(segment.code, segment.source)
+        if not statements.body and last is None:
+            continue  # blank or comments only: the previous cell's last statement stays last
+        exec(compile(statements, segment.source.label, "exec"), namespace)  # noqa: S102
+        value = eval(last, namespace) if last is not None else None
+    return value
+
+
 def compile_cell(code: str, source: SourceLocation) -> tuple[CodeType, CodeType | None]:
     """The statements and, separately, a final expression (whose value is the result)."""
+    statements, last = _split_cell(code, source)
+    return compile(statements, source.label, "exec"), last
+
+
+def _split_cell(code: str, source: SourceLocation) -> tuple[ast.Module, CodeType | None]:
     padded = "\n" * max(source.first_line - 1, 0) + code
     remember_source(source.label, padded)
     tree = ast.parse(padded, filename=source.label, mode="exec")
@@ -445,7 +477,7 @@ def compile_cell(code: str, source: SourceLocation) -> tuple[CodeType, CodeType 
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         expression = ast.Expression(tree.body.pop().value)
         last = compile(expression, source.label, "eval")
-    return compile(tree, source.label, "exec"), last
+    return tree, last
 
 
 def remember_source(label: str, padded: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pragmas import transfer
 from pragmas.backends.base import JobPlan, PlannedTask
-from pragmas.model import Job, Script, SourceLocation, Task
+from pragmas.model import CodeSegment, Job, Script, SourceLocation, Task
 from pragmas.runtime import RESULT_KEY, TaskSpec, gather_inputs, run_task
 
 CELL = SourceLocation("Cell In[7]", 3)  # the body starts on line 3 of the cell
@@ -167,3 +167,65 @@ def test_ipython_display_inside_a_task_is_captured():
     assert outcome.ok, outcome.error
     assert [o.data.get("text/html", o.data["text/plain"]) for o in outcome.outputs] == [
         "<i>x</i>", "3"]
+
+
+# --- multiblock segments and #%import code keep their own cells' lines ----------------------
+
+SEGMENTS = (CodeSegment("x = 2\n", SourceLocation("Cell In[4]", 2)),
+            CodeSegment("y = x * 21\ny\n", SourceLocation("Cell In[5]", 1)))  # fmt: skip
+
+
+def segmented(*segments: CodeSegment, **fields) -> TaskSpec:
+    body = "".join(s.code for s in segments)
+    return spec(body, segments=tuple(segments), **fields)
+
+
+def test_segments_keep_the_last_expression_of_the_whole_body():
+    assert run_task(segmented(*SEGMENTS), {}).result == 42
+    comment_only = CodeSegment("# nothing to run\n", SourceLocation("Cell In[6]", 1))
+    assert run_task(segmented(*SEGMENTS, comment_only), {}).result == 42
+    statement = CodeSegment("z = 0\n", SourceLocation("Cell In[6]", 1))
+    assert run_task(segmented(*SEGMENTS, statement), {}).result is None
+    assignment = CodeSegment("result = 'set'\n", SourceLocation("Cell In[6]", 1))
+    assert run_task(segmented(*SEGMENTS, assignment), {}).result == "set"
+
+
+def test_error_in_a_later_segment_names_that_cell_and_line():
+    failing_cell = CodeSegment("def f():\n    return 1 / 0\nf()\n", SourceLocation("Cell In[9]", 1))
+    outcome = run_task(segmented(*SEGMENTS, failing_cell, exports=("y",)), {})
+    assert not outcome.ok
+    text = "\n".join(outcome.error.traceback)
+    assert 'File "Cell In[9]", line 3, in <module>' in text
+    assert 'File "Cell In[9]", line 2, in f' in text and "return 1 / 0" in text
+    assert "Cell In[7]" not in text and "runtime.py" not in text
+
+
+def test_segments_share_one_namespace_and_export():
+    outcome = run_task(segmented(*SEGMENTS, exports=("x", "y")), {})
+    assert outcome.ok and outcome.exports == {"x": 2, "y": 42}
+
+
+def test_import_code_error_names_the_import_cell():
+    outcome = run_task(spec("1", setup_code="import json\nimport nonexistent_module_q\n",
+                            setup_source=SourceLocation("Cell In[2]", 2)), {})  # fmt: skip
+    text = "\n".join(outcome.error.traceback)
+    assert outcome.error.ename == "ModuleNotFoundError"
+    assert 'File "Cell In[2]", line 3, in <module>' in text and "import nonexistent" in text
+
+
+def test_from_plan_carries_segments_and_the_import_location():
+    where = SourceLocation("Cell In[3]", 2)
+    job = Job(name="J", import_code={"Python": "import math\n"}, import_source={"Python": where})
+    task = Task("a", "x = 2\ny = x * 21\ny\n", source=SourceLocation("Cell In[4]", 2),
+                segments=list(SEGMENTS))
+    job.define(task)
+    job.define(Task("sh", "echo hi", language="Linux_Bash"))
+    plan = JobPlan(job, "J", {"a": PlannedTask(task, (), {}),
+                              "sh": PlannedTask(job.tasks["sh"], (), {})}, {})  # fmt: skip
+    a = TaskSpec.from_plan(plan, "a")
+    assert a.segments == SEGMENTS and a.body == task.code
+    assert (a.setup_code, a.setup_source) == ("import math\n", where)
+    assert run_task(a, {}).result == 42
+    sh = TaskSpec.from_plan(plan, "sh")
+    assert sh.segments == () and sh.setup_code == ""
+    assert sh.setup_source == SourceLocation("#%import", 1)
