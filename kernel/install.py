@@ -13,11 +13,17 @@ from typing import Any
 
 KERNEL_NAME = "pragma"
 RESOURCES = Path(__file__).parent / "resources"
-KERNEL_JSON = Path(__file__).resolve().parent.parent / "kernel.json"
+#: the top-level kernel.json of a checkout (editable install), else the copy a regular install
+#: puts in ``sys.prefix/share/jupyter/kernels/pragma`` (setup.cfg's data_files)
+KERNEL_JSON_CANDIDATES = (
+    Path(__file__).resolve().parent.parent / "kernel.json",
+    Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json",
+)
+KERNEL_JSON = next((p for p in KERNEL_JSON_CANDIDATES if p.is_file()), KERNEL_JSON_CANDIDATES[0])
 
 
 class KernelSpecSourceMissing(FileNotFoundError):
-    """kernel.json is not next to the package (a wheel without the checkout)."""
+    """kernel.json is found neither beside the package nor in the installed data files."""
 
 
 def kernel_spec(python: str | None = None) -> dict[str, Any]:
@@ -25,8 +31,8 @@ def kernel_spec(python: str | None = None) -> dict[str, Any]:
     (other launchers than jupyter_client run argv as written)."""
     if not KERNEL_JSON.is_file():
         raise KernelSpecSourceMissing(
-            f"{KERNEL_JSON} not found: install pragma-kernel from its checkout "
-            "(pip install -e .) so the kernelspec source is available"
+            f"kernel.json not found ({', '.join(map(str, KERNEL_JSON_CANDIDATES))}): "
+            "reinstall pragma-kernel (pip install pragma-kernel, or pip install -e . in a checkout)"
         )
     spec = json.loads(KERNEL_JSON.read_text(encoding="utf-8"))
     spec["argv"] = [python or sys.executable, *spec["argv"][1:]]
