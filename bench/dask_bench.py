@@ -1,6 +1,6 @@
 """The Dask backend against raw Dask on the same cluster, in one run, as ratios.
 
-    python -m bench.dask_bench [--tasks 1000] [--chain 200] [--megabytes 500] [--repeat 3]
+    python -m bench.dask_bench [--tasks 1000] [--chain 200] [--megabytes 500] [--repeat 5]
 
 Starts a cluster on this machine (two worker processes, one thread each, 127.0.0.1) and runs
 each shape with the backend (a job plan of pragma tasks, through ``run_task``, with events
