@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.conftest import collect_iopub
-from tests.e2e.run_helpers import error_of, failing, job, ok, streams
+from tests.conftest import collect_iopub, execute
+from tests.e2e.run_helpers import error_of, failing, job, ok, plain, streams
 
 __all__ = ["job"]  # the fixture, imported for pytest
 
@@ -124,3 +124,56 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent is gone too
         return stat.read().split()[2] != "Z"
+
+
+# --- tracebacks point at the user's own cells ------------------------------------------------
+
+
+def cell_number(kc, code: str) -> int:
+    """Run ``code`` (it must succeed) and return its execution count: its ``Cell In[N]``."""
+    reply, outputs = execute(kc, code)
+    assert reply["content"]["status"] == "ok", outputs
+    return reply["content"]["execution_count"]
+
+
+def test_multiblock_error_names_the_appended_cell_and_its_line(job):
+    kc, define = job
+    ok(kc, "#%configure(task=multiblock)")
+    try:
+        define("grown", "", "base = 20")
+        cell_number(kc, "doubled = base * 2\n")
+        failing_cell = cell_number(kc, "total = doubled + 2\nraise ValueError(f'total {total}')\n")
+        ename, traceback = failing(kc, "#%submit_job()")
+    finally:
+        ok(kc, "#%configure(task=block)")
+    assert ename == "JobFailedError"
+    assert f'File "Cell In[{failing_cell}]", line 2, in <module>' in traceback
+    assert "raise ValueError(f'total {total}')" in traceback and "ValueError: total 42" in traceback
+    assert "runtime.py" not in traceback
+
+
+def test_multiblock_result_is_the_last_expression_of_the_last_cell(job):
+    kc, define = job
+    ok(kc, "#%configure(task=multiblock)")
+    try:
+        define("grown", "", "base = 20\nbase")
+        cell_number(kc, "base * 2 + 2\n")
+        ok(kc, "#%submit_job()")
+    finally:
+        ok(kc, "#%configure(task=block)")
+    assert "42" in "\n".join(plain(ok(kc, "#%get_task_result(task_name=grown)")))
+
+
+def test_import_code_error_names_the_import_cell_and_its_line(job):
+    kc, define = job
+    import_cell = cell_number(kc, "#%import()\nimport json\nimport nonexistent_module_for_test\n")
+    try:
+        define("needs_imports", "", "print(json.dumps(1))")
+        ename, traceback = failing(kc, "#%submit_job()")
+    finally:
+        ok(kc, "#%import()\nimport json\n")  # harmless for the module's other tests
+    assert ename == "JobFailedError"
+    assert f'File "Cell In[{import_cell}]", line 3, in <module>' in traceback
+    assert "import nonexistent_module_for_test" in traceback
+    assert "ModuleNotFoundError: No module named 'nonexistent_module_for_test'" in traceback
+    assert 'File "#%import"' not in traceback
