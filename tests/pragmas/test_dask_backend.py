@@ -206,6 +206,12 @@ def test_with_pull_on_exports_are_in_the_kernel_when_the_job_ends(backend):
     assert run.results["calc"].exports._values == {"big": [[1, 2], [1, 2]]}
 
 
+def test_a_report_too_big_for_an_event_is_fetched_from_the_worker(backend):
+    run, _ = run_job(backend, task("bulky", "print('made it')\nbytes(3_000_000)"))
+    assert len(run.results["bulky"].result) == 3_000_000  # beyond EVENT_REPORT_LIMIT
+    assert stdout(run, "bulky") == "made it\n"
+
+
 def test_display_and_figures_come_back_as_rich_outputs(backend):
     run, _ = run_job(backend, task("plot", (
         "import matplotlib.pyplot as plt\n"
