@@ -97,8 +97,8 @@ class DaskBackend(Backend):
         (worker processes on 127.0.0.1). Raises :class:`DaskConnectError` with the reason."""
         cluster = None
         if url and workers is not None:
-            raise ValueError("workers= sizes a cluster started here; a running scheduler "
-                             f"({url}) has the workers it has: leave out one or the other")
+            raise DaskConnectError("workers= sizes a cluster started here; a running scheduler "
+                                   f"({url}) has the workers it has: leave out one or the other")
         if url:
             client = _attach(url, timeout)
         else:

@@ -456,7 +456,7 @@ def test_code_shipped_by_another_version_is_refused_with_the_remedy(tmp_path):
 
 
 def test_workers_with_a_url_is_refused(cluster):
-    with pytest.raises(ValueError, match="workers= sizes a cluster started here"):
+    with pytest.raises(DaskConnectError, match="workers= sizes a cluster started here"):
         DaskBackend.connect(cluster.address, workers=3)
 
 
