@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pragmas.backends.base import TaskResult, TaskState
 from pragmas.declaration import Param, PragmaCall, pragma
 from pragmas.errors import PragmaError, PragmaStateError
+from pragmas.model import CodeSegment
 from pragmas.progress import JobProgress, prefix_lines
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -502,7 +503,7 @@ def get_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 )
 def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     from kernel.seam import CellError
-    from pragmas.runtime import PYTHON_LANGUAGES, TaskVariables, run_python, user_error
+    from pragmas.runtime import PYTHON_LANGUAGES, TaskVariables, run_segments, user_error
 
     name = call.args["name"]
     task = engine.job.tasks.get(name)
@@ -517,7 +518,7 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
     namespace.update(variables=variables, replication=0)
     try:
-        value = run_python(task.code, task.source, namespace)
+        value = run_segments(task.segments or [CodeSegment(task.code, task.source)], namespace)
     except Exception as exc:  # noqa: BLE001 - the user's code: shown like a cell's error
         error = user_error(exc)
         raise CellError(error.ename, error.evalue, error.traceback) from None
