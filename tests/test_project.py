@@ -13,7 +13,7 @@ BEGIN, END = "<!-- PRAGMA-REFERENCE:BEGIN -->", "<!-- PRAGMA-REFERENCE:END -->"
 
 def test_the_code_is_ruff_clean():
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT,
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
 
