@@ -163,6 +163,14 @@ class JobProgress:
             text += f" · speed-up {busy / wall:.2f}x"
         return text
 
+    def _notes(self) -> list[str]:
+        """What the scheduler did besides running the tasks (retries, rescheduling after a lost
+        worker, cache reuse, skips), one line each, once the run is over."""
+        if self.run is None or not self.run.done:
+            return []
+        return [f"{name}: {note}" for name, result in self.run.results.items()
+                for note in result.notes if not note.startswith("values released")]  # fmt: skip
+
     def _label(self, name: str) -> str:
         runs = self.plan.tasks[name].task.runs
         return f"{name} ×{runs}" if runs > 1 else name
@@ -195,6 +203,7 @@ class JobProgress:
         summary = self._summary()
         if summary:
             lines.append(summary)
+        lines += [f"  note: {note}" for note in self._notes()]
         if self.dashboard:
             lines.append(f"dashboard: {self.dashboard}")
         return "\n".join(lines)
@@ -220,6 +229,9 @@ class JobProgress:
         summary = self._summary()
         if summary:
             tail.append(f"<div>{html.escape(summary)}</div>")
+        notes = "".join(f"<li>{html.escape(note)}</li>" for note in self._notes())
+        if notes:
+            tail.append(f"<ul style='margin:2px 0;color:#555'>{notes}</ul>")
         if self.dashboard:
             url = html.escape(self.dashboard, quote=True)
             tail.append(f'<div>Dashboard: <a href="{url}" target="_blank">{url}</a></div>')

@@ -62,3 +62,14 @@ def test_large_jobs_show_a_grid_not_a_table(backend):
 def test_prefix_lines_marks_every_line():
     assert prefix_lines("a\nb\n", "[t] ") == "[t] a\n[t] b\n"
     assert prefix_lines("partial", "[t] ") == "[t] partial"
+
+
+def test_the_summary_says_what_the_scheduler_did_besides_running(backend, tmp_path):
+    marker = tmp_path / "failed-once"
+    flaky = (f"import pathlib\nm = pathlib.Path({str(marker)!r})\n"
+             "if not m.exists():\n    m.touch()\n    raise RuntimeError('first try')")  # fmt: skip
+    ctx, _ = run_with_progress(backend, plan_of(task("flaky", flaky, retries=1)))
+    final = ctx.of_type("update_display_data")[-1]["data"]
+    assert "1/1 done" in final["text/plain"]
+    assert "note: flaky: " in final["text/plain"] and "retrying" in final["text/plain"]
+    assert "retrying" in final["text/html"]
