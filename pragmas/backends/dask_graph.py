@@ -7,7 +7,7 @@ flow (SPEC §8) decides at run time: the dependents of a task with a flow script
 once its decision is known: a split's ``runs`` sets how many replicas its process tasks run, a
 branch's condition submits the chosen arm (the other and what needs only it are skipped), a
 loop's condition submits its block again, each round seeing the variables the last one put.
-The dependencies include the flow's edges (``local.FlowGraph``, shared with the embedded
+The dependencies include the flow's edges (``flow_graph.FlowGraph``, shared with the embedded
 backend so both read the flow alike).
 """
 
@@ -27,7 +27,7 @@ from pragmas.backends.dask_task import (
     run_replica,
     slim,
 )
-from pragmas.backends.local import FlowGraph
+from pragmas.backends.flow_graph import FlowGraph
 from pragmas.runtime import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
