@@ -1,20 +1,27 @@
-"""ProActive's control flow on the Dask backend (SPEC §8), with the same meaning as on the
-embedded one (``test_local_flow.py``): the runs / condition scripts decide at run time. Cells go
-through the real engine; tasks run on a real Dask cluster."""
+"""ProActive's control flow (SPEC §8) run by the embedded and the Dask backend with the same
+meaning: the runs / condition scripts decide at run time. Cells go through the real engine; tasks
+run in real worker processes, or on a real Dask cluster (scheduler + 2 workers on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pragmas.backends.base import TaskState
-from tests.e2e.dask_cluster import shared_cluster
 from tests.pragmas.engine_helpers import Notebook, text
 
 
-@pytest.fixture
-def notebook():
+def _connect_line(backend: str) -> str:
+    if backend == "local":
+        return "#%connect(backend=local, workers=2)"
+    from tests.e2e.dask_cluster import shared_cluster
+
+    return f"#%connect(backend=dask, url={shared_cluster().address})"
+
+
+@pytest.fixture(params=["local", "dask"])
+def notebook(request):
     notebook = Notebook()
-    notebook.run(f"#%connect(backend=dask, url={shared_cluster().address})")
+    notebook.run(_connect_line(request.param))
     yield notebook
     notebook.engine.shutdown()
 
