@@ -14,10 +14,10 @@ import statistics
 import time
 
 import proactive
+from pragma_kernel.pragmas import proactive_jvm
+from pragma_kernel.pragmas.backends.proactive_job import export_workflow_xml
+from pragma_kernel.pragmas.engine import PragmaEngine
 
-from pragmas import proactive_jvm
-from pragmas.backends.proactive_job import export_workflow_xml
-from pragmas.engine import PragmaEngine
 from tests.pragmas.pragma_cells import run_cells
 
 

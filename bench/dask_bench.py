@@ -25,11 +25,10 @@ from collections.abc import Callable
 
 import cloudpickle
 from distributed import Client, wait
-
-from pragmas.backends.base import JobPlan, PlannedTask
-from pragmas.backends.dask import DaskBackend
-from pragmas.model import Job, Task
-from pragmas.validation import validate
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.backends.dask import DaskBackend
+from pragma_kernel.pragmas.model import Job, Task
+from pragma_kernel.pragmas.validation import validate
 
 
 def plan_of(tasks: list[Task], name: str) -> JobPlan:

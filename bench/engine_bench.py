@@ -44,8 +44,7 @@ CPU_BURN = "import time\nstart = time.process_time()\nwhile time.process_time() 
 def start_pragma_kernel():
     """A started pragma kernel (kernelspec installed into a temporary prefix) and its client."""
     from jupyter_client.manager import start_new_kernel
-
-    from kernel.install import install_kernelspec
+    from pragma_kernel.kernel.install import install_kernelspec
 
     prefix = tempfile.mkdtemp(prefix="engine-bench-")
     install_kernelspec(prefix=prefix, name="pragma")

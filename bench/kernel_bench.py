@@ -41,7 +41,7 @@ def prepare_kernelspecs(prefix: Path) -> None:
     os.environ["JUPYTER_DATA_DIR"] = str(prefix / "data")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     sys.path.insert(0, str(ROOT))
-    from kernel.install import install_kernelspec
+    from pragma_kernel.kernel.install import install_kernelspec
 
     install_kernelspec(prefix=str(prefix), name="pragma")
     try:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pragmas import graph
-from pragmas.declaration import declarations
-from pragmas.engine import PragmaEngine
-from pragmas.parser import parse_pragma
+from pragma_kernel.pragmas import graph
+from pragma_kernel.pragmas.declaration import declarations
+from pragma_kernel.pragmas.engine import PragmaEngine
+from pragma_kernel.pragmas.parser import parse_pragma
 
 LINES = {
     "short": ("#%draw_job()", "draw_job()"),

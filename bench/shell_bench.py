@@ -58,7 +58,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def time_ours(code: str, runs: int) -> list[float]:
-    from kernel.shell import PythonShell
+    from pragma_kernel.kernel.shell import PythonShell
 
     shell = PythonShell({})
     samples = []
@@ -110,7 +110,7 @@ def main() -> None:
             f"{label:40} {ours[0] * 1e6:9.1f}/{ours[1] * 1e6:<9.1f} "
             f"{theirs[0] * 1e6:11.1f}/{theirs[1] * 1e6:<9.1f} {theirs[0] / ours[0]:9.1f}x"
         )
-    ours_start = cold_start("from kernel.shell import PythonShell; PythonShell()")
+    ours_start = cold_start("from pragma_kernel.kernel.shell import PythonShell; PythonShell()")
     theirs_start = cold_start(
         "from IPython.core.interactiveshell import InteractiveShell; InteractiveShell.instance()"
     )

@@ -23,22 +23,21 @@ import threading
 import time
 
 import zmq
-
-from kernel.comms import KernelComms
-from kernel.context import KernelIO, current_context
-from kernel.dispatch import Channel
-from kernel.execution import Executor
-from kernel.handlers import RequestHandlers, control_table, shell_table
-from kernel.history import HistoryStore
-from kernel.interrupts import InterruptGate, keep_sigint_off_this_thread
-from kernel.iostream import OutStream
-from kernel.publisher import IOPubPublisher
-from kernel.stdin import StdinChannel, install_input_functions
-from protocol.channels import open_sockets
-from protocol.connection import ConnectionInfo
-from protocol.heartbeat import Heartbeat
-from protocol.messages import MessageFactory
-from protocol.wire import DigestHistory, Message, Signer
+from pragma_kernel.kernel.comms import KernelComms
+from pragma_kernel.kernel.context import KernelIO, current_context
+from pragma_kernel.kernel.dispatch import Channel
+from pragma_kernel.kernel.execution import Executor
+from pragma_kernel.kernel.handlers import RequestHandlers, control_table, shell_table
+from pragma_kernel.kernel.history import HistoryStore
+from pragma_kernel.kernel.interrupts import InterruptGate, keep_sigint_off_this_thread
+from pragma_kernel.kernel.iostream import OutStream
+from pragma_kernel.kernel.publisher import IOPubPublisher
+from pragma_kernel.kernel.stdin import StdinChannel, install_input_functions
+from pragma_kernel.protocol.channels import open_sockets
+from pragma_kernel.protocol.connection import ConnectionInfo
+from pragma_kernel.protocol.heartbeat import Heartbeat
+from pragma_kernel.protocol.messages import MessageFactory
+from pragma_kernel.protocol.wire import DigestHistory, Message, Signer
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ def _import_shell() -> None:
     does not wait for them (start-up does not either: they load after kernel_info)."""
     keep_sigint_off_this_thread()
     try:
-        import kernel.shell  # noqa: F401
+        import pragma_kernel.kernel.shell  # noqa: F401
     except ImportError:
         log.warning("the Python shell cannot be imported yet", exc_info=True)
 

@@ -20,7 +20,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-_OWN_PACKAGES = ("kernel", "protocol", "pragmas")
+_OWN_PACKAGES = ("pragma_kernel",)
 _FUNCTION_ATTRIBUTES = ("__code__", "__defaults__", "__kwdefaults__", "__doc__", "__dict__")
 
 

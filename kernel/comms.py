@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kernel.context import CellContext, current_context
-from protocol.wire import Message
+from pragma_kernel.kernel.context import CellContext, current_context
+from pragma_kernel.protocol.wire import Message
 
 log = logging.getLogger(__name__)
 

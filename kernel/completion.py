@@ -14,8 +14,8 @@ import logging
 import re
 from typing import Any
 
-from kernel import cell_syntax, magics
-from kernel.tracebacks import BLUE, RED, RESET
+from pragma_kernel.kernel import cell_syntax, magics
+from pragma_kernel.kernel.tracebacks import BLUE, RED, RESET
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernel.iostream import OutStream
-    from kernel.publisher import IOPubPublisher
-    from kernel.stdin import StdinChannel
-    from protocol.wire import Message
+    from pragma_kernel.kernel.iostream import OutStream
+    from pragma_kernel.kernel.publisher import IOPubPublisher
+    from pragma_kernel.kernel.stdin import StdinChannel
+    from pragma_kernel.protocol.wire import Message
 
 
 class KernelIO:
@@ -104,7 +104,7 @@ class CellContext:
     # -- input -------------------------------------------------------------------------------
     def input(self, prompt: str = "", password: bool = False) -> str:
         """A line from the frontend; StdinNotAllowed when it said allow_stdin=False."""
-        from kernel.stdin import StdinNotAllowed
+        from pragma_kernel.kernel.stdin import StdinNotAllowed
 
         if not self.allow_stdin:
             raise StdinNotAllowed(

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import zmq
-
-from protocol.messages import MessageFactory, error_content
-from protocol.wire import (
+from pragma_kernel.protocol.messages import MessageFactory, error_content
+from pragma_kernel.protocol.wire import (
     DigestHistory,
     InvalidMessage,
     Message,
@@ -28,7 +27,7 @@ from protocol.wire import (
 )
 
 if TYPE_CHECKING:
-    from kernel.publisher import IOPubPublisher
+    from pragma_kernel.kernel.publisher import IOPubPublisher
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ def active_context() -> Any:
     """The output context of the running cell (or the latest one, for background threads)."""
     if _shell_context is not None:
         return _shell_context
-    from kernel.context import current_context  # the process engineer's module; cheap
+    from pragma_kernel.kernel.context import current_context  # the process engineer's module; cheap
 
     return current_context()
 
@@ -331,7 +331,7 @@ def _matplotlib_figure(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     figure_module = sys.modules.get("matplotlib.figure")
     if figure_module is None or not isinstance(obj, figure_module.Figure):
         return {}, {}
-    from kernel.mpl_backend import figure_bundle
+    from pragma_kernel.kernel.mpl_backend import figure_bundle
 
     return figure_bundle(obj)
 

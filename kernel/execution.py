@@ -1,6 +1,6 @@
 """execute_request: the counter, the cell's context, Python shell or pragma engine, the reply.
 
-The Python shell (``kernel.shell.PythonShell``) and the pragma engine are loaded on the first
+The Python shell (``pragma_kernel.kernel.shell.PythonShell``) and the pragma engine are loaded on the first
 cell that needs them, so start-up pays for neither.
 """
 
@@ -11,12 +11,12 @@ import os
 import traceback
 from typing import Any, NamedTuple
 
-from kernel.context import CellContext, KernelIO, activate
-from kernel.history import HistoryStore
-from kernel.interrupts import InterruptGate
-from pragmas.cells import is_pragma_cell
-from protocol.messages import error_content
-from protocol.wire import Message
+from pragma_kernel.kernel.context import CellContext, KernelIO, activate
+from pragma_kernel.kernel.history import HistoryStore
+from pragma_kernel.kernel.interrupts import InterruptGate
+from pragma_kernel.pragmas.cells import is_pragma_cell
+from pragma_kernel.protocol.messages import error_content
+from pragma_kernel.protocol.wire import Message
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Executor:
     @property
     def shell(self):
         if self._shell is None:
-            from kernel.shell import PythonShell
+            from pragma_kernel.kernel.shell import PythonShell
 
             self._shell = PythonShell()
         return self._shell
@@ -86,11 +86,11 @@ class Executor:
         if self._engine_missing or not is_pragma_cell(code):
             return None
         try:
-            from pragmas import create_engine
+            from pragma_kernel.pragmas import create_engine
 
             self._engine = create_engine()
         except ImportError as error:
-            if error.name != "pragmas.engine":
+            if error.name != "pragma_kernel.pragmas.engine":
                 raise
             # Until the engine exists a pragma cell is an ordinary cell (pragmas are comments).
             log.warning("no pragma engine (%s): pragma cells run as Python", error)
@@ -156,7 +156,7 @@ class Executor:
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
-        from kernel.seam import CellError
+        from pragma_kernel.kernel.seam import CellError
 
         try:
             engine.run_cell(code, context)

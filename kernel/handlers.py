@@ -6,13 +6,13 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel.context import CellContext, activate
-from kernel.dispatch import Handler
-from protocol.messages import PROTOCOL_VERSION
-from protocol.wire import Message
+from pragma_kernel.kernel.context import CellContext, activate
+from pragma_kernel.kernel.dispatch import Handler
+from pragma_kernel.protocol.messages import PROTOCOL_VERSION
+from pragma_kernel.protocol.wire import Message
 
 if TYPE_CHECKING:
-    from kernel.app import KernelApp
+    from pragma_kernel.kernel.app import KernelApp
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class RequestHandlers:
         return {"status": "ok", "restart": restart}
 
     def interrupt(self, request: Message) -> dict[str, Any]:
-        from kernel.interrupts import interrupt_kernel
+        from pragma_kernel.kernel.interrupts import interrupt_kernel
 
         if self.app.gate.busy:  # an idle kernel (and its children) has nothing to interrupt
             interrupt_kernel()

@@ -1,4 +1,4 @@
-"""``python -m kernel install``: the kernelspec from the top-level ``kernel.json``, with logos,
+"""``python -m pragma_kernel.kernel install``: the kernelspec from the top-level ``kernel.json``, with logos,
 through jupyter_client's KernelSpecManager."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def install_kernelspec(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kernel install", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pragma_kernel.kernel install", description=__doc__)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="into ~/.local/share/jupyter")
     where.add_argument("--sys-prefix", action="store_true", help=f"into {sys.prefix}")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kernel.context import CellContext
-    from kernel.publisher import IOPubPublisher
+    from pragma_kernel.kernel.context import CellContext
+    from pragma_kernel.kernel.publisher import IOPubPublisher
 
 FLUSH_INTERVAL = 0.05  #: seconds between two stream messages of a busy writer
 MAX_BATCH_CHARS = 256 * 1024  #: a batch this large is published at once (bounded memory)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernel.shell import PythonShell
+    from pragma_kernel.kernel.shell import PythonShell
 
 
 class MagicUsageError(Exception):
@@ -405,7 +405,7 @@ def magic_matplotlib(shell: PythonShell, args: str) -> None:
         raise MagicUsageError(
             f"%matplotlib {gui}: only the inline backend is available in this kernel"
         )
-    from kernel.mpl_backend import BACKEND
+    from pragma_kernel.kernel.mpl_backend import BACKEND
 
     os.environ["MPLBACKEND"] = BACKEND
     if "matplotlib.pyplot" in sys.modules:
@@ -426,7 +426,7 @@ def magic_config(shell: PythonShell, args: str) -> None:
             f"%config {args.strip()}: this kernel only knows "
             "InlineBackend.figure_format = 'png' | 'retina' | 'jpeg' | 'svg'"
         )
-    from kernel import mpl_backend
+    from pragma_kernel.kernel import mpl_backend
 
     if match.group(1) not in mpl_backend.FIGURE_FORMATS:
         known = ", ".join(mpl_backend.FIGURE_FORMATS)
@@ -511,7 +511,7 @@ def magic_tb(shell: PythonShell, args: str) -> None:
     if shell.last_exception is None:
         print("No traceback available to show.")
         return
-    from kernel.tracebacks import format_exception
+    from pragma_kernel.kernel.tracebacks import format_exception
 
     print("\n".join(format_exception(shell.last_exception).traceback))
 
@@ -591,7 +591,7 @@ class CapturedOutput:
 
     def show(self) -> None:
         """Replay everything into the current cell."""
-        from kernel.display import publish_display_data
+        from pragma_kernel.kernel.display import publish_display_data
 
         sys.stdout.write(self.stdout)
         sys.stderr.write(self.stderr)
@@ -624,7 +624,7 @@ def cell_capture(shell: PythonShell, line: str, body: str) -> None:
     names = [w for w in words if not w.startswith("--")]
     if unknown or len(names) > 1:
         raise MagicUsageError("usage: %%capture [--no-stdout] [--no-stderr] [--no-display] [NAME]")
-    from kernel import display
+    from pragma_kernel.kernel import display
 
     captured = CapturedOutput()
     out, err = io.StringIO(), io.StringIO()
@@ -646,7 +646,7 @@ def cell_capture(shell: PythonShell, line: str, body: str) -> None:
 
 def _cell_display(mime: str) -> Callable[[PythonShell, str, str], None]:
     def show(shell: PythonShell, line: str, body: str) -> None:
-        from kernel.display import publish_display_data
+        from pragma_kernel.kernel.display import publish_display_data
 
         publish_display_data({mime: body, "text/plain": f"<{mime} output>"})
 

@@ -1,4 +1,4 @@
-"""matplotlib's inline backend for the kernel: ``module://kernel.mpl_backend``.
+"""matplotlib's inline backend for the kernel: ``module://pragma_kernel.kernel.mpl_backend``.
 
 Figures are drawn with Agg. ``plt.show()`` publishes every open figure as a PNG
 ``display_data`` and closes it; at the end of each cell the shell calls :func:`flush_figures`
@@ -17,7 +17,7 @@ from matplotlib import _pylab_helpers
 from matplotlib.backend_bases import FigureManagerBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-BACKEND = "module://kernel.mpl_backend"
+BACKEND = "module://pragma_kernel.kernel.mpl_backend"
 
 FigureCanvas = FigureCanvasAgg
 FigureManager = FigureManagerBase
@@ -30,7 +30,7 @@ def show(*args: Any, block: bool | None = None, **kwargs: Any) -> None:
 
 def flush_figures() -> None:
     """Display and close all open figures (called at the end of every cell)."""
-    from kernel.display import active_context, display
+    from pragma_kernel.kernel.display import active_context, display
 
     if active_context() is None:
         return

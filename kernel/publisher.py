@@ -24,10 +24,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 import zmq
-
-from kernel.interrupts import keep_sigint_off_this_thread
-from protocol.messages import MessageFactory
-from protocol.wire import Message, Signer, serialize
+from pragma_kernel.kernel.interrupts import keep_sigint_off_this_thread
+from pragma_kernel.protocol.messages import MessageFactory
+from pragma_kernel.protocol.wire import Message, Signer, serialize
 
 log = logging.getLogger(__name__)
 

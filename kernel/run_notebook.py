@@ -1,6 +1,6 @@
 """Execute a notebook end to end on the pragma kernel with nbclient (the README's main job).
 
-    python -m kernel.run_notebook IN.ipynb [OUT.ipynb] [--kernel pragma] [--timeout 600]
+    python -m pragma_kernel.kernel.run_notebook IN.ipynb [OUT.ipynb] [--kernel pragma] [--timeout 600]
 
 Prints each cell's text outputs as it goes and exits non-zero when a cell fails.
 """
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    parser = argparse.ArgumentParser(prog="python -m kernel.run_notebook")
+    parser = argparse.ArgumentParser(prog="python -m pragma_kernel.kernel.run_notebook")
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--kernel", default="pragma")

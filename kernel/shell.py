@@ -18,15 +18,15 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kernel import cell_syntax, completion, display, magics, tracebacks
+from pragma_kernel.kernel import cell_syntax, completion, display, magics, tracebacks
 
 if TYPE_CHECKING:
     import asyncio
 
-    from kernel.autoreload import ModuleReloader
-    from kernel.context import CellContext
+    from pragma_kernel.kernel.autoreload import ModuleReloader
+    from pragma_kernel.kernel.context import CellContext
 
-INLINE_BACKEND = "module://kernel.mpl_backend"  #: matplotlib backend that shows figures inline
+INLINE_BACKEND = "module://pragma_kernel.kernel.mpl_backend"  #: matplotlib backend that shows figures inline
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect
 _SYSTEM_EXIT_PREAMBLE = "An exception has occurred, use %tb to see the full traceback.\n"
@@ -218,7 +218,7 @@ class PythonShell:
     def _flush_figures(self, outcome: ExecuteOutcome) -> ExecuteOutcome:
         """Show the matplotlib figures the cell made (IPython's inline backend does it in a
         post-execute hook, also after an error)."""
-        backend = sys.modules.get("kernel.mpl_backend")
+        backend = sys.modules.get("pragma_kernel.kernel.mpl_backend")
         matplotlib = sys.modules.get("matplotlib")
         if backend is None or matplotlib is None:
             return outcome
@@ -284,7 +284,7 @@ class PythonShell:
     def enable_autoreload(self) -> None:
         """``%load_ext autoreload``: watch modules (the mode is set by ``%autoreload``)."""
         if self.reloader is None:
-            from kernel.autoreload import ModuleReloader
+            from pragma_kernel.kernel.autoreload import ModuleReloader
 
             self.reloader = ModuleReloader()
 

@@ -14,9 +14,8 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 
 import zmq
-
-from protocol.messages import MessageFactory
-from protocol.wire import (
+from pragma_kernel.protocol.messages import MessageFactory
+from pragma_kernel.protocol.wire import (
     DigestHistory,
     InvalidMessage,
     Message,
@@ -86,7 +85,7 @@ class StdinChannel:
 
 
 def _prompt_input(prompt: object = "") -> str:
-    from kernel.context import current_context
+    from pragma_kernel.kernel.context import current_context
 
     context = current_context()
     if context is None:
@@ -95,7 +94,7 @@ def _prompt_input(prompt: object = "") -> str:
 
 
 def _prompt_getpass(prompt: str = "Password: ", stream: object = None) -> str:
-    from kernel.context import current_context
+    from pragma_kernel.kernel.context import current_context
 
     context = current_context()
     if context is None:

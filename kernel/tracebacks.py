@@ -12,6 +12,7 @@ import linecache
 import os
 import types
 from dataclasses import dataclass
+from typing import Any
 
 RED = "\x1b[0;31m"
 GREEN = "\x1b[0;32m"
@@ -167,7 +168,7 @@ def _format_one(exc: BaseException, separator: bool) -> list[str]:
     if isinstance(exc, SyntaxError):
         chunks.append(format_syntax_error(exc))
         return chunks
-    if isinstance(exc, BaseExceptionGroup):
+    if isinstance(exc, _EXCEPTION_GROUP):
         chunks.extend(_sub_exceptions(exc))
     chunks.append(f"{RED}{ename}{RESET}: {_safe_str(exc)}")
     return chunks
@@ -175,8 +176,16 @@ def _format_one(exc: BaseException, separator: bool) -> list[str]:
 
 _MAX_SUB_EXCEPTIONS = 15  # as Python's own traceback module shows
 
+try:
+    _EXCEPTION_GROUP: type | tuple = BaseExceptionGroup  # Python 3.11+
+except NameError:  # Python 3.10: the backport anyio and trio use, when installed
+    try:
+        from exceptiongroup import BaseExceptionGroup as _EXCEPTION_GROUP
+    except ImportError:
+        _EXCEPTION_GROUP = ()
 
-def _sub_exceptions(group: BaseExceptionGroup) -> list[str]:
+
+def _sub_exceptions(group: Any) -> list[str]:
     """Each exception of a group (asyncio.TaskGroup, trio), before the group's own last line,
     which stays last because JupyterLab falls back on it."""
     chunks = []

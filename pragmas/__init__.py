@@ -4,13 +4,13 @@ when the first pragma cell arrives (``create_engine``)."""
 
 from __future__ import annotations
 
-from pragmas.cells import is_pragma_cell
+from pragma_kernel.pragmas.cells import is_pragma_cell
 
 __all__ = ["create_engine", "is_pragma_cell"]
 
 
 def create_engine():
-    """The pragma engine, implementing ``kernel.seam.CellEngine``."""
-    from pragmas.engine import PragmaEngine
+    """The pragma engine, implementing ``pragma_kernel.kernel.seam.CellEngine``."""
+    from pragma_kernel.pragmas.engine import PragmaEngine
 
     return PragmaEngine()

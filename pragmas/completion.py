@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pragmas.cells import is_pragma_cell, is_pragma_line
-from pragmas.declaration import PragmaSpec
-from pragmas.errors import LocatedError
-from pragmas.parser import parse_line, split_cell
-from pragmas.reference import pragma_help
+from pragma_kernel.pragmas.cells import is_pragma_cell, is_pragma_line
+from pragma_kernel.pragmas.declaration import PragmaSpec
+from pragma_kernel.pragmas.errors import LocatedError
+from pragma_kernel.pragmas.parser import parse_line, split_cell
+from pragma_kernel.pragmas.reference import pragma_help
 
 _PREFIX = re.compile(r"[ \t]*#%[ \t]*")
 _WORD_TAIL = re.compile(r"[\w\-./:@~+]*\Z")
@@ -180,7 +180,7 @@ def is_complete(code: str) -> dict[str, Any] | None:
     """
     if not is_pragma_cell(code):
         return None
-    from pragmas.declaration import declarations
+    from pragma_kernel.pragmas.declaration import declarations
 
     registry = declarations()
     parts = split_cell(code)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from kernel.seam import OutputContext
-    from pragmas.model import SourceLocation
+    from pragma_kernel.kernel.seam import OutputContext
+    from pragma_kernel.pragmas.model import SourceLocation
 
 ALL_BACKENDS = frozenset({"local", "dask", "proactive"})
 PROACTIVE_ONLY = frozenset({"proactive"})
@@ -67,7 +67,7 @@ class PragmaCall:
     def error(self, message: str, param: str | None = None) -> Exception:
         """A :class:`pragmas.errors.PragmaUsageError` about this line, with the caret on
         ``param``'s value (or on the pragma name), for a handler to raise."""
-        from pragmas.errors import Location, PragmaUsageError
+        from pragma_kernel.pragmas.errors import Location, PragmaUsageError
 
         column = self.columns.get(param, self.columns.get("", 0)) if param else self.columns.get(
             "", 0
@@ -143,6 +143,6 @@ def pragma(name: str, **fields: Any) -> Callable[[Handler], Handler]:
 
 def declarations() -> dict[str, PragmaSpec]:
     """The registry with every family module imported."""
-    import pragmas.declarations  # noqa: F401  (imports the family modules)
+    import pragma_kernel.pragmas.declarations  # noqa: F401  (imports the family modules)
 
     return REGISTRY

@@ -16,12 +16,11 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
-
-from pragmas import completion
-from pragmas.backends.base import JobPlan, PlannedTask
-from pragmas.cells import is_pragma_cell
-from pragmas.declaration import PragmaCall, declarations
-from pragmas.errors import (
+from pragma_kernel.pragmas import completion
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.cells import is_pragma_cell
+from pragma_kernel.pragmas.declaration import PragmaCall, declarations
+from pragma_kernel.pragmas.errors import (
     JobValidationError,
     LocatedError,
     Location,
@@ -30,17 +29,17 @@ from pragmas.errors import (
     PragmaUsageError,
     combine,
 )
-from pragmas.model import CodeSegment, Job, SourceLocation
-from pragmas.parser import has_code, parse_pragma, split_cell
-from pragmas.validation import check_python_syntax, validate
+from pragma_kernel.pragmas.model import CodeSegment, Job, SourceLocation
+from pragma_kernel.pragmas.parser import has_code, parse_pragma, split_cell
+from pragma_kernel.pragmas.validation import check_python_syntax, validate
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from kernel.seam import OutputContext
-    from pragmas.backends.base import Backend, JobRun
+    from pragma_kernel.kernel.seam import OutputContext
+    from pragma_kernel.pragmas.backends.base import Backend, JobRun
 
 
 class PragmaEngine:
-    """The pragma language of one kernel (implements ``kernel.seam.CellEngine``)."""
+    """The pragma language of one kernel (implements ``pragma_kernel.kernel.seam.CellEngine``)."""
 
     def __init__(self) -> None:
         self.registry = declarations()
@@ -59,7 +58,7 @@ class PragmaEngine:
 
     def get_backend(self) -> Backend:
         if self.backend is None:
-            from pragmas.backends.local import LocalBackend
+            from pragma_kernel.pragmas.backends.local import LocalBackend
 
             self.backend = LocalBackend()
         return self.backend
@@ -247,7 +246,10 @@ class PragmaEngine:
         failure is said once and the kernel goes on with the local backend."""
         if not os.path.isfile(os.path.join(os.getcwd(), "proactive_config.ini")):
             return
-        from pragmas.backends.proactive import AUTOCONNECT_ERRORS, connect_from_working_directory
+        from pragma_kernel.pragmas.backends.proactive import (
+            AUTOCONNECT_ERRORS,
+            connect_from_working_directory,
+        )
 
         try:
             backend = connect_from_working_directory(os.getcwd(), ctx.input)
@@ -269,5 +271,5 @@ class PragmaEngine:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
-        if "pragmas.proactive_jvm" in sys.modules:  # only if export_xml or ProActive started it
-            sys.modules["pragmas.proactive_jvm"].shutdown()
+        if "pragma_kernel.pragmas.proactive_jvm" in sys.modules:  # only if export_xml or ProActive started it
+            sys.modules["pragma_kernel.pragmas.proactive_jvm"].shutdown()

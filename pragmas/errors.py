@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kernel.seam import CellError
+from pragma_kernel.kernel.seam import CellError
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,17 @@ class GraphvizMissingError(PragmaError):
             "drawing the job needs Graphviz's 'dot' program, which is not on PATH. Install it "
             "with 'apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or "
             "'conda install graphviz', then run the cell again."
+        )
+
+
+class OptionalPartMissing(PragmaError):
+    """A pragma needs an optional dependency that is not installed in the kernel's environment."""
+
+    def __init__(self, what: str, extra: str, packages: str) -> None:
+        super().__init__(
+            f"{what} needs {packages}, which is not installed in this kernel's environment. "
+            f"Install it with: pip install 'pragma-kernel[{extra}]' (or, from a cell, "
+            f"%pip install {packages}), then restart the kernel."
         )
 
 

@@ -1,8 +1,8 @@
-"""matplotlib backend for code running inside a task: ``module://pragmas.figures``.
+"""matplotlib backend for code running inside a task: ``module://pragma_kernel.pragmas.figures``.
 
 Figures are drawn with Agg. ``plt.show()`` hands every open figure to the running task's output
 capture as a PNG display output and closes it; figures still open when the task ends are
-handed over then (``pragmas.runtime`` calls :func:`flush_figures`). Outside a task, ``show()``
+handed over then (``pragma_kernel.pragmas.runtime`` calls :func:`flush_figures`). Outside a task, ``show()``
 does nothing, like Agg.
 """
 
@@ -16,7 +16,7 @@ from matplotlib import _pylab_helpers
 from matplotlib.backend_bases import FigureManagerBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-BACKEND = "module://pragmas.figures"
+BACKEND = "module://pragma_kernel.pragmas.figures"
 
 FigureCanvas = FigureCanvasAgg
 FigureManager = FigureManagerBase
@@ -28,7 +28,7 @@ def show(*args: Any, block: bool | None = None, **kwargs: Any) -> None:
 
 def flush_figures() -> None:
     """Hand every open figure to the running task and close them."""
-    from pragmas.runtime import active_capture
+    from pragma_kernel.pragmas.runtime import active_capture
 
     capture = active_capture()
     managers = _pylab_helpers.Gcf.get_all_fig_managers()

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydot
-
-from pragmas.errors import GraphvizMissingError, PragmaError
-from pragmas.model import Job
-from pragmas.validation import validate
+from pragma_kernel.pragmas.errors import GraphvizMissingError, PragmaError
+from pragma_kernel.pragmas.model import Job
+from pragma_kernel.pragmas.validation import validate
 
 #: fill colour of a node by task state (``TaskState`` values); no state: pending
 STATE_COLOURS = {

@@ -1,7 +1,7 @@
 """The job model: what the pragma cells of a notebook have declared so far (SPEC §2).
 
-Plain data, no behaviour beyond bookkeeping: validation lives in ``pragmas.validation``, drawing
-in ``pragmas.graph``, running in the engine and backends. Every backend reads these classes.
+Plain data, no behaviour beyond bookkeeping: validation lives in ``pragma_kernel.pragmas.validation``, drawing
+in ``pragma_kernel.pragmas.graph``, running in the engine and backends. Every backend reads these classes.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Union
 
-from pragmas.cells import is_pragma_line
-from pragmas.declaration import Param, PragmaCall, PragmaSpec
-from pragmas.errors import Location, PragmaSyntaxError, PragmaUsageError
+from pragma_kernel.pragmas.cells import is_pragma_line
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, PragmaSpec
+from pragma_kernel.pragmas.errors import Location, PragmaSyntaxError, PragmaUsageError
 
 WORD_CHARS = "letters, digits and _ - . / : @ ~ +"  # letters and digits of any script
 

@@ -17,11 +17,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from pragmas.backends.base import TaskEvent, TaskState
+from pragma_kernel.pragmas.backends.base import TaskEvent, TaskState
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from kernel.seam import OutputContext
-    from pragmas.backends.base import Backend, JobPlan, JobRun
+    from pragma_kernel.kernel.seam import OutputContext
+    from pragma_kernel.pragmas.backends.base import Backend, JobPlan, JobRun
 
 #: background colour of a task by state (the same as the DAG picture's)
 STATE_COLOURS = {

@@ -21,7 +21,7 @@ Changes (announced here): ``TaskSpec`` gained ``imports``, ``import_sources``,
 ``flow_script``, ``segments`` (multiblock: each cell of a Python body runs under its own
 location; ``setup_source`` is where the ``#%import`` code was written); ``TaskOutcome`` gained ``packed`` and ``flow`` (the decision of a ProActive
 control-flow script, run after the task: ``{"runs": N}``, ``{"loop": bool}`` or
-``{"branch": "if"|"else"}``; see ``pragmas.backends.flow_graph.FlowGraph`` for how the embedded
+``{"branch": "if"|"else"}``; see ``pragma_kernel.pragmas.backends.flow_graph.FlowGraph`` for how the embedded
 backend applies it); helper :func:`gather_inputs`. Variables put by ancestors override job and
 task variables; ``PA_TASK_ITERATION`` is 0 outside loops.
 """
@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pragmas.backends.base import Output, TaskError
-from pragmas.model import CodeSegment, Script, SourceLocation
-from pragmas.transfer import Packed, SerialisationError, pack
+from pragma_kernel.pragmas.backends.base import Output, TaskError
+from pragma_kernel.pragmas.model import CodeSegment, Script, SourceLocation
+from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pragmas.backends.base import JobPlan
+    from pragma_kernel.pragmas.backends.base import JobPlan
 
 PYTHON_LANGUAGES = frozenset({"python", "cpython", "python3", "jython"})
 SHELL_LANGUAGES = frozenset({"linux_bash", "bash", "shell"})
@@ -577,7 +577,7 @@ class OutputCapture:
 
     def __enter__(self) -> OutputCapture:  # noqa: PYI034
         global _active
-        from kernel import display as rich
+        from pragma_kernel.kernel import display as rich
 
         _install_ipython_display(rich)
         self._saved = (sys.stdout, sys.stderr, _active, rich.set_shell_context(self))
@@ -590,7 +590,7 @@ class OutputCapture:
     def __exit__(self, *exc_info: object) -> None:
         self.flush()
         global _active
-        from kernel import display as rich
+        from pragma_kernel.kernel import display as rich
 
         assert self._saved is not None
         sys.stdout, sys.stderr, _active, previous = self._saved
@@ -614,7 +614,7 @@ class OutputCapture:
     @staticmethod
     def display_objects(*objects: Any, **kwargs: Any) -> Any:
         """``display()`` inside a task (IPython's signature): each object's rich bundle."""
-        from kernel.display import display
+        from pragma_kernel.kernel.display import display
 
         return display(*objects, **kwargs)
 
@@ -629,7 +629,7 @@ class OutputCapture:
         """The output-context ``display``: a ready mime bundle."""
         self.display_bundle(data, metadata)
 
-    # The output-context methods ``kernel.display`` publishes through (IPython's display,
+    # The output-context methods ``pragma_kernel.kernel.display`` publishes through (IPython's display,
     # display handles, clear_output), so rich output made in a task lands in its outputs.
     def stream(self, name: str, text: str) -> None:
         self.write(name, text)
@@ -650,7 +650,7 @@ class OutputCapture:
 
     def flush_figures(self) -> None:
         if "matplotlib.pyplot" in sys.modules:
-            from pragmas import figures
+            from pragma_kernel.pragmas import figures
 
             figures.flush_figures()
 
@@ -709,7 +709,7 @@ _active: OutputCapture | None = None  #: the capture of the task running in this
 
 
 def active_capture() -> OutputCapture | None:
-    """The running task's capture (``pragmas.figures`` hands figures to it)."""
+    """The running task's capture (``pragma_kernel.pragmas.figures`` hands figures to it)."""
     return _active
 
 
@@ -717,4 +717,4 @@ def _use_task_figures() -> None:
     # Chosen before pyplot is first imported in this process; a process that already chose
     # another backend still gets its open figures at the end of each task.
     if "matplotlib" not in sys.modules:
-        os.environ["MPLBACKEND"] = "module://pragmas.figures"
+        os.environ["MPLBACKEND"] = "module://pragma_kernel.pragmas.figures"

@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pragmas.errors import Location, TaskSyntaxError
-from pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.errors import Location, TaskSyntaxError
+from pragma_kernel.pragmas.model import Job, SourceLocation, Task
 
 #: ``import_sources`` value meaning "from the notebook's namespace at submission"
 LOCAL_NAMESPACE = None

@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import zmq
-
-from protocol.connection import ConnectionInfo
+from pragma_kernel.protocol.connection import ConnectionInfo
 
 SOCKET_TYPES = {"shell": zmq.ROUTER, "control": zmq.ROUTER, "stdin": zmq.ROUTER, "iopub": zmq.XPUB}
 

@@ -12,9 +12,8 @@ import signal
 import threading
 
 import zmq
-
-from protocol.channels import bind_socket
-from protocol.connection import ConnectionInfo
+from pragma_kernel.protocol.channels import bind_socket
+from pragma_kernel.protocol.connection import ConnectionInfo
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from protocol.wire import Message
+from pragma_kernel.protocol.wire import Message
 
 #: The messaging-spec version this kernel implements and puts in every header: 5.5 because IOPub
 #: is an XPUB that sends iopub_welcome (JEP 65) and kernel_info is answered on control; the

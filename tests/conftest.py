@@ -4,11 +4,12 @@ Set-up for the whole test run (done at import, before any test module asks for a
 
 - ``JUPYTER_DATA_DIR`` points at a temporary directory, so the kernel's history database (and
   anything else Jupyter writes) never touches the user's;
-- the kernelspec ``pragma`` is installed by ``python -m kernel install``'s code into a temporary
+- the kernelspec ``pragma`` is installed by ``python -m pragma_kernel.kernel install``'s code into a temporary
   prefix put first on ``JUPYTER_PATH`` (argv uses this interpreter, ``sys.executable``), so tests
   never depend on a manual install;
-- the checkout is put on ``PYTHONPATH`` so the kernel process imports this ``kernel`` package
-  even when pragma-kernel is not pip-installed.
+- pragma-kernel must be installed (``bash scripts/setup``, or ``pip install -e .``): the kernel
+  imports itself as ``pragma_kernel.*``, never from the checkout's top-level folders, which stay
+  off ``sys.path`` so that a user's ``kernel.py`` is never confused with the kernel's code.
 
 Fixtures:
 
@@ -55,11 +56,12 @@ def _prepare_environment() -> None:
     jupyter_path = _SESSION_DIR / "prefix" / "share" / "jupyter"
     previous = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), previous]))
-    python_path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), python_path]))
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from kernel.install import install_kernelspec
+    try:
+        from pragma_kernel.kernel.install import install_kernelspec
+    except ImportError as error:
+        raise SystemExit(
+            f"pragma-kernel is not installed in {sys.prefix} ({error}): run bash scripts/setup "
+            "or pip install -e '.[test,dask]'") from None
 
     install_kernelspec(prefix=str(_SESSION_DIR / "prefix"), name=KERNEL_NAME)
 

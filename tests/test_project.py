@@ -18,9 +18,9 @@ def test_the_code_is_ruff_clean():
 
 
 def test_the_readme_reference_is_generated_from_the_declarations():
-    generated = subprocess.run([sys.executable, "-m", "pragmas.reference"], cwd=ROOT,
+    generated = subprocess.run([sys.executable, "-m", "pragma_kernel.pragmas.reference"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout  # fmt: skip
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     written = readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)]
     assert written.strip() == generated.strip(), (
-        "README's pragma reference is stale: regenerate it with python -m pragmas.reference")
+        "README's pragma reference is stale: regenerate it with python -m pragma_kernel.pragmas.reference")

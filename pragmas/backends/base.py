@@ -2,7 +2,7 @@
 
 The engine validates the job, freezes it into a :class:`JobPlan` and hands it to
 ``Backend.submit`` together with a listener. The backend runs the tasks (through
-``pragmas.runtime.run_task`` wherever they execute), calls the listener as things happen
+``pragma_kernel.pragmas.runtime.run_task`` wherever they execute), calls the listener as things happen
 (state changes, output), and keeps each task's :class:`TaskResult` in the returned
 :class:`JobRun`. The listener is called from backend threads; it must be quick and thread-safe.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.model import Job, Task
+from pragma_kernel.pragmas.model import Job, Task
 
 
 class TaskState(str, enum.Enum):

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, LocalCluster
-
-from pragmas.backends.base import Backend, JobPlan, JobRun, Listener, TaskState
-from pragmas.backends.dask_graph import ExportsReleasedError, RemoteExports
-from pragmas.backends.dask_run import DaskJobRun, one_line
-from pragmas.backends.dask_task import cancel_job
+from pragma_kernel.pragmas.backends.base import Backend, JobPlan, JobRun, Listener, TaskState
+from pragma_kernel.pragmas.backends.dask_graph import ExportsReleasedError, RemoteExports
+from pragma_kernel.pragmas.backends.dask_run import DaskJobRun, one_line
+from pragma_kernel.pragmas.backends.dask_task import cancel_job
 
 __all__ = ["DaskBackend", "DaskConnectError", "DaskJobRun", "ExportsReleasedError",
            "RemoteExports", "StaleCodeError"]
@@ -47,7 +46,7 @@ CONNECT_TIMEOUT = 5.0  #: seconds to reach a scheduler before the connect fails
 #: how long a cancel waits for the workers to confirm they stopped the job's running tasks
 STOP_WAIT = 3.0
 #: the packages a worker needs to run tasks; shipped to clusters that lack them
-CODE_PACKAGES = ("pragmas", "kernel", "protocol")
+CODE_PACKAGES = ("pragmas", "kernel", "protocol")  #: under the pragma_kernel namespace
 SHIPPED_MODULE = "pragma_kernel_shipped"  #: in the zip: the fingerprint of the code shipped
 
 
@@ -273,7 +272,7 @@ def _ship_code(client: Client) -> None:
     fingerprint, sources = _code_sources()
 
     def shipped() -> str:  # pickled by value: it must not need pragma-kernel itself
-        if importlib.util.find_spec("pragmas.backends.dask_task") is None:
+        if importlib.util.find_spec("pragma_kernel.pragmas.backends.dask_task") is None:
             return "missing"
         if importlib.util.find_spec(SHIPPED_MODULE) is None:
             return "installed"  # by pip: like any library of the cluster, its owners' choice
@@ -298,9 +297,12 @@ def _ship_code(client: Client) -> None:
 
 def _code_sources() -> tuple[str, dict[str, bytes]]:
     """The packages' source files by path in the zip, and a fingerprint of them all."""
-    root = Path(__file__).resolve().parents[2]
-    sources = {path.relative_to(root).as_posix(): path.read_bytes()
-               for package in CODE_PACKAGES for path in sorted((root / package).rglob("*.py"))}
+    sources = {}
+    for package in CODE_PACKAGES:
+        folder = Path(importlib.import_module(f"pragma_kernel.{package}").__file__).parent
+        for path in sorted(folder.rglob("*.py")):
+            name = f"pragma_kernel/{package}/{path.relative_to(folder).as_posix()}"
+            sources[name] = path.read_bytes()
     digest = hashlib.sha256()
     for name, text in sources.items():
         digest.update(name.encode() + b"\0" + text)

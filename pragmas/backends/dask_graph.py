@@ -18,20 +18,19 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future
-
-from pragmas.backends.base import TaskResult, TaskState
-from pragmas.backends.dask_task import (
+from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
+from pragma_kernel.pragmas.backends.dask_task import (
     ReplicaCall,
     ReplicaOutcome,
     export_of,
     run_replica,
     slim,
 )
-from pragmas.backends.flow_graph import FlowGraph
-from pragmas.runtime import TaskSpec
+from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
+from pragma_kernel.pragmas.runtime import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pragmas.backends.dask import DaskJobRun
+    from pragma_kernel.pragmas.backends.dask import DaskJobRun
 
 #: local inputs larger than this are scattered to the cluster once, not embedded in each task
 SCATTER_LIMIT = 1 << 20

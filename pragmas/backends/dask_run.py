@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Future, as_completed
 from distributed.scheduler import KilledWorker
-
-from pragmas.backends.base import (
+from pragma_kernel.pragmas.backends.base import (
     JobPlan,
     JobRun,
     Listener,
@@ -30,11 +29,11 @@ from pragmas.backends.base import (
     TaskEvent,
     TaskState,
 )
-from pragmas.backends.dask_graph import JobGraph, RemoteExports
-from pragmas.backends.dask_task import TaskFailed, TaskReport, report_of
+from pragma_kernel.pragmas.backends.dask_graph import JobGraph, RemoteExports
+from pragma_kernel.pragmas.backends.dask_task import TaskFailed, TaskReport, report_of
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pragmas.backends.dask import DaskBackend
+    from pragma_kernel.pragmas.backends.dask import DaskBackend
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What runs on a Dask worker for one replica of a task (the kernel side is ``dask.py``).
 
-One Dask task per replica calls :func:`run_replica`, which runs ``pragmas.runtime.run_task``
+One Dask task per replica calls :func:`run_replica`, which runs ``pragma_kernel.pragmas.runtime.run_task``
 and keeps the replica's exports on the worker inside a :class:`ReplicaOutcome`; dependents
 receive those outcomes as Dask dependencies, worker to worker. The kernel learns what happens
 from events published on the scheduler's event topic (``start``, each ``output`` as it is
@@ -9,7 +9,7 @@ it asks (:func:`export_of`).
 
 The user's code runs in a thread of its own so that a timeout or a cancellation can stop it
 (an exception raised into that thread) and the Dask task can report at once even when the code
-is blocked in a call. Task output capture is process-wide (see ``pragmas.runtime``), so one
+is blocked in a call. Task output capture is process-wide (see ``pragma_kernel.pragmas.runtime``), so one
 task runs at a time per worker process.
 """
 
@@ -27,9 +27,8 @@ from typing import Any
 
 import cloudpickle
 from dask.sizeof import sizeof
-
-from pragmas.backends.base import Output, TaskError
-from pragmas.runtime import (
+from pragma_kernel.pragmas.backends.base import Output, TaskError
+from pragma_kernel.pragmas.runtime import (
     VARIABLES_KEY,
     TaskOutcome,
     TaskSpec,

@@ -8,7 +8,7 @@ the task runtime after the task (``TaskOutcome.flow``); the scheduler applies th
 
 from __future__ import annotations
 
-from pragmas.backends.base import JobPlan
+from pragma_kernel.pragmas.backends.base import JobPlan
 
 
 class FlowGraph:

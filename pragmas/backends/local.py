@@ -2,7 +2,7 @@
 
 One scheduler thread in the kernel owns a pool of worker processes (forked from a fork server,
 one per core by default) and every submitted job. Each worker runs one task replica at a time
-through :func:`pragmas.runtime.run_task` and reports over its pipe: outputs as they come, then
+through :func:`pragma_kernel.pragmas.runtime.run_task` and reports over its pipe: outputs as they come, then
 the outcome. A task is dispatched as soon as its last dependency is done; independent tasks run
 in parallel.
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from pragmas import transfer
-from pragmas.backends.base import (
+from pragma_kernel.pragmas import transfer
+from pragma_kernel.pragmas.backends.base import (
     Backend,
     JobPlan,
     JobRun,
@@ -47,9 +47,9 @@ from pragmas.backends.base import (
     TaskResult,
     TaskState,
 )
-from pragmas.backends.flow_graph import FlowGraph
-from pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
-from pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
+from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
+from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
+from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
 
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
@@ -171,7 +171,7 @@ class _Scheduler:
 
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["pragmas.backends.local_worker"])
+        self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]

@@ -1,6 +1,6 @@
-"""The worker process of the embedded local backend (see ``pragmas.backends.local``).
+"""The worker process of the embedded local backend (see ``pragma_kernel.pragmas.backends.local``).
 
-A worker runs one task replica at a time through :func:`pragmas.runtime.run_task` and talks to
+A worker runs one task replica at a time through :func:`pragma_kernel.pragmas.runtime.run_task` and talks to
 the kernel's scheduler over its pipe: ``("run", unit id, spec, input refs)``, ``("release",
 unit ids)`` and ``("stop",)`` come in; ``("out", unit id, Output)`` while the replica runs and
 ``("done", unit id, UnitReport)`` go out. It keeps the large values it made until released.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pragmas import transfer
-from pragmas.backends.base import Output, TaskError
-from pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
+from pragma_kernel.pragmas import transfer
+from pragma_kernel.pragmas.backends.base import Output, TaskError
+from pragma_kernel.pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
 
 
 def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:

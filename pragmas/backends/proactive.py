@@ -21,7 +21,7 @@ How the rest of the engine uses it:
   placement=Placement(nodesource, host, token))`` on this backend; on the others,
   ``engine.say_once(text, text, ctx)`` for each of ``proactive_only_notices(job, backend.name,
   options)``.
-- Engine shutdown: ``pragmas.proactive_jvm.shutdown()`` stops the SDK's JVM if it was started.
+- Engine shutdown: ``pragma_kernel.pragmas.proactive_jvm.shutdown()`` stops the SDK's JVM if it was started.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from pragmas.backends import proactive_task
-from pragmas.backends.base import (
+from pragma_kernel.pragmas.backends import proactive_task
+from pragma_kernel.pragmas.backends.base import (
     Backend,
     JobPlan,
     JobRun,
@@ -53,8 +53,8 @@ from pragmas.backends.base import (
     TaskResult,
     TaskState,
 )
-from pragmas.backends.proactive_job import Placement, Workflow, build_workflow
-from pragmas.errors import PragmaError
+from pragma_kernel.pragmas.backends.proactive_job import Placement, Workflow, build_workflow
+from pragma_kernel.pragmas.errors import PragmaError
 
 #: ``ask_password(prompt, password=True) -> str``: the kernel's stdin (never echoed)
 AskPassword = Callable[..., str]
@@ -99,7 +99,7 @@ class ProActiveConfigError(ValueError):
 
 
 def _autoconnect_errors() -> tuple[type[Exception], ...]:
-    from pragmas.proactive_jvm import JavaMissingError
+    from pragma_kernel.pragmas.proactive_jvm import JavaMissingError
 
     return (ProActiveConnectionError, ProActiveConfigError, JavaMissingError)
 
@@ -338,10 +338,9 @@ class SDKSession:
 
     @classmethod
     def open(cls, url: str, login: str, password: str) -> SDKSession:
+        from pragma_kernel.pragmas import proactive_jvm
         from py4j.protocol import Py4JError
         from requests import RequestException
-
-        from pragmas import proactive_jvm
 
         gateway = proactive_jvm.gateway()
         gateway.base_url = url  # the SDK appends /rest and logs in there

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.backends import proactive_task
-from pragmas.backends.base import JobPlan, PlannedTask
-from pragmas.errors import PragmaError
-from pragmas.model import DEFAULT_LANGUAGE, Script, Task
+from pragma_kernel.pragmas.backends import proactive_task
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.errors import PragmaError
+from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, Script, Task
 
 #: pragma language names -> ProActive script engine names (the SDK's table and the others its
 #: README lists); a name not here is passed on lower-cased.
@@ -256,7 +256,7 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
     Only literals are substituted (base64 text and the ``repr`` of a dict of names), so no user
     text can change the script; the body follows as comments for whoever reads the workflow.
     """
-    from pragmas.runtime import TaskSpec
+    from pragma_kernel.pragmas.runtime import TaskSpec
 
     spec = TaskSpec.from_plan(plan, planned.name, 0 if replicated else None)
     # pre/post and control-flow scripts are ProActive's own here (carried in the workflow,
@@ -532,6 +532,6 @@ forkEnvironment.setPreJavaCommand(cmd)
 
 
 def _shared_gateway() -> Any:
-    from pragmas import proactive_jvm
+    from pragma_kernel.pragmas import proactive_jvm
 
     return proactive_jvm.gateway()

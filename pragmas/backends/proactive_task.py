@@ -1,4 +1,4 @@
-"""What runs inside a ProActive Python task: ProActive's bindings around ``pragmas.runtime``.
+"""What runs inside a ProActive Python task: ProActive's bindings around ``pragma_kernel.pragmas.runtime``.
 
 A ProActive task script sees ``variables`` (job and task variables plus everything its ancestors
 put; a Java map with ``get``/``put``) and sets ``result``. The script the backend generates for a
@@ -8,7 +8,7 @@ Python task is three lines around :func:`run_proactive_task`, which
 2. reads each import from the variable its source task put (``pragma.export.<task>.<name>``,
    one per replica for replicated tasks) or, for values from the kernel's namespace, from the
    job variable ``pragma.local.<name>``; large values are files in the dataspace instead,
-3. calls :func:`pragmas.runtime.run_task` exactly as the other backends do,
+3. calls :func:`pragma_kernel.pragmas.runtime.run_task` exactly as the other backends do,
 4. puts the exports and the variables the task put, and returns the payload the kernel decodes
    (result, exports, pictures); a failed task raises :class:`ProActiveTaskFailed` so ProActive
    marks it failed and skips its dependents, with the same payload in the message.
@@ -120,7 +120,7 @@ def run_proactive_task(
     spec_text: str, sources: dict[str, str | None], variables: Any, localspace: str | None = None
 ) -> str:
     """Run one task (replica) under ProActive's bindings; return the text for ``result``."""
-    from pragmas import runtime
+    from pragma_kernel.pragmas import runtime
 
     localspace = local_space_path(localspace)
     spec = cloudpickle.loads(base64.b64decode(spec_text))

@@ -9,14 +9,15 @@ and keeps the previous backend.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.errors import PragmaError
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.errors import OptionalPartMissing, PragmaError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from kernel.seam import OutputContext
-    from pragmas.backends.base import Backend
+    from pragma_kernel.kernel.seam import OutputContext
+    from pragma_kernel.pragmas.backends.base import Backend
 
 PROACTIVE_PARAMS = ("host", "port", "login", "password", "path")
 
@@ -51,6 +52,8 @@ class ConnectError(PragmaError):
 )  # fmt: skip
 def connect(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     kind = backend_kind(call)
+    if kind == "dask" and importlib.util.find_spec("distributed") is None:
+        raise OptionalPartMissing("the Dask backend", "dask", "'dask[distributed]'")
     try:
         backend = _open(kind, call, ctx)
     except connect_errors(kind) as exc:
@@ -83,11 +86,11 @@ def backend_kind(call: PragmaCall) -> str:
 def connect_errors(kind: str) -> tuple[type[BaseException], ...]:
     """What a failed connect of this kind raises (anything else is a bug, shown as such)."""
     if kind == "dask":
-        from pragmas.backends.dask import DaskConnectError
+        from pragma_kernel.pragmas.backends.dask import DaskConnectError
 
         return (DaskConnectError, OSError, TimeoutError)
     if kind == "proactive":
-        from pragmas.backends.proactive import AUTOCONNECT_ERRORS
+        from pragma_kernel.pragmas.backends.proactive import AUTOCONNECT_ERRORS
 
         return (*AUTOCONNECT_ERRORS, OSError)
     return (OSError, ValueError)
@@ -96,16 +99,16 @@ def connect_errors(kind: str) -> tuple[type[BaseException], ...]:
 def _open(kind: str, call: PragmaCall, ctx: OutputContext) -> Backend:
     args = call.args
     if kind == "local":
-        from pragmas.backends.local import LocalBackend
+        from pragma_kernel.pragmas.backends.local import LocalBackend
 
         backend = LocalBackend(workers=args.get("workers"))
         backend.start()
         return backend
     if kind == "dask":
-        from pragmas.backends.dask import DaskBackend
+        from pragma_kernel.pragmas.backends.dask import DaskBackend
 
         return DaskBackend.connect(url=args.get("url"), workers=args.get("workers"))
-    from pragmas.backends.proactive import ProActiveBackend
+    from pragma_kernel.pragmas.backends.proactive import ProActiveBackend
 
     return ProActiveBackend.connect(
         host=args.get("host"),

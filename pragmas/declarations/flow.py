@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.declarations.tasks import (
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.declarations.tasks import (
     DEP,
     GENERIC_INFO,
     LANGUAGES,
@@ -28,8 +28,8 @@ from pragmas.declarations.tasks import (
     define_task,
     language_param,
 )
-from pragmas.errors import PragmaStateError
-from pragmas.model import FlowInfo, Script, SourceLocation, Task
+from pragma_kernel.pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.model import FlowInfo, Script, SourceLocation, Task
 
 SEQUENCES = {
     "replicate": ("split", "runs", "process", "merge"),

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pragmas import graph
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.model import SourceLocation, Task
-from pragmas.parser import is_name
+from pragma_kernel.pragmas import graph
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.model import SourceLocation, Task
+from pragma_kernel.pragmas.parser import is_name
 
 
 def _file_stem(title: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.reference import help_index, pragma_help
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.reference import help_index, pragma_help
 
 
 @pragma(
@@ -25,7 +25,7 @@ def help_(engine: Any, call: PragmaCall, ctx: Any) -> None:
     name = name.removeprefix("#%").removesuffix("()")
     spec = engine.registry.get(name)
     if spec is None:
-        from pragmas.parser import closest
+        from pragma_kernel.pragmas.parser import closest
 
         hint = closest(name, sorted(engine.registry))
         suggestion = f" Did you mean '{hint}'?" if hint else ""

@@ -11,8 +11,8 @@ import html
 import os
 from typing import Any
 
-from pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
-from pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
+from pragma_kernel.pragmas.errors import PragmaStateError
 
 PORTAL_PARAMS = [
     Param("host", "word", help="the server's host name as your browser reaches it (default: "
@@ -33,8 +33,8 @@ PORTAL_PARAMS = [
     "must be installed, e.g. `apt-get install default-jre-headless`).",
 )
 def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
-    from pragmas import proactive_jvm
-    from pragmas.backends.proactive_job import WorkflowBuildError, export_workflow_xml
+    from pragma_kernel.pragmas import proactive_jvm
+    from pragma_kernel.pragmas.backends.proactive_job import WorkflowBuildError, export_workflow_xml
 
     plan = engine.plan(ctx, call.args.get("name"))
     try:
@@ -55,7 +55,7 @@ def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 def _show_portal(engine: Any, call: PragmaCall, ctx: Any, portal: str, title: str) -> None:
-    from pragmas.backends.proactive import ProActiveBackend
+    from pragma_kernel.pragmas.backends.proactive import ProActiveBackend
 
     backend = engine.get_backend()
     if isinstance(backend, ProActiveBackend):
@@ -120,7 +120,7 @@ _RESOURCE_TITLES = {"nodesources": "Node sources", "hosts": "Hosts", "tokens": "
 
 
 def _list_resources(engine: Any, ctx: Any, kinds: tuple[str, ...], pragma_name: str) -> None:
-    from pragmas.backends.proactive import ProActiveBackend
+    from pragma_kernel.pragmas.backends.proactive import ProActiveBackend
 
     backend = engine.get_backend()
     if not isinstance(backend, ProActiveBackend):

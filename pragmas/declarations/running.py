@@ -17,15 +17,15 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pragmas.backends.base import TaskResult, TaskState
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.errors import PragmaError, PragmaStateError
-from pragmas.model import CodeSegment
-from pragmas.progress import JobProgress, prefix_lines
+from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
+from pragma_kernel.pragmas.model import CodeSegment
+from pragma_kernel.pragmas.progress import JobProgress, prefix_lines
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from kernel.seam import OutputContext
-    from pragmas.backends.base import JobPlan, JobRun
+    from pragma_kernel.kernel.seam import OutputContext
+    from pragma_kernel.pragmas.backends.base import JobPlan, JobRun
 
 
 class JobFailedError(PragmaError):
@@ -130,7 +130,7 @@ def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext)
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
-    from pragmas.backends.proactive import proactive_only_notices
+    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
 
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
@@ -387,7 +387,7 @@ def _result_html(result: TaskResult) -> str:
 
 
 def _bundle(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from kernel.display import format_mimebundle
+    from pragma_kernel.kernel.display import format_mimebundle
 
     return format_mimebundle(value)
 
@@ -502,8 +502,13 @@ def get_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     "set as in a task; its exports and result stay in the notebook.",
 )
 def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
-    from kernel.seam import CellError
-    from pragmas.runtime import PYTHON_LANGUAGES, TaskVariables, run_segments, user_error
+    from pragma_kernel.kernel.seam import CellError
+    from pragma_kernel.pragmas.runtime import (
+        PYTHON_LANGUAGES,
+        TaskVariables,
+        run_segments,
+        user_error,
+    )
 
     name = call.args["name"]
     task = engine.job.tasks.get(name)
@@ -566,8 +571,7 @@ def _show_figures(ctx: OutputContext) -> None:
     if "matplotlib.pyplot" not in sys.modules:
         return
     import matplotlib.pyplot as plt
-
-    from pragmas.figures import figure_png
+    from pragma_kernel.pragmas.figures import figure_png
 
     for number in plt.get_fignums():
         figure = plt.figure(number)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
-from pragmas.declarations.tasks import (
+from pragma_kernel.pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
+from pragma_kernel.pragmas.declarations.tasks import (
     PATH,
     compile_if_python,
     existing_task,
     language_param,
     load_body,
 )
-from pragmas.model import Script
+from pragma_kernel.pragmas.model import Script
 
 TASK_NAME = Param("name", "name", required=True, help="the task it attaches to")
 FORCE = Param("force", "flag", default=False,

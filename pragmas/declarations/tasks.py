@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pragmas.declaration import Param, PragmaCall, pragma
-from pragmas.errors import PragmaStateError
-from pragmas.model import DEFAULT_LANGUAGE, FlowInfo, Job, SourceLocation, Task
-from pragmas.validation import check_python_syntax, unknown_deps
+from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
+from pragma_kernel.pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, FlowInfo, Job, SourceLocation, Task
+from pragma_kernel.pragmas.validation import check_python_syntax, unknown_deps
 
 #: ProActive's script languages (the SDK's ``ProactiveScriptLanguage``), Python first.
 LANGUAGES = (
@@ -156,7 +156,7 @@ def _set_options(call: PragmaCall, task: Task) -> None:
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
     """The task named by ``param``, or an error that suggests the closest existing one."""
-    from pragmas.parser import closest
+    from pragma_kernel.pragmas.parser import closest
 
     name = call.args[param]
     task = engine.job.tasks.get(name)

@@ -17,10 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
-from pragmas import proactive_jvm
-from pragmas.backends.proactive import proactive_only_notices
-from pragmas.model import Job, Script, Task
+from pragma_kernel.pragmas import proactive_jvm
+from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
+from pragma_kernel.pragmas.model import Job, Script, Task
 
 NOTEBOOKS = Path(__file__).parent / "notebooks" / "activeeon"
 

@@ -5,9 +5,9 @@ draw_job's SVG and the dot round trip."""
 from __future__ import annotations
 
 import pytest
+from pragma_kernel.pragmas.declaration import declarations
+from pragma_kernel.pragmas.reference import unique_specs
 
-from pragmas.declaration import declarations
-from pragmas.reference import unique_specs
 from tests.conftest import execute, shell_reply
 from tests.pragmas.svg_reading import svg_nodes_and_edges
 
@@ -246,7 +246,8 @@ def test_activeeon_example_cells_build_the_job(fresh_kernel, tmp_path):
 
 
 def test_draw_job_after_a_run_colours_nodes_by_state(fresh_kernel):
-    from pragmas.graph import STATE_COLOURS
+    from pragma_kernel.pragmas.graph import STATE_COLOURS
+
     from tests.pragmas.svg_reading import svg_fill_of
 
     _, kc = fresh_kernel

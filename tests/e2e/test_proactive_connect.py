@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from pragma_kernel.pragmas import proactive_jvm
 
-from pragmas import proactive_jvm
 from tests.conftest import collect_iopub, execute, shell_reply
 
 pytestmark = pytest.mark.skipif(

@@ -41,7 +41,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SYNTAX_LOCATION = re.compile(r" \([^()]*, line \d+\)$")
 ARROW_LINE = re.compile(r"^(-*> \d+ )\s+")
-CONTEXT_LINE = re.compile(r"^ *\d+ |^ +\(\.\.\.\)$")  # "    341 code" ("--> 346" is kept)
+CONTEXT_LINE = re.compile(r"^ *\d+ |^ +\(\.\.\.\)")  # "    341 code" ("--> 346" is kept)
 
 CELLS = [
     "print('hello, world')",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from kernel.history import HistoryStore
+from pragma_kernel.kernel.history import HistoryStore
+
 from tests.conftest import execute, shell_reply
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
+from pragma_kernel.kernel.install import install_kernelspec
 
-from kernel.install import install_kernelspec
 from tests.conftest import execute, shell_reply, start_kernel, stop_kernel
 
 BUSY_LOOP = "n = 0\nwhile True:\n    n += 1"
@@ -95,7 +95,7 @@ def test_interrupting_a_chatty_cell_leaves_every_message_whole(fresh_kernel, cod
 
 @pytest.fixture
 def gate():
-    from kernel.interrupts import InterruptGate
+    from pragma_kernel.kernel.interrupts import InterruptGate
 
     previous = signal.getsignal(signal.SIGINT)
     gate = InterruptGate()

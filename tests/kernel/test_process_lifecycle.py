@@ -134,10 +134,10 @@ def test_a_thousand_executes_do_not_grow_memory_beyond_history(fresh_kernel):
 def test_output_from_many_threads_is_not_lost(kernel):
     _, kc = kernel
     code = (
-        "import threading\n"
+        "import sys, threading\n"
         "def chatter(k):\n"
         "    for i in range(200):\n"
-        "        print(f'{k}:{i}')\n"
+        "        sys.stdout.write(f'{k}:{i}\\n')  # one write is one write; print() is two\n"
         "threads = [threading.Thread(target=chatter, args=(k,)) for k in range(4)]\n"
         "[t.start() for t in threads]; [t.join() for t in threads];"
     )
@@ -173,7 +173,7 @@ def test_kernel_survives_a_flood_of_requests_from_several_threads(kernel):
 ORPHANING_PARENT = """
 import os, subprocess, sys
 env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
-kernel = subprocess.Popen([sys.executable, "-m", "kernel", "-f", sys.argv[1]], env=env,
+kernel = subprocess.Popen([sys.executable, "-m", "pragma_kernel.kernel", "-f", sys.argv[1]], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(kernel.pid, flush=True)
 """

@@ -41,7 +41,7 @@ def test_a_context_keeps_routing_to_its_cell_from_a_thread_after_the_cell_ended(
     """OutputContext's promise to the engine (``#%submit_job(wait=off)`` progress updates)."""
     _, kc = kernel
     code = (
-        "from kernel.context import current_context\n"
+        "from pragma_kernel.kernel.context import current_context\n"
         "import threading, time\n"
         "ctx = current_context()\n"
         "ctx.display({'text/plain': 'first'}, display_id='progress-1')\n"
@@ -78,7 +78,7 @@ def test_the_notebook_name_comes_from_jupyter_servers_session_name():
     try:
         kc.wait_for_ready(timeout=60)
         _, outputs = execute(
-            kc, "from kernel.context import current_context\ncurrent_context().notebook_name"
+            kc, "from pragma_kernel.kernel.context import current_context\ncurrent_context().notebook_name"
         )
         assert outputs[-1]["content"]["data"]["text/plain"] == "'analysis'"
     finally:

@@ -1,4 +1,4 @@
-"""``python -m kernel install``: the kernelspec jupyter_client finds, with logos and argv[0]."""
+"""``python -m pragma_kernel.kernel install``: the kernelspec jupyter_client finds, with logos and argv[0]."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
+from pragma_kernel.kernel.handlers import IMPLEMENTATION_VERSION
+from pragma_kernel.kernel.install import install_kernelspec, kernel_spec
 
-from kernel.handlers import IMPLEMENTATION_VERSION
-from kernel.install import install_kernelspec, kernel_spec
 from tests.conftest import ROOT
 
 
@@ -28,7 +28,7 @@ def test_spec_comes_from_the_top_level_kernel_json_with_this_python():
 def test_install_into_a_prefix(tmp_path, cli):
     if cli:
         done = subprocess.run(
-            [sys.executable, "-m", "kernel", "install", "--prefix", str(tmp_path), "--name", "pk"],
+            [sys.executable, "-m", "pragma_kernel.kernel", "install", "--prefix", str(tmp_path), "--name", "pk"],
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
         )
         assert done.returncode == 0, done.stderr
@@ -46,17 +46,17 @@ def test_install_into_a_prefix(tmp_path, cli):
 
 def test_cli_without_a_connection_file_prints_usage():
     done = subprocess.run(
-        [sys.executable, "-m", "kernel"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "pragma_kernel.kernel"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 2
-    assert "python -m kernel -f CONNECTION_FILE" in done.stderr
+    assert "python -m pragma_kernel.kernel -f CONNECTION_FILE" in done.stderr
 
 
 def test_cli_with_a_bad_connection_file_says_why(tmp_path):
     bad = tmp_path / "connection.json"
     bad.write_text("{}")
     done = subprocess.run(
-        [sys.executable, "-m", "kernel", "-f", str(bad)],
+        [sys.executable, "-m", "pragma_kernel.kernel", "-f", str(bad)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2

@@ -1,6 +1,6 @@
 """The wire protocol against a live kernel process: hostile frames, kernel_info, welcome, binding.
 
-The kernel is started directly (``python -m kernel -f FILE``) so its log (stderr) can be read.
+The kernel is started directly (``python -m pragma_kernel.kernel -f FILE``) so its log (stderr) can be read.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import zmq
 from jupyter_client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
+from pragma_kernel.protocol.messages import PROTOCOL_VERSION
+from pragma_kernel.protocol.wire import DELIMITER
 
-from protocol.messages import PROTOCOL_VERSION
-from protocol.wire import DELIMITER
 from tests.conftest import ROOT, collect_iopub, shell_reply
 
 KEY = uuid.uuid4().hex.encode()
@@ -32,7 +32,7 @@ class LiveKernel:
         self.log_path = tmp / "kernel.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kernel", "-f", self.connection_file],
+            [sys.executable, "-m", "pragma_kernel.kernel", "-f", self.connection_file],
             stdout=subprocess.DEVNULL, stderr=self._log, cwd=ROOT,
         )
         self.client = BlockingKernelClient(connection_file=self.connection_file)
@@ -219,7 +219,7 @@ def test_a_subscriber_connected_before_start_up_sees_the_welcome_first(tmp_path)
         sub.connect(f"tcp://127.0.0.1:{info['iopub_port']}")
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         process = subprocess.Popen(
-            [sys.executable, "-m", "kernel", "-f", connection_file],
+            [sys.executable, "-m", "pragma_kernel.kernel", "-f", connection_file],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
         )
         try:

@@ -8,8 +8,8 @@ import sys
 import textwrap
 
 import pytest
+from pragma_kernel.kernel.shell import INLINE_BACKEND, PythonShell
 
-from kernel.shell import INLINE_BACKEND, PythonShell
 from tests.kernel.recording_context import run
 
 

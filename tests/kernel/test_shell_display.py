@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 from IPython.lib.pretty import pretty
-
-from kernel.display import plain_text
+from pragma_kernel.kernel.display import plain_text
 
 
 def _cyclic() -> list:
@@ -51,14 +50,14 @@ def test_shell_start_imports_neither_ipython_matplotlib_nor_jedi_and_patches_ipy
 
     script = (
         "import sys\n"
-        "from kernel.shell import PythonShell\n"
+        "from pragma_kernel.kernel.shell import PythonShell\n"
         "PythonShell()\n"
         "heavy = [m for m in ('IPython', 'matplotlib', 'jedi', 'asyncio') if m in sys.modules]\n"
-        "import kernel.display\n"
+        "import pragma_kernel.kernel.display\n"
         "from IPython.display import display, clear_output\n"
         "import IPython.core.display_functions as functions\n"
-        "print(heavy, display is kernel.display.display,\n"
-        "      functions.clear_output is kernel.display.clear_output)\n"
+        "print(heavy, display is pragma_kernel.kernel.display.display,\n"
+        "      functions.clear_output is pragma_kernel.kernel.display.clear_output)\n"
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -7,8 +7,8 @@ import os
 import re
 
 import pytest
+from pragma_kernel.kernel.shell import INLINE_BACKEND, PythonShell
 
-from kernel.shell import INLINE_BACKEND, PythonShell
 from tests.kernel.recording_context import run
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -421,7 +421,7 @@ def test_timeit_options_result_and_cell_form(shell):
 
 
 def test_figure_format_config(shell):
-    from kernel import mpl_backend
+    from pragma_kernel.kernel import mpl_backend
 
     try:
         run(shell, "%config InlineBackend.figure_format = 'retina'")

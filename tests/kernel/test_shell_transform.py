@@ -5,10 +5,9 @@ from __future__ import annotations
 import ast
 
 import pytest
-
-from kernel.cell_syntax import CALLS_NAME, transform_cell
-from kernel.completion import is_complete
-from kernel.magics import expand_variables, format_time
+from pragma_kernel.kernel.cell_syntax import CALLS_NAME, transform_cell
+from pragma_kernel.kernel.completion import is_complete
+from pragma_kernel.kernel.magics import expand_variables, format_time
 
 
 def test_plain_python_is_returned_unchanged():

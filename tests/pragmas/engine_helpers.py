@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pragmas.engine import PragmaEngine
+from pragma_kernel.pragmas.engine import PragmaEngine
+
 from tests.kernel.recording_context import RecordingContext
 
 

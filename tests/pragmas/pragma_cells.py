@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.engine import PragmaEngine
+from pragma_kernel.pragmas.engine import PragmaEngine
 
 
 @dataclass(eq=False)

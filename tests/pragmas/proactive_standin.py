@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from pragmas.backends.proactive import (
+from pragma_kernel.pragmas.backends.proactive import (
     ProActiveConnectionError,
     ProActiveSubmitError,
     TaskReport,

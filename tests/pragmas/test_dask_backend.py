@@ -1,6 +1,6 @@
 """The Dask backend on a real cluster: a ``dask scheduler`` and two ``dask worker`` processes on
 127.0.0.1 (``tests/e2e/dask_cluster.py``), driven with job plans made here the way the engine
-makes them (``pragmas.validation.validate``)."""
+makes them (``pragma_kernel.pragmas.validation.validate``)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ import zipfile
 import cloudpickle
 import pytest
 from distributed import Client
-
-from pragmas.backends.base import JobPlan, PlannedTask, TaskEvent, TaskState
-from pragmas.backends.dask import (
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask, TaskEvent, TaskState
+from pragma_kernel.pragmas.backends.dask import (
     DaskBackend,
     DaskConnectError,
     ExportsReleasedError,
     RemoteExports,
     StaleCodeError,
 )
-from pragmas.model import Job, SourceLocation, Task
-from pragmas.validation import validate
+from pragma_kernel.pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.validation import validate
+
 from tests.e2e.dask_cluster import DaskTestCluster, shared_cluster
 
 

@@ -5,11 +5,15 @@ completion and the README reference from it."""
 from __future__ import annotations
 
 import pytest
-
-from pragmas.declaration import KINDS, declarations
-from pragmas.errors import LocatedError
-from pragmas.parser import parse_pragma, split_cell
-from pragmas.reference import help_index, pragma_help, reference_markdown, unique_specs
+from pragma_kernel.pragmas.declaration import KINDS, declarations
+from pragma_kernel.pragmas.errors import LocatedError
+from pragma_kernel.pragmas.parser import parse_pragma, split_cell
+from pragma_kernel.pragmas.reference import (
+    help_index,
+    pragma_help,
+    reference_markdown,
+    unique_specs,
+)
 
 REGISTRY = declarations()
 
@@ -199,6 +203,6 @@ def test_reference_is_printed_by_the_module():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "pragmas.reference"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "pragma_kernel.pragmas.reference"], capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     assert out.startswith("## Pragma reference")

@@ -1,5 +1,5 @@
 """The pragma engine without a kernel: cells, errors, planning, control flow, help, editor
-support (the same code the kernel calls through ``kernel.seam.CellEngine``)."""
+support (the same code the kernel calls through ``pragma_kernel.kernel.seam.CellEngine``)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import pickle
 
 import cloudpickle
 import pytest
-
-from kernel.seam import CellEngine, CellError
-from pragmas.backends.base import Backend
-from pragmas.errors import (
+from pragma_kernel.kernel.seam import CellEngine, CellError
+from pragma_kernel.pragmas.backends.base import Backend
+from pragma_kernel.pragmas.errors import (
     CellErrors,
     JobValidationError,
     PragmaStateError,
     PragmaUsageError,
     TaskSyntaxError,
 )
+
 from tests.pragmas.engine_helpers import Notebook, text
 
 

@@ -5,8 +5,8 @@ run in real worker processes, or on a real Dask cluster (scheduler + 2 workers o
 from __future__ import annotations
 
 import pytest
+from pragma_kernel.pragmas.backends.base import TaskState
 
-from pragmas.backends.base import TaskState
 from tests.pragmas.engine_helpers import Notebook, text
 
 

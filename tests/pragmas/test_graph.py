@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pragma_kernel.pragmas import graph
+from pragma_kernel.pragmas.errors import GraphvizMissingError, PragmaUsageError
+from pragma_kernel.pragmas.model import FlowInfo, Job, Task
 
-from pragmas import graph
-from pragmas.errors import GraphvizMissingError, PragmaUsageError
-from pragmas.model import FlowInfo, Job, Task
 from tests.pragmas.engine_helpers import Notebook, text
 from tests.pragmas.svg_reading import svg_fill_of, svg_nodes_and_edges
 

@@ -8,10 +8,9 @@ import time
 
 import cloudpickle
 import pytest
-
-from pragmas.backends.base import JobPlan, PlannedTask, TaskState
-from pragmas.backends.local import LocalBackend
-from pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask, TaskState
+from pragma_kernel.pragmas.backends.local import LocalBackend
+from pragma_kernel.pragmas.model import Job, SourceLocation, Task
 
 
 def task(name: str, code: str, line: int = 2, **options) -> Task:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from pragma_kernel.pragmas.errors import PragmaStateError, PragmaUsageError
+from pragma_kernel.pragmas.model import Job, Task
 
-from pragmas.errors import PragmaStateError, PragmaUsageError
-from pragmas.model import Job, Task
 from tests.pragmas.engine_helpers import Notebook, text
 
 

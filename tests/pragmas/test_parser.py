@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from pragmas.declaration import declarations
-from pragmas.errors import LocatedError, PragmaSyntaxError, PragmaUsageError
-from pragmas.parser import (
+from pragma_kernel.pragmas.declaration import declarations
+from pragma_kernel.pragmas.errors import LocatedError, PragmaSyntaxError, PragmaUsageError
+from pragma_kernel.pragmas.parser import (
     ListValue,
     Pair,
     Scalar,
@@ -277,7 +276,7 @@ def test_split_cell_without_body():
 
 
 def test_spyder_cell_marker_is_not_a_pragma():
-    from pragmas.cells import is_pragma_cell
+    from pragma_kernel.pragmas.cells import is_pragma_cell
 
     assert not is_pragma_cell("#%% a Spyder cell\nx = 1")
     assert is_pragma_cell("\n  #%task(name=a)\n")

@@ -14,10 +14,9 @@ import socket
 import textwrap
 
 import pytest
-
-from pragmas import proactive_jvm
-from pragmas.backends.base import TaskState
-from pragmas.backends.proactive import (
+from pragma_kernel.pragmas import proactive_jvm
+from pragma_kernel.pragmas.backends.base import TaskState
+from pragma_kernel.pragmas.backends.proactive import (
     AUTOCONNECT_ERRORS,
     ProActiveBackend,
     ProActiveConfigError,
@@ -29,8 +28,9 @@ from pragmas.backends.proactive import (
     read_config_file,
     server_url,
 )
-from pragmas.engine import PragmaEngine
-from pragmas.errors import PragmaError
+from pragma_kernel.pragmas.engine import PragmaEngine
+from pragma_kernel.pragmas.errors import PragmaError
+
 from tests.pragmas.pragma_cells import CellContext, run_cells
 from tests.pragmas.proactive_standin import FakeProActiveServer
 
@@ -407,7 +407,8 @@ def test_submit_jobs_placement_options_reach_the_workflow(tmp_path):
 
 
 def test_on_dask_the_portals_show_the_dask_dashboard():
-    from pragmas.backends.dask import DaskBackend
+    from pragma_kernel.pragmas.backends.dask import DaskBackend
+
     from tests.e2e.dask_cluster import shared_cluster
 
     engine = PragmaEngine()

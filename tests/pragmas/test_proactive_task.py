@@ -13,11 +13,11 @@ import base64
 
 import cloudpickle
 import pytest
+from pragma_kernel.pragmas import proactive_jvm
+from pragma_kernel.pragmas.backends import proactive_task
+from pragma_kernel.pragmas.backends.proactive_job import build_workflow
+from pragma_kernel.pragmas.engine import PragmaEngine
 
-from pragmas import proactive_jvm
-from pragmas.backends import proactive_task
-from pragmas.backends.proactive_job import build_workflow
-from pragmas.engine import PragmaEngine
 from tests.pragmas.pragma_cells import CellContext, run_cells
 from tests.pragmas.proactive_standin import ProActiveTaskHarness
 
@@ -167,7 +167,7 @@ def test_the_harness_refuses_non_string_variables_like_proactive(tmp_path):
 
 
 def test_an_import_whose_value_never_arrived_is_a_clear_failure(tmp_path):
-    from pragmas.backends.proactive_task import ProActiveTaskFailed, read_inputs
+    from pragma_kernel.pragmas.backends.proactive_task import ProActiveTaskFailed, read_inputs
 
     variables = {"PA_TASK_NAME": "b"}
     with pytest.raises(ProActiveTaskFailed, match="import 'x': no value arrived from task 'a'"):
@@ -177,7 +177,7 @@ def test_an_import_whose_value_never_arrived_is_a_clear_failure(tmp_path):
 
 
 def test_the_local_space_binding_may_be_a_path_or_a_file_uri(tmp_path, monkeypatch):
-    from pragmas.backends.proactive_task import local_space_path
+    from pragma_kernel.pragmas.backends.proactive_task import local_space_path
 
     monkeypatch.chdir(tmp_path)
     assert local_space_path(str(tmp_path)) == str(tmp_path)

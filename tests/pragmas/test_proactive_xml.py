@@ -11,17 +11,17 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
-
-from pragmas import proactive_jvm
-from pragmas.backends.proactive_job import (
+from pragma_kernel.pragmas import proactive_jvm
+from pragma_kernel.pragmas.backends.proactive_job import (
     Placement,
     WorkflowBuildError,
     build_workflow,
     export_workflow_xml,
     runtime_env_script,
 )
-from pragmas.engine import PragmaEngine
-from pragmas.errors import PragmaError
+from pragma_kernel.pragmas.engine import PragmaEngine
+from pragma_kernel.pragmas.errors import PragmaError
+
 from tests.pragmas.pragma_cells import run_cells
 
 NS = {"pa": "urn:proactive:jobdescriptor:3.13"}

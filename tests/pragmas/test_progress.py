@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pragma_kernel.pragmas.backends.local import LocalBackend
+from pragma_kernel.pragmas.progress import TABLE_LIMIT, JobProgress, prefix_lines
 
-from pragmas.backends.local import LocalBackend
-from pragmas.progress import TABLE_LIMIT, JobProgress, prefix_lines
 from tests.kernel.recording_context import RecordingContext
 from tests.pragmas.test_local_backend import plan_of, task
 

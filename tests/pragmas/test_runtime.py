@@ -6,11 +6,10 @@ import sys
 
 import cloudpickle
 import pytest
-
-from pragmas import transfer
-from pragmas.backends.base import JobPlan, PlannedTask
-from pragmas.model import CodeSegment, Job, Script, SourceLocation, Task
-from pragmas.runtime import RESULT_KEY, TaskSpec, gather_inputs, run_task
+from pragma_kernel.pragmas import transfer
+from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.model import CodeSegment, Job, Script, SourceLocation, Task
+from pragma_kernel.pragmas.runtime import RESULT_KEY, TaskSpec, gather_inputs, run_task
 
 CELL = SourceLocation("Cell In[7]", 3)  # the body starts on line 3 of the cell
 

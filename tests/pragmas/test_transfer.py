@@ -7,8 +7,7 @@ import os
 import threading
 
 import pytest
-
-from pragmas import transfer
+from pragma_kernel.pragmas import transfer
 
 np = pytest.importorskip("numpy")
 

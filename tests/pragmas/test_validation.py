@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pragmas.model import FlowInfo, Job, SourceLocation, Task
-from pragmas.validation import check_python_syntax, nearest_exporter, validate
+from pragma_kernel.pragmas.model import FlowInfo, Job, SourceLocation, Task
+from pragma_kernel.pragmas.validation import check_python_syntax, nearest_exporter, validate
 
 
 def job_of(*tasks: Task) -> Job:

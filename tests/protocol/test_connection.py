@@ -7,8 +7,7 @@ import stat
 
 import pytest
 from jupyter_client.connect import write_connection_file as jupyter_write
-
-from protocol.connection import (
+from pragma_kernel.protocol.connection import (
     ConnectionFileError,
     parse_connection_info,
     read_connection_file,

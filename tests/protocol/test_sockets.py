@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import zmq
-
-from protocol.channels import open_sockets
-from protocol.connection import parse_connection_info
-from protocol.heartbeat import Heartbeat
+from pragma_kernel.protocol.channels import open_sockets
+from pragma_kernel.protocol.connection import parse_connection_info
+from pragma_kernel.protocol.heartbeat import Heartbeat
 
 ZERO_PORTS = {f"{c}_port": 0 for c in ("shell", "iopub", "stdin", "control", "hb")}
 

@@ -6,9 +6,8 @@ import math
 
 import pytest
 from jupyter_client.session import Session
-
-from protocol.messages import PROTOCOL_VERSION, MessageFactory
-from protocol.wire import (
+from pragma_kernel.protocol.messages import PROTOCOL_VERSION, MessageFactory
+from pragma_kernel.protocol.wire import (
     DELIMITER,
     BadSignature,
     DigestHistory,
