@@ -37,7 +37,7 @@ from pragma_kernel.protocol.channels import open_sockets
 from pragma_kernel.protocol.connection import ConnectionInfo
 from pragma_kernel.protocol.heartbeat import Heartbeat
 from pragma_kernel.protocol.messages import MessageFactory
-from pragma_kernel.protocol.wire import DigestHistory, Message, Signer
+from pragma_kernel.protocol.wire import Message, Signer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ class KernelApp:
         self.signer = Signer(info.key, info.signature_scheme)
         if not self.signer.enabled:
             log.warning("the connection file has no key: messages are neither signed nor checked")
-        self.digests = DigestHistory()
         self.factory = MessageFactory()
         self.shell_context = zmq.Context()
         self.io_context = zmq.Context()
@@ -71,7 +70,7 @@ class KernelApp:
             publisher=self.publisher,
             stdout=OutStream("stdout", self.publisher, current_context, sys.__stdout__),
             stderr=OutStream("stderr", self.publisher, current_context, sys.__stderr__),
-            stdin=StdinChannel(self.stdin_socket, self.factory, self.signer, self.digests),
+            stdin=StdinChannel(self.stdin_socket, self.factory, self.signer),
         )
         self.io.stdout.sibling, self.io.stderr.sibling = self.io.stderr, self.io.stdout
         self.publisher.critical_section = self.gate.uninterrupted
@@ -208,7 +207,7 @@ class KernelApp:
         self.publisher.close()
         if exiting is threading.main_thread():  # shutdown_request on shell
             self.shell_socket.close(linger=1000)
-            self.stdin_socket.close(linger=1000)
+            self.io.stdin.close()  # its reader thread closes the stdin socket on ETERM
             self.shell_context.term()
         elif exiting.name == "control":
             self.control_socket.close(linger=1000)

@@ -41,7 +41,6 @@ class ChannelOwner(Protocol):
     """What a channel needs from the kernel (KernelApp provides it)."""
 
     signer: Signer
-    digests: DigestHistory
     factory: MessageFactory
     publisher: IOPubPublisher
 
@@ -62,6 +61,7 @@ class Channel:
         self.socket = socket
         self.handlers = handlers
         self._kernel = kernel
+        self.digests = DigestHistory()  #: this channel's accepted signatures (replays)
         #: called after the handler, before its reply leaves (see KernelApp: stop_on_error)
         self.before_reply: Callable[[Message], None] | None = None
 
@@ -72,7 +72,7 @@ class Channel:
 
     def parse(self, frames: list[bytes]) -> Message | None:
         try:
-            return deserialize(frames, self._kernel.signer, self._kernel.digests)
+            return deserialize(frames, self._kernel.signer, self.digests)
         except InvalidMessage as error:
             log.warning("%s: invalid message dropped: %s", self.name, error)
             return None

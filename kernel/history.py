@@ -37,6 +37,26 @@ def default_history_path() -> Path:
     return Path(jupyter_data_dir()) / "pragma-kernel" / "history.sqlite"
 
 
+def make_private(path: Path, own_folder: bool = True) -> None:
+    """Make ``path`` a file only its owner can read (0600), before SQLite opens it: cells may
+    hold secrets. SQLite gives its ``-wal`` and ``-shm`` files the database's mode; files left
+    by an older version are tightened. ``own_folder``: the folder is the kernel's alone (the
+    default one), made or tightened to 0700; a folder the caller chose is only created."""
+    import stat
+
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if own_folder and stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        folder.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 class HistoryStore:
     def __init__(self, path: Path | str | None = None):
         self._path = path
@@ -67,7 +87,7 @@ class HistoryStore:
 
         path = Path(self._path) if self._path is not None else default_history_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(path, own_folder=self._path is None)
             db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
             # WAL without fsync: a stored cell costs a write(), and a crash may lose only the
             # last few lines of history, never corrupt it.

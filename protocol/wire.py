@@ -19,6 +19,10 @@ import threading
 from typing import Any
 
 DELIMITER = b"<IDS|MSG>"
+#: The deepest nesting of objects and arrays a received frame may have. Jupyter's messages and
+#: widget states are a few levels deep; a deeper frame would make ``json.loads`` (or any code
+#: walking the value later) raise RecursionError, so it is malformed.
+MAX_DEPTH = 100
 
 
 class InvalidMessage(ValueError):
@@ -42,7 +46,8 @@ class DuplicateSignature(InvalidMessage):
 
 
 class MalformedMessage(InvalidMessage):
-    """Frames that are not UTF-8 JSON objects, or a header without msg_id/msg_type."""
+    """Frames that are not UTF-8 JSON objects, nested deeper than :data:`MAX_DEPTH`, or a
+    header without msg_id/msg_type."""
 
 
 class UnknownSignatureScheme(ValueError):
@@ -119,7 +124,11 @@ class Signer:
 
 
 class DigestHistory:
-    """Signatures already accepted, shared by every socket of the kernel (thread-safe).
+    """Signatures already accepted on one channel (thread-safe).
+
+    One per channel, not one for the kernel: a copy of a shell request sent to control must
+    not make the original, still queued on shell, a "replay" that is dropped unanswered (the
+    copy is control's own request; a replay on the same channel is still refused).
 
     Like jupyter_client's Session: at most ``capacity`` entries; when full, a random tenth is
     forgotten, so memory stays bounded however long the kernel runs.
@@ -158,13 +167,33 @@ def split_identities(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
 
 
 def _load_dict(frame: bytes | memoryview, name: str) -> dict[str, Any]:
+    raw = bytes(frame)
+    too_deep = MalformedMessage(f"{name} frame is nested deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(bytes(frame).decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MalformedMessage(f"{name} frame is not UTF-8 JSON ({error})") from None
+    except RecursionError:
+        raise too_deep from None
     if not isinstance(value, dict):
         raise MalformedMessage(f"{name} frame is JSON but not an object")
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting_depth(value) > MAX_DEPTH:
+        raise too_deep
     return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
 
 
 def deserialize(
