@@ -19,6 +19,7 @@ A handler receives the engine, the checked call and the cell's output context::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,10 +45,48 @@ class Param:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    #: "int" and "number": the smallest and largest value accepted (None: no bound); a
+    #: "number" is always finite (no inf, no nan)
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False  #: the value must be above ``minimum``, not equal to it
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown parameter kind {self.kind!r} for {self.name!r}")
+        if (self.minimum is not None or self.maximum is not None) and self.kind not in (
+                "int", "number"):
+            raise ValueError(f"parameter {self.name!r}: only numbers have a range")
+
+    def range_text(self) -> str:
+        """What the parameter accepts, e.g. ``a whole number from 1 to 10000``."""
+        what = "a whole number" if self.kind == "int" else "a number"
+        if self.kind == "number" and self.maximum is None:
+            what = "a finite number"  # with a maximum, inf is out of range already
+        low, high = _number_text(self.minimum), _number_text(self.maximum)
+        if self.minimum is not None and self.maximum is not None and not self.exclusive_minimum:
+            return f"{what} from {low} to {high}"
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"above {low}" if self.exclusive_minimum else f"at least {low}")
+        if self.maximum is not None:
+            bounds.append(f"at most {high}")
+        return " ".join([what, " and ".join(bounds)]).strip()
+
+    def out_of_range(self, value: float) -> bool:
+        """True when a converted "int"/"number" value is outside what this parameter accepts."""
+        if self.kind == "number" and not math.isfinite(value):
+            return True
+        if self.minimum is not None and (
+                value < self.minimum or (self.exclusive_minimum and value == self.minimum)):
+            return True
+        return self.maximum is not None and value > self.maximum
+
+
+def _number_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 @dataclass

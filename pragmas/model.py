@@ -56,6 +56,15 @@ class FlowInfo:
     continuation_target: str | None = None
 
 
+#: The longest task timeout, in seconds: the longest wait a poll() can be given (2**31 - 1 ms,
+#: about 24.8 days); the local scheduler's waits are made of those.
+MAX_TIMEOUT = 2_147_483
+#: The most replicas of one task and the most retries, as declared options (``runs=``,
+#: ``retries=``): beyond them a typo would allocate millions of units.
+MAX_RUNS = 10_000
+MAX_RETRIES = 100
+
+
 @dataclass
 class Task:
     name: str

@@ -408,23 +408,25 @@ class _Binder:
                 raise self.error(f"expected on/off or true/false, not {text!r}", scalar.column,
                                  param.name)
             return flag
-        if kind == "int":
-            try:
-                return int(text)
-            except ValueError:
-                raise self.error(f"expected a whole number, not {text!r}", scalar.column,
-                                 param.name) from None
-        if kind == "number":
-            try:
-                return float(text)
-            except ValueError:
-                raise self.error(f"expected a number, not {text!r}", scalar.column,
-                                 param.name) from None
+        if kind in ("int", "number"):
+            return self.to_number(param, scalar)
         if kind == "choice":
             return self.to_choice(param, scalar)
         if kind == "name":
             return self.check_name(param, scalar)
         return text
+
+    def to_number(self, param: Param, scalar: Scalar) -> int | float:
+        """The value of an "int" or "number" parameter, checked against its whole range."""
+        text = scalar.text
+        try:
+            value: int | float = int(text) if param.kind == "int" else float(text)
+        except ValueError:
+            value = None  # type: ignore[assignment]
+        if value is None or param.out_of_range(value):
+            raise self.error(f"expected {param.range_text()}, not {text!r}", scalar.column,
+                             param.name)
+        return value
 
     def to_choice(self, param: Param, scalar: Scalar) -> str:
         for choice in param.choices:

@@ -42,8 +42,16 @@ def help_index(registry: Mapping[str, PragmaSpec] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kind_text(param: Param) -> str:
+    """``int``, or with a range ``int: a whole number from 1 to 10000``."""
+    if param.kind in ("int", "number") and (param.minimum is not None or
+                                            param.maximum is not None):
+        return f"{param.kind}: {param.range_text()}"
+    return param.kind
+
+
 def _param_line(param: Param) -> str:
-    facts = [param.kind if param.kind != "choice" else "one of " + "|".join(param.choices)]
+    facts = [_kind_text(param) if param.kind != "choice" else "one of " + "|".join(param.choices)]
     if param.required:
         facts.append("required")
     elif param.default not in (None, [], {}, ""):
@@ -74,7 +82,7 @@ def pragma_help(spec: PragmaSpec) -> str:
 def _markdown_params(params: Iterable[Param]) -> list[str]:
     rows = ["| parameter | kind | required / default | meaning |", "|---|---|---|---|"]
     for p in params:
-        kind = "`" + "\\|".join(p.choices) + "`" if p.kind == "choice" else p.kind
+        kind = "`" + "\\|".join(p.choices) + "`" if p.kind == "choice" else _kind_text(p)
         default = p.default
         if isinstance(default, bool):
             default = "on" if default else "off"

@@ -42,7 +42,7 @@ from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas.backends.base import Output, TaskError
-from pragma_kernel.pragmas.model import CodeSegment, Script, SourceLocation
+from pragma_kernel.pragmas.model import MAX_RUNS, CodeSegment, Script, SourceLocation
 from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -342,9 +342,9 @@ def run_flow_script(spec: TaskSpec, variables: TaskVariables, result: Any) -> di
 def _checked_decision(spec: TaskSpec, name: str, value: Any) -> Any:
     where = f"the flow script of task {spec.task_name!r}"
     if name == "runs":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise TaskFailure("FlowError", f"{where} must set runs to a whole number >= 1, "
-                              f"not {value!r}")  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RUNS:
+            raise TaskFailure("FlowError", f"{where} must set runs to a whole number from 1 "
+                              f"to {MAX_RUNS}, not {value!r}")  # fmt: skip
         return value
     if name == "loop":
         return bool(value)

@@ -24,6 +24,7 @@ kills its running workers (replaced at once) and cancels what was queued.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import queue
@@ -49,8 +50,10 @@ from pragma_kernel.pragmas.backends.base import (
 )
 from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
 from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
+from pragma_kernel.pragmas.model import MAX_TIMEOUT
 from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
 
+log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
 MAX_PARKED = 1
@@ -196,6 +199,7 @@ class _Scheduler:
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
+        failures = 0  #: internal errors in a row
         while not self.closing:
             waitables: list[Any] = [self._wake_read]
             for worker in self.workers:
@@ -205,11 +209,26 @@ class _Scheduler:
                     self._on_ready(ready)
                 self._check_deadlines()
                 self._dispatch()
-            except Exception:  # noqa: BLE001 - the scheduler must outlive its own bugs
-                import traceback
-
-                traceback.print_exc()
+                failures = 0
+            # The scheduler must outlive its own bugs, and a bug must not repeat forever: the
+            # jobs it was running end with it, once, and the next jobs run on a clean slate.
+            except Exception as exc:  # noqa: BLE001
+                failures += 1
+                self._on_internal_error(exc)
+                if failures > 1:  # failing with no job left to end: do not spin
+                    time.sleep(min(1.0, 0.01 * 2**failures))
         self._shutdown()
+
+    def _on_internal_error(self, exc: Exception) -> None:
+        """End every job with one SchedulerError (details in the kernel's log, not the cell)."""
+        log.error("the local scheduler failed; its jobs are stopped", exc_info=exc)
+        text = (f"the local scheduler failed ({type(exc).__name__}: {exc}), so the job was "
+                "stopped; the kernel and the backend remain usable. This is a bug of "
+                "pragma-kernel: please report it with the kernel's log")
+        error = TaskError("SchedulerError", text, [f"SchedulerError: {text}"], platform=True)
+        self.ready.clear()
+        for job in list(self.jobs):
+            self._stop_job(job, error)
 
     def _on_ready(self, ready: Any) -> None:
         if ready is self._wake_read:
@@ -331,10 +350,14 @@ class _Scheduler:
 
     def _start_unit(self, worker: _Worker, unit: _Unit) -> None:
         result = unit.job.run.results[unit.task]
+        timeout = unit.spec.timeout
+        if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:  # nan fails this too
+            raise ValueError(f"task {unit.spec.label} has the timeout {timeout!r}, which is not "
+                             f"a number of seconds above 0 and at most {MAX_TIMEOUT}")
         unit.attempts += 1
         unit.worker, worker.unit = worker, unit
-        if unit.spec.timeout:
-            unit.deadline = time.monotonic() + unit.spec.timeout
+        if timeout:
+            unit.deadline = time.monotonic() + timeout
         result.attempts = max(result.attempts, unit.attempts)
         if result.state is TaskState.PENDING:
             result.started = time.time()
@@ -561,6 +584,30 @@ class _Scheduler:
                 self._set_state(job, name, TaskState.CANCELLED)
         self._finish_if_over(job)
 
+    def _stop_job(self, job: _JobState, error: TaskError) -> None:
+        """End ``job`` at once: its running workers are killed, one of its unfinished tasks
+        fails with ``error`` (the job's one message), the others are cancelled."""
+        for worker in self.workers:
+            if worker.unit is not None and worker.unit.job is job:
+                worker.unit.deadline = None
+                worker.kill_reason = error
+                worker.kill()
+        unfinished = [r for r in job.run.results.values() if not r.state.final]
+        unfinished.sort(key=lambda r: r.state is not TaskState.RUNNING)  # a running one first
+        for index, result in enumerate(unfinished):
+            result.finished = time.time() if result.started else None
+            if index == 0:
+                result.error = error
+                self._set_state(job, result.name, TaskState.FAILED)
+            else:
+                result.notes.append("cancelled: the scheduler stopped the job")
+                self._set_state(job, result.name, TaskState.CANCELLED)
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self._release_values(job)
+        if not job.run.done:
+            job.run.finish()
+
     def _fail_job(self, run: JobRun, exc: Exception) -> None:
         """A bug of the scheduler while starting a job: every task fails with it, visibly."""
         import traceback
@@ -610,10 +657,8 @@ class _Scheduler:
     def _notify(job: _JobState, event: TaskEvent) -> None:
         try:
             job.listener(event)
-        except Exception:  # noqa: BLE001 - a broken display must not stop the scheduler
-            import traceback
-
-            traceback.print_exc()
+        except Exception:  # a broken display must not stop the scheduler
+            log.exception("the progress listener failed on %s", event)
 
     # -- workers -----------------------------------------------------------------------------
     def _start_worker(self) -> _Worker:

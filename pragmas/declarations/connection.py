@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
     from pragma_kernel.pragmas.backends.base import Backend
 
+#: the most worker processes a connect may ask for (local, or a Dask cluster started here)
+MAX_WORKERS = 1024
 PROACTIVE_PARAMS = ("host", "port", "login", "password", "path")
 
 
@@ -33,12 +35,12 @@ class ConnectError(PragmaError):
     params=[
         Param("backend", "choice", choices=("local", "dask", "proactive"),
               help="local (default), dask or proactive (implied by host/login/path)"),
-        Param("workers", "int", help="local: number of worker processes (default: one per "
+        Param("workers", "int", minimum=1, maximum=MAX_WORKERS, help="local: number of worker processes (default: one per "
               "core); dask without url: workers of the cluster started here"),
         Param("url", "url", help="dask: tcp://HOST:PORT of a scheduler; ProActive: "
               "http(s)://HOST:PORT of the server"),
         Param("host", "word", help="ProActive: the server's host"),
-        Param("port", "int", help="ProActive: the server's port (default 8080)"),
+        Param("port", "int", minimum=1, maximum=65535, help="ProActive: the server's port (default 8080)"),
         Param("login", "word", help="ProActive: your login (asked for when missing)"),
         Param("password", "word", help="ProActive: your password (asked for, unechoed, when "
               "missing; better not written in the notebook)"),

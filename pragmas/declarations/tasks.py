@@ -13,7 +13,16 @@ from typing import Any
 
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaStateError
-from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, FlowInfo, Job, SourceLocation, Task
+from pragma_kernel.pragmas.model import (
+    DEFAULT_LANGUAGE,
+    MAX_RETRIES,
+    MAX_RUNS,
+    MAX_TIMEOUT,
+    FlowInfo,
+    Job,
+    SourceLocation,
+    Task,
+)
 from pragma_kernel.pragmas.validation import check_python_syntax, unknown_deps
 
 #: ProActive's script languages (the SDK's ``ProactiveScriptLanguage``), Python first.
@@ -43,17 +52,19 @@ TASK_PARAMS = (
           "nearest ancestor that exports them, else from the notebook's namespace"),
     Param("export", "list", default=[], help="variables kept at the end of the task for its "
           "dependents and pulled into the notebook"),
-    Param("runs", "int", default=1, help="run N replicas in parallel; each sees `replication`"),
+    Param("runs", "int", default=1, minimum=1, maximum=MAX_RUNS,
+          help="run N replicas in parallel; each sees `replication`"),
     language_param(),
     PATH,
     Param("variables", "pairs", default={}, help="task variables, seen as `variables[K]`"),
     GENERIC_INFO,
     Param("precious_result", "flag", default=False, help="ProActive: keep the task's result "
           "as a job result"),
-    Param("retries", "int", default=0, help="run again up to N times after a failure "
-          "(local and Dask)"),
-    Param("timeout", "number", help="seconds after which the task is stopped and fails "
-          "(local and Dask)"),
+    Param("retries", "int", default=0, minimum=0, maximum=MAX_RETRIES,
+          help="run again up to N times after a failure (local and Dask)"),
+    Param("timeout", "number", minimum=0, exclusive_minimum=True, maximum=MAX_TIMEOUT,
+          help="seconds after which the task is stopped and fails (local and Dask); "
+          "at most 2147483 (about 24.8 days)"),
 )  # fmt: skip
 
 
@@ -140,18 +151,11 @@ def _set_options(call: PragmaCall, task: Task) -> None:
     if task.language == "Python":
         check_identifiers(call, task.imports, "import")
         check_identifiers(call, task.exports, "export")
-    if "runs" in args:
-        if args["runs"] < 1:
-            raise call.error(f"runs must be a positive whole number, not {args['runs']}", "runs")
+    if "runs" in args:  # numbers were checked against their declared range
         task.runs = args["runs"]
     task.precious_result = bool(args.get("precious_result", False))
-    if args.get("retries", 0) < 0:
-        raise call.error("retries cannot be negative", "retries")
     task.retries = args.get("retries", 0)
-    timeout = args.get("timeout")
-    if timeout is not None and timeout <= 0:
-        raise call.error("timeout must be a positive number of seconds", "timeout")
-    task.timeout = timeout
+    task.timeout = args.get("timeout")
 
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:

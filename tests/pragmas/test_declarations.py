@@ -186,7 +186,7 @@ def test_help_index_has_one_line_per_pragma():
 def test_pragma_help_has_usage_parameters_example_and_backends():
     text = pragma_help(REGISTRY["task"])
     assert "#%task(name=NAME, [dep=[A, B, ...]]" in text
-    assert "runs (int, default 1)" in text
+    assert "runs (int: a whole number from 1 to 10000, default 1)" in text
     assert "Backends: every backend" in text
     assert "Example:\n   #%task(name=train" in text
     assert "proactive only" in pragma_help(REGISTRY["selection_script"])

@@ -95,7 +95,7 @@ def test_import_and_export_must_be_python_names():
 
 
 def test_runs_zero_refused_at_definition():
-    with pytest.raises(PragmaUsageError, match="runs must be a positive whole number"):
+    with pytest.raises(PragmaUsageError, match="runs.: expected a whole number from 1 to"):
         Notebook().run("#%task(name=x, runs=0)\npass\n")
 
 

@@ -87,6 +87,6 @@ def test_a_bad_flow_decision_fails_the_deciding_task(notebook):
         notebook.run("#%submit_job()")
     run = notebook.engine.submitted[-1]
     assert run.results["split2"].state is TaskState.FAILED
-    assert "runs to a whole number >= 1" in run.results["split2"].error.evalue
+    assert "runs to a whole number from 1 to" in run.results["split2"].error.evalue
     assert run.results["process2"].state is TaskState.SKIPPED
     assert run.results["merge2"].state is TaskState.SKIPPED

@@ -42,7 +42,7 @@ def test_cell_sources_stay_bounded_and_definitions_stay_inspectable(fresh_kernel
     run_quietly(kc, EXECUTES)
     kept = count_cells(kc)
     assert kept <= 200, f"{kept} cell sources kept after {EXECUTES} executes"
-    reply, outputs = execute(kc, "import inspect\nprint(inspect.getsource(early))")
+    _, outputs = execute(kc, "import inspect\nprint(inspect.getsource(early))")
     assert "".join(m["content"].get("text", "") for m in outputs) == (
         "def early(x):\n    return 1 / x\n\n")
     _, outputs = execute(kc, "early(0)")
