@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
-import time
 
 import zmq
 from pragma_kernel.kernel.comms import KernelComms
@@ -243,51 +241,15 @@ def _log_failure(work, what: str):
     return run
 
 
-def child_pids(parent: int) -> list[int]:
-    """Descendants of ``parent`` (Linux /proc; elsewhere psutil when installed)."""
-    if os.path.isdir("/proc"):
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        found, stack = [], [parent]
-        while stack:
-            for child in children.get(stack.pop(), []):
-                found.append(child)
-                stack.append(child)
-        return found
-    try:
-        import psutil
-    except ImportError:
-        return []
-    return [p.pid for p in psutil.Process(parent).children(recursive=True)]
-
-
 def terminate_children(grace: float = 1.0) -> None:
-    """SIGTERM every descendant, then SIGKILL those still alive after ``grace`` seconds."""
-    pids = child_pids(os.getpid())
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while pids and time.monotonic() < deadline:
-        pids = [pid for pid in pids if _alive(pid)]
-        if pids:
-            time.sleep(0.02)
-    for pid in pids:
-        _signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    """SIGTERM every descendant, then SIGKILL those still alive after ``grace`` seconds (the
+    processes tasks started included: the local workers keep them as descendants)."""
+    from pragma_kernel.pragmas.process_tree import become_subreaper, end_descendants
 
-
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone, or not ours to stop
+    # From now on an orphan (a task's process whose worker just died of the SIGTERM) comes
+    # back to the kernel instead of init, so the SIGKILL round still finds it.
+    become_subreaper()
+    end_descendants(os.getpid(), grace)
 
 
 def _alive(pid: int) -> bool:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import linecache
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -537,6 +538,7 @@ def run_shell(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        start_new_session=True,  # its own process group: what it leaves running ends with it
     )
     readers = [
         threading.Thread(target=_pump, args=(process.stdout, "stdout", capture), daemon=True),
@@ -544,11 +546,28 @@ def run_shell(
     ]
     for reader in readers:
         reader.start()
-    status = process.wait()
+    try:
+        status = process.wait()
+    finally:
+        # A background job (`sleep 60 &`) would hold the output pipes open, and the task
+        # with them; a daemon that left the group is the worker's to end (process_tree).
+        _kill_group(process.pid)
     for reader in readers:
-        reader.join()
+        reader.join(SHELL_OUTPUT_WAIT)
     if status != 0:
         raise TaskFailure("ShellError", f"bash exited with status {status} ({source.label})")
+
+
+#: seconds the output of a finished bash script may take to arrive (a daemon it started
+#: could keep the pipes open for ever)
+SHELL_OUTPUT_WAIT = 5.0
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        pass  # nothing left in it (or no process groups here)
 
 
 def _pump(pipe: Any, name: str, capture: OutputCapture) -> None:

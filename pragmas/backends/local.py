@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from pragma_kernel.pragmas import transfer
+from pragma_kernel.pragmas import process_tree, transfer
 from pragma_kernel.pragmas.backends.base import (
     Backend,
     JobPlan,
@@ -139,11 +139,9 @@ class _Worker:
     kill_reason: TaskError | None = None  #: why the kernel killed it (timeout, cancel)
 
     def kill(self) -> None:
-        """Kill the worker and whatever its task started (its own process group)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.process.kill()
+        """Kill the worker and whatever its task started, daemons included (see
+        :mod:`pragmas.process_tree`)."""
+        process_tree.kill_tree(self.process.pid)
 
 
 @dataclass(eq=False)

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pragma_kernel.pragmas import transfer
+from pragma_kernel.pragmas import process_tree, transfer
 from pragma_kernel.pragmas.backends.base import Output, TaskError
 from pragma_kernel.pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
+
+#: seconds the processes a task left running get between SIGTERM and SIGKILL
+TERMINATE_GRACE = 1.0
 
 
 def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:
@@ -28,6 +31,7 @@ def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:
     descriptors it holds until the kernel's next message (by then the kernel opened its own)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel cancels by killing the worker
     os.setpgrp()  # so that a kill also reaches the processes a task started
+    process_tree.become_subreaper()  # ... and those that left the group (daemons), on Linux
     threading.Thread(target=_end_with, args=(kernel_pid,), daemon=True, name="watch").start()
     conn = _LockedConnection(conn)
     descriptors = _DescriptorOutput()
@@ -42,6 +46,7 @@ def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:
             os.close(fd)
         held_files.clear()
         if message[0] == "stop":
+            _end_task_processes()
             return
         if message[0] == "release":
             for unit_id in message[1]:
@@ -51,6 +56,7 @@ def worker_main(conn: Connection, remote: bool, kernel_pid: int) -> None:
         store = ValueStore(remote, held_files, kept.setdefault(unit_id, []))
         descriptors.emit = lambda output, unit_id=unit_id: conn.send(("out", unit_id, output))
         report = _run_unit(conn, unit_id, spec, refs, store)
+        _end_task_processes()  # what the task started ends with it
         descriptors.drain()  # what subprocesses wrote belongs to this replica
         descriptors.emit = None
         conn.send(("done", unit_id, report))
@@ -67,7 +73,14 @@ def _end_with(kernel_pid: int) -> None:
             time.sleep(1.0)
     else:
         select.select([watched], [], [])
+    process_tree.end_descendants(os.getpid(), grace=0)
     os.killpg(0, signal.SIGKILL)
+
+
+def _end_task_processes() -> None:
+    """End every process the last task started (none: one waitpid, nothing else)."""
+    if process_tree.reap_children():
+        process_tree.end_descendants(os.getpid(), grace=TERMINATE_GRACE)
 
 
 def _alive(pid: int) -> bool:
