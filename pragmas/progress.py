@@ -147,7 +147,8 @@ class JobProgress:
         parts += [f"{counts[s]} {s}" for s in ("running", "failed", "skipped", "cancelled")
                   if counts[s]]  # fmt: skip
         verb = "finished" if over else "running"
-        return f"Job {self.plan.name} ({verb} on {self.backend_text}): " + ", ".join(parts)
+        backend = (self.run.backend_state if self.run is not None else None) or self.backend_text
+        return f"Job {self.plan.name} ({verb} on {backend}): " + ", ".join(parts)
 
     def _summary(self) -> str | None:
         """Wall time, task time and speed-up, once the run is over."""

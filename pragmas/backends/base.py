@@ -139,6 +139,9 @@ class JobRun:
         self.results: dict[str, TaskResult] = {n: TaskResult(n) for n in plan.tasks}
         self.submitted = time.time()
         self.finished: float | None = None
+        #: what the backend is like now, when the job's display must say it (e.g. a Dask
+        #: cluster that lost its workers); None: as described when the job started
+        self.backend_state: str | None = None
         self._done = threading.Event()
 
     @property
@@ -174,6 +177,10 @@ class Backend(ABC):
     ``proactive.ProActiveBackend``."""
 
     name: str = "?"
+
+    def ensure_ready(self) -> None:
+        """Raise a PragmaError saying why, when no job can be submitted now (a connection
+        that was lost); called before a job's display is shown."""
 
     @abstractmethod
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:

@@ -35,9 +35,15 @@ from pragma_kernel.pragmas.backends.base import Backend, JobPlan, JobRun, Listen
 from pragma_kernel.pragmas.backends.dask_graph import ExportsReleasedError, RemoteExports
 from pragma_kernel.pragmas.backends.dask_run import DaskJobRun, one_line
 from pragma_kernel.pragmas.backends.dask_task import cancel_job
+from pragma_kernel.pragmas.backends.dask_watch import (
+    ClusterWatch,
+    lost_scheduler_text,
+    no_workers_timeout,
+)
+from pragma_kernel.pragmas.errors import PragmaError
 
-__all__ = ["DaskBackend", "DaskConnectError", "DaskJobRun", "ExportsReleasedError",
-           "RemoteExports", "StaleCodeError"]
+__all__ = ["ClusterLostError", "DaskBackend", "DaskConnectError", "DaskJobRun",
+           "ExportsReleasedError", "RemoteExports", "StaleCodeError"]
 
 log = logging.getLogger(__name__)
 _job_numbers = itertools.count(1)  #: job ids "dask-1", "dask-2"... unique in this kernel
@@ -73,6 +79,10 @@ class StaleCodeError(DaskConnectError):
     """The cluster runs pragma-kernel code that another version of the kernel shipped."""
 
 
+class ClusterLostError(PragmaError):
+    """The kernel's connection to its Dask scheduler is gone: no job can be submitted."""
+
+
 class DaskBackend(Backend):
     """Runs jobs on a Dask distributed cluster through one ``distributed.Client``."""
 
@@ -81,6 +91,9 @@ class DaskBackend(Backend):
     def __init__(self, client: Client, cluster: LocalCluster | None = None):
         self.client = client
         self.cluster = cluster  #: the cluster this backend started (closed with it), if any
+        #: kept: the client forgets it when the connection is lost
+        self.address: str = client.scheduler.address
+        self.no_workers_after = no_workers_timeout()
         self.topic = f"pragma-kernel-{client.id}"
         self._runs: dict[str, DaskJobRun] = {}  #: unfinished runs, by token
         self._every_run: weakref.WeakSet[DaskJobRun] = weakref.WeakSet()  #: still referenced
@@ -98,6 +111,10 @@ class DaskBackend(Backend):
         if url and workers is not None:
             raise DaskConnectError("workers= sizes a cluster started here; a running scheduler "
                                    f"({url}) has the workers it has: leave out one or the other")
+        try:
+            no_workers_timeout()
+        except ValueError as exc:
+            raise DaskConnectError(str(exc)) from None
         if url:
             client = _attach(url, timeout)
         else:
@@ -119,11 +136,21 @@ class DaskBackend(Backend):
         return cls(client, cluster)
 
     @property
-    def address(self) -> str:
-        return self.client.scheduler.address
+    def origin(self) -> str:
+        return "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
+
+    @property
+    def connected(self) -> bool:
+        return self.client.status == "running"
+
+    def watch(self) -> ClusterWatch:
+        """A fresh look-out on this backend's cluster, for one job."""
+        return ClusterWatch(self.client, self.address, self.origin, self.no_workers_after)
 
     def describe(self) -> str:
-        origin = "a local cluster started by this kernel" if self.cluster else "Dask scheduler"
+        origin = self.origin
+        if not self.connected:
+            return f"{origin} at {self.address} (connection lost)"
         try:
             info = _scheduler_info(self.client, every_worker=True)
         except (OSError, TimeoutError) as exc:  # described also when it has gone away
@@ -140,20 +167,28 @@ class DaskBackend(Backend):
         return self._dashboard
 
     def close(self) -> None:
+        """Cancel what runs, forget the outcomes, disconnect; never fails, even when the
+        scheduler is gone (switching backends must work then, above all)."""
         for run in list(self._runs.values()):
             if not run.done:
-                self.cancel(run)
+                _logged(self.cancel, run)
         for run in list(self._every_run):
-            run.release(f"the kernel disconnected from the Dask scheduler at {self.address}")
+            _logged(run.release, f"the kernel disconnected from the Dask scheduler at "
+                                 f"{self.address}")
         if self.client.status not in ("closed", "closing"):
-            self.client.unsubscribe_topic(self.topic)
-            self.client.close()
+            _logged(self.client.unsubscribe_topic, self.topic)
+            _logged(self.client.close)
         if self.cluster is not None:
-            self.cluster.close()
+            _logged(self.cluster.close)
 
     # --- running --------------------------------------------------------------------------
 
+    def ensure_ready(self) -> None:
+        if not self.connected:
+            raise ClusterLostError(lost_scheduler_text(self.address))
+
     def submit(self, plan: JobPlan, listener: Listener) -> DaskJobRun:
+        self.ensure_ready()
         token = uuid.uuid4().hex[:8]
         run = DaskJobRun(f"dask-{next(_job_numbers)}", plan, self, token, listener)
         self._runs[token] = run
@@ -166,6 +201,7 @@ class DaskBackend(Backend):
             raise
         run.submitted_all()
         threading.Thread(target=run.follow, name=f"dask-job-{run.job_id}", daemon=True).start()
+        threading.Thread(target=run.watch, name=f"dask-watch-{run.job_id}", daemon=True).start()
         return run
 
     def forget(self, run: DaskJobRun) -> None:
@@ -177,8 +213,9 @@ class DaskBackend(Backend):
         if not run.start_cancel():
             return
         try:
-            self.client.cancel(run.all_futures(), force=True)
-            self._stop_running(run)
+            if self.connected:  # else the cluster forgot the job with the connection
+                self.client.cancel(run.all_futures(), force=True)
+                self._stop_running(run)
         finally:
             run.settle_cancelled()
 
@@ -214,6 +251,15 @@ class DaskBackend(Backend):
         run = self._runs.get(message.get("job", ""))
         if run is not None:
             run.on_event(message)
+
+
+def _logged(action, *args) -> None:
+    """Do ``action``; a failure is logged (for whoever runs the kernel), not raised."""
+    try:
+        action(*args)
+    except Exception:
+        log.warning("closing the Dask backend: %s failed", getattr(action, "__name__", action),
+                    exc_info=True)
 
 
 # --- connecting ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from pragma_kernel.pragmas.backends.base import (
 )
 from pragma_kernel.pragmas.backends.dask_graph import JobGraph, RemoteExports
 from pragma_kernel.pragmas.backends.dask_task import TaskFailed, TaskReport, report_of
+from pragma_kernel.pragmas.backends.dask_watch import lost_scheduler_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.dask import DaskBackend
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: how long a finished task's report may lag behind its future before it is fetched instead
 REPORT_WAIT = 1.0
+#: seconds between two looks at the cluster's health while a job runs
+WATCH_INTERVAL = 1.0
 
 
 @dataclass
@@ -54,6 +57,7 @@ class ReplicaTrack:
     state: TaskState | None = None  #: final state of this replica
     report: TaskReport | None = None
     blame: str | None = None  #: the failed ancestor, when skipped
+    lost_at: float | None = None  #: when the worker of its last attempt was seen gone
 
 
 class DaskJobRun(JobRun):
@@ -71,6 +75,8 @@ class DaskJobRun(JobRun):
         self.upstream: dict[str, list[str]] = {}  #: task -> the tasks its Dask task waits on
         self.helper_futures: list[Future] = []  #: slimmed copies, scattered inputs
         self.cancelled = False
+        #: why the cluster cannot run the job any more (scheduler lost, no worker), once known
+        self.unrunnable: str | None = None
         self._lock = threading.RLock()
         self._reported = threading.Condition(self._lock)
         self._early: list[dict] | None = []  #: events that came before submit() returned
@@ -113,7 +119,7 @@ class DaskJobRun(JobRun):
                 self.finish()  # every task reused
 
     def finish(self) -> None:
-        if self.plan.fetch_exports and not self.cancelled:
+        if self.plan.fetch_exports and not self.cancelled and self.unrunnable is None:
             self._prefetch()
         for tracks in self.replicas.values():  # from now on only the exports hold them
             for track in tracks:
@@ -188,7 +194,10 @@ class DaskJobRun(JobRun):
             self._note_rerun(task, replica, track, worker)
         track.attempts.append(attempt)
         track.workers[attempt] = worker
+        track.lost_at = None
         result = self.results[task]
+        if result.state is TaskState.RUNNING:
+            result.finished = None  # its clock had stopped with its worker: it works again
         result.attempts = max(result.attempts, len(track.attempts))
         if result.state == TaskState.PENDING:
             result.started = time.time()
@@ -255,6 +264,8 @@ class DaskJobRun(JobRun):
                 self._settle_replica(task, track, TaskState.DONE, report)
         elif future.status == "error":
             self._settle_error(task, label, track, future.exception())
+        elif self.backend.client.status != "running":  # cancelled by the lost connection
+            self.end_unrunnable("ClusterLostError", lost_scheduler_text(self.backend.address))
         else:  # cancelled
             with self._lock:
                 if self.cancelled:
@@ -398,6 +409,67 @@ class DaskJobRun(JobRun):
             if not self.done:
                 self.finish()
 
+    # --- the cluster's health (the watch thread) ---------------------------------------------
+
+    def watch(self) -> None:
+        """Look at the cluster once a second until the run is over: the display says what is
+        true now, a worker lost under a task stops its clock, and a cluster that cannot run
+        the job any more (scheduler lost, no worker for a while) ends it with one message."""
+        watch = self.backend.watch()
+        while not self._done.wait(WATCH_INTERVAL):
+            health = watch.check()
+            with self._lock:
+                if self.done:
+                    return
+                self.backend_state = health.description
+                if health.workers is not None:
+                    self._stop_clocks(health.workers)
+            if health.problem is not None:
+                ename = "ClusterLostError" if health.workers is None else "NoWorkersError"
+                self.end_unrunnable(ename, health.problem)
+
+    def _stop_clocks(self, workers: frozenset[str]) -> None:
+        """A running task whose every started replica lost its worker is not working: its
+        time stops when that was seen (and starts again if Dask reschedules it)."""
+        now = time.time()
+        for task, tracks in self.replicas.items():
+            result = self.results[task]
+            if result.state is not TaskState.RUNNING:
+                continue
+            started = [t for t in tracks if t.attempts and t.state is None]
+            for track in started:
+                if track.lost_at is None and track.workers[track.attempts[-1]] not in workers:
+                    track.lost_at = now
+            if started and all(t.lost_at is not None for t in started):
+                result.finished = max(t.lost_at for t in started)
+
+    def end_unrunnable(self, ename: str, problem: str) -> None:
+        """The cluster cannot run this job: one unfinished task (a running one if any) fails
+        with ``problem``, the others are cancelled, and the run ends."""
+        with self._lock:
+            if self.done or self.unrunnable is not None:
+                return
+            self.unrunnable = problem
+            futures = self.all_futures()
+            unfinished = [n for n, r in self.results.items() if not r.state.final]
+            unfinished.sort(key=lambda n: self.results[n].state is not TaskState.RUNNING)
+            for index, task in enumerate(unfinished):
+                if index == 0:
+                    self.results[task].error = _platform_error(ename, problem)
+                    self.set_state(task, TaskState.FAILED)
+                else:
+                    self.results[task].notes.append("cancelled: the cluster cannot run the job")
+                    self.set_state(task, TaskState.CANCELLED)
+            if self._completions is not None:
+                self._completions.clear()
+            self.finish()
+        if self.backend.client.status == "running":  # let the cluster forget what is queued
+            try:
+                self.backend.client.cancel([f for f in futures if f is not None], force=True)
+            except (OSError, TimeoutError, RuntimeError):
+                log.warning("could not cancel the futures of Dask job %s", self.job_id,
+                            exc_info=True)
+
     def _fail_remaining(self, exc: Exception) -> None:
         error = _platform_error(type(exc).__name__,
                                 f"lost track of the Dask job: {one_line(exc)}")
@@ -417,7 +489,7 @@ class DaskJobRun(JobRun):
             return
         result.state = state
         if state.final and result.finished is None:
-            result.finished = time.time()
+            result.finished = time.time()  # (a task whose workers died stopped at that time)
         self._emit(TaskEvent(task, "state", state=state))
 
     def _output(self, task: str, replica: int | None, output: Output) -> None:

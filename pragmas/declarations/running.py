@@ -102,6 +102,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
         plan.reuse = {n: state.cache[k] for n, k in keys.items() if k in state.cache}
     _release_old_values(engine, state)
     backend = engine.get_backend()
+    backend.ensure_ready()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
     progress.show()
