@@ -171,6 +171,11 @@ class JobRun:
         """Make sure the exports and results of the done tasks are in ``results`` (after a
         ``fetch_exports=False`` plan); backends that always bring them do nothing."""
 
+    def release(self, reason: str) -> None:
+        """Let the backend drop the values it still holds for this finished run (a
+        ``fetch_exports=False`` plan's); a later :meth:`fetch` brings nothing, and the tasks'
+        notes give ``reason``."""
+
 
 class Backend(ABC):
     """A scheduler. Implementations: ``local.LocalBackend``, ``dask.DaskBackend``,

@@ -113,6 +113,11 @@ class _LocalRun(JobRun):
         scheduler.post("fetch", (self, fetched))
         fetched.wait()
 
+    def release(self, reason: str) -> None:
+        scheduler = self.backend._scheduler
+        if scheduler is not None and self.done:
+            scheduler.post("release", (self, reason))
+
 
 # --- the scheduler, in the kernel ---------------------------------------------------------
 
@@ -275,6 +280,9 @@ class _Scheduler:
             self._on_cancel(argument)
         elif command == "fetch":
             self._on_fetch(*argument)
+        elif command == "release":
+            if argument[0] in self.parked:
+                self._drop_parked(*argument)
         elif command == "close":
             self.closing = True
 
@@ -481,13 +489,13 @@ class _Scheduler:
         for blob in job.variables[name]:
             result.variables.update(transfer.load(blob))
 
-    def _drop_parked(self, run: JobRun) -> None:
-        """Free the oldest unfetched values; a later fetch says they are gone."""
+    def _drop_parked(self, run: JobRun, reason: str = "a newer pull=off job ended") -> None:
+        """Free a run's unfetched values; a later fetch says they are gone."""
         job = self.parked.pop(run)
         for name in job.unfetched:
             job.run.results[name].notes.append(
-                "its values were released unfetched when a newer pull=off job ended; "
-                "submit with pull=on to keep them"
+                f"its values were released unfetched ({reason}); submit with pull=on to keep "
+                "them"
             )
         job.unfetched.clear()
         self._release_values(job)

@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -329,6 +330,15 @@ def _ask(ask_password: AskPassword | None, prompt: str, password: bool) -> str:
 # -- the real session ----------------------------------------------------------------------------
 
 
+def _forget_credentials(gateway: Any) -> None:
+    """After a failed login, drop the SDK's copies of the password: its REST client keeps it
+    in an attribute, and the JVM's smart proxy in its ConnectionInfo, so the proxy is replaced
+    by a fresh one (the JVM collects the old). Python cannot erase a string's memory: what it
+    can do is keep no reference."""
+    gateway.proactive_rest_api.password = None
+    gateway.proactive_scheduler_client = gateway.proactive_factory.create_smart_proxy()
+
+
 class SDKSession:
     """A :class:`SchedulerSession` over the SDK's ``ProActiveGateway`` (the kernel's shared JVM)."""
 
@@ -345,17 +355,22 @@ class SDKSession:
         gateway = proactive_jvm.gateway()
         gateway.base_url = url  # the SDK appends /rest and logs in there
         chatter = io.StringIO()
+        failure = None
         try:
             with contextlib.redirect_stdout(chatter):
                 gateway.connect(username=login, password=password)
                 connected = gateway.isConnected()
         except (Py4JError, RequestException, OSError) as exc:
-            raise ProActiveConnectionError(
-                f"could not connect to the ProActive server at {url}: {_reason(exc)}"
-            ) from None
-        if not connected:
-            said = " ".join(chatter.getvalue().split()) or "the server refused the login"
-            raise ProActiveConnectionError(f"could not log in to {url} as {login}: {said}")
+            traceback.clear_frames(exc.__traceback__)  # the SDK's frames hold the password
+            failure = f"could not connect to the ProActive server at {url}: {_reason(exc)}"
+        else:
+            if not connected:
+                said = " ".join(chatter.getvalue().split()) or "the server refused the login"
+                failure = f"could not log in to {url} as {login}: {said}"
+        if failure is not None:
+            del password  # not in this frame, which the error's traceback keeps
+            _forget_credentials(gateway)
+            raise ProActiveConnectionError(failure)
         return cls(gateway, url)
 
     @property

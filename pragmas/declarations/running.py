@@ -153,6 +153,8 @@ def _release_old_values(engine: Any, state: _RunningState) -> None:
     for run in engine.submitted[:-KEPT_RESULTS]:
         if not run.done:
             continue
+        if not run.plan.fetch_exports:  # pull=off: values the workers still hold go too
+            run.release(f"only the last {KEPT_RESULTS} jobs keep their values")
         for result in run.results.values():
             if id(result) in cached or (not result.exports and result.result is None):
                 continue
