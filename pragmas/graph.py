@@ -16,6 +16,7 @@ from pathlib import Path
 import pydot
 from pragma_kernel.pragmas.errors import GraphvizMissingError, PragmaError
 from pragma_kernel.pragmas.model import Job
+from pragma_kernel.pragmas.private_files import write_private
 from pragma_kernel.pragmas.validation import validate
 
 #: fill colour of a node by task state (``TaskState`` values); no state: pending
@@ -131,9 +132,7 @@ def to_dot(job: Job, title: str) -> str:
 
 
 def write_dot(job: Job, path: str | Path, title: str) -> Path:
-    path = Path(path)
-    path.write_text(to_dot(job, title))
-    return path
+    return write_private(path, to_dot(job, title))
 
 
 def _unquote(identifier: str) -> str:

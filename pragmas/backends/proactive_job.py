@@ -21,6 +21,7 @@ from pragma_kernel.pragmas.backends import proactive_task
 from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
 from pragma_kernel.pragmas.errors import PragmaError
 from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, Script, Task
+from pragma_kernel.pragmas.private_files import write_private
 
 #: pragma language names -> ProActive script engine names (the SDK's table and the others its
 #: README lists); a name not here is passed on lower-cased.
@@ -123,9 +124,8 @@ class Workflow:
         """Put the large local inputs where the job's input space will take them from."""
         for relative, data in self.input_files.items():
             path = os.path.join(folder, relative)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as file:
-                file.write(data)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            write_private(path, data)
 
 
 def export_workflow_xml(plan: JobPlan, gateway: Any = None) -> str:

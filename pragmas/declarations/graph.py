@@ -10,6 +10,7 @@ from pragma_kernel.pragmas import graph
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.model import SourceLocation, Task
 from pragma_kernel.pragmas.parser import is_name
+from pragma_kernel.pragmas.private_files import write_private
 
 
 def _file_stem(title: str) -> str:
@@ -53,7 +54,7 @@ def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
                      f"{len(engine.job.tasks)} tasks>"})  # fmt: skip
     if save or not inline:
         path = Path(f"{_file_stem(title)}.png")
-        path.write_bytes(graph.render(picture, "png"))
+        write_private(path, graph.render(picture, "png"))
         ctx.stream("stdout", f"Saved {path.resolve()}\n")
 
 

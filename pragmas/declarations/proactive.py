@@ -13,6 +13,7 @@ from typing import Any
 
 from pragma_kernel.pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.private_files import write_private
 
 PORTAL_PARAMS = [
     Param("host", "word", help="the server's host name as your browser reaches it (default: "
@@ -48,8 +49,7 @@ def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
         raise PragmaStateError(f"ProActive's validator rejected the exported workflow (a bug "
                                f"of pragma-kernel, please report it): {invalid}") from None
     file_name = f"{call.args.get('name') or plan.name}.xml"
-    with open(file_name, "w", encoding="utf-8") as file:
-        file.write(xml)
+    write_private(file_name, xml)
     ctx.stream("stdout", f"Workflow '{plan.name}' ({len(plan.tasks)} task(s)) exported to "
                          f"{os.path.abspath(file_name)}\n")
 
