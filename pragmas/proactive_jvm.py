@@ -82,8 +82,9 @@ def quiet_terminate(gateway: Any) -> None:
     """Stop a gateway's JVM, quietly and surely. ``terminate()`` logs the REST API out first,
     which prints "[ERROR] You are not connected!" when offline: noise for the user, not news.
     Offline, the scheduler client's own terminate ends the JVM under py4j, whose next call then
-    fails to connect: the JVM is gone, which is what was asked. Whatever happened, the JVM
-    process is waited for (killed if it lingers), so nothing is left running."""
+    fails to connect: the JVM is gone, which is what was asked. Online or not, the JVM process
+    outlives terminate() until its stdin closes: it is closed here and the process waited for
+    (killed if it lingers), so nothing is left running."""
     from py4j.protocol import Py4JError
 
     process = getattr(getattr(gateway, "runtime_gateway", None), "java_process", None)
@@ -94,6 +95,8 @@ def quiet_terminate(gateway: Any) -> None:
         pass
     if process is None:
         return
+    if process.stdin is not None:
+        process.stdin.close()  # py4j starts it with --die-on-broken-pipe: this is its exit
     try:
         process.wait(timeout=JVM_EXIT_WAIT)
     except subprocess.TimeoutExpired:

@@ -264,7 +264,8 @@ def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("branch", family="flow", summary="creates the deciding task of a branch control",
-        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nx = 1",
+        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nvariables.put('x', 1)\n\n"
+        "#%condition()\nbranch = 'if' if variables.get('x') > 0 else 'else'",
         details=f"Branch control: {_order('branch')}.")
 def branch(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _start(engine, call, ctx, "branch")
