@@ -17,7 +17,7 @@ from jupyter_client.manager import start_new_kernel
 
 from tests.conftest import KERNEL_NAME, ROOT, execute, stop_kernel
 
-FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
