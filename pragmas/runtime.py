@@ -1,4 +1,4 @@
-"""The code that runs inside a task, identical on every backend (SPEC §3).
+"""The code that runs inside a task, identical on every backend.
 
 CONTRACT (stable; the Dask and ProActive backends call only this)::
 

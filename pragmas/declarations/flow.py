@@ -1,4 +1,4 @@
-"""Pragma family: flow — ProActive's control flow (SPEC §8), with Activeeon's syntax and order.
+"""Pragma family: flow — ProActive's control flow, with Activeeon's syntax and order.
 
 Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 

@@ -2,7 +2,7 @@
 
 Pre and post scripts run on every backend. Selection scripts, fork environments and the runtime
 environment are ProActive's: they are kept in the job model and carried into the ProActive job;
-the other backends say once that they do not apply (SPEC §2).
+the other backends say once that they do not apply.
 """
 
 from __future__ import annotations

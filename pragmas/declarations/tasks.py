@@ -1,4 +1,4 @@
-"""Pragma family: tasks — task, delete_task, import, configure, job (SPEC §2).
+"""Pragma family: tasks — task, delete_task, import, configure, job.
 
 Also the helpers the other task-creating families (flow) share: the task parameters, reading a
 body from ``path=``, compiling a Python body at definition, warning about unknown deps.
