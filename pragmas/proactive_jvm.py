@@ -150,7 +150,7 @@ def validate_workflow_xml(xml: str) -> None:
 
     Uses ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace`` names,
     read from inside the SDK's scheduler-api jar: the route that works on Java 17 (ProActive's
-    full parser ``StaxJobFactory`` does not, see research/PROACTIVE.md).
+    full parser ``StaxJobFactory`` does not: its ImageIO service-registry check fails there).
     """
     from py4j.protocol import Py4JJavaError
 
