@@ -34,6 +34,14 @@ class JavaMissingError(RuntimeError):
         super().__init__(message + (f" ({detail})" if detail else ""))
 
 
+class SDKMissingError(RuntimeError):
+    """The ``proactive`` SDK is not installed in the kernel's environment."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"ProActive's SDK is not installed ({detail}): `pip install proactive`, "
+                         "then restart the kernel")
+
+
 class WorkflowXMLInvalid(ValueError):
     """ProActive's validator rejected a workflow; the message is the validator's own."""
 
@@ -76,8 +84,15 @@ def shutdown() -> None:
 def quiet_terminate(gateway: Any) -> None:
     """Stop a gateway's JVM. ``terminate()`` logs the REST API out first, which prints
     "[ERROR] You are not connected!" when offline: noise for the user, not news."""
+    from py4j.protocol import Py4JError
+
     with contextlib.redirect_stdout(io.StringIO()):
-        gateway.terminate()
+        try:
+            gateway.terminate()
+        # After a failed login the SDK's scheduler proxy refuses terminate(); the JVM must
+        # still go, so shut the py4j gateway down directly.
+        except Py4JError:
+            gateway.runtime_gateway.shutdown()
 
 
 def _start_gateway() -> Any:
@@ -86,9 +101,7 @@ def _start_gateway() -> Any:
     try:
         import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
     except ImportError as missing:
-        raise RuntimeError(
-            f"ProActive's SDK is not installed ({missing}): `pip install proactive`"
-        ) from None
+        raise SDKMissingError(str(missing)) from None
 
     try:
         return proactive.ProActiveGateway(_OFFLINE_URL)

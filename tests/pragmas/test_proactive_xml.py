@@ -1,7 +1,9 @@
 """The ProActive workflow XML: built with the real SDK, checked by ProActive's own validator.
 
 The validator is ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace``
-names, in the SDK's JVM (Java 17 here). No server is involved.
+names, in the SDK's JVM (Java 17 here). No server is involved: the engines are connected to the
+stand-in server (``engine_on_the_standin``), as a notebook is connected to ProActive, because
+tasks in languages only ProActive runs are refused on the local backend.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from pragma_kernel.pragmas.backends.proactive_job import (
     export_workflow_xml,
     runtime_env_script,
 )
-from pragma_kernel.pragmas.engine import PragmaEngine
 from pragma_kernel.pragmas.errors import PragmaError
 
 from tests.pragmas.pragma_cells import run_cells
+from tests.pragmas.proactive_standin import engine_on_the_standin
 
 NS = {"pa": "urn:proactive:jobdescriptor:3.13"}
 
@@ -63,7 +65,7 @@ EVERY_OPTION = (
 
 @pytest.fixture(scope="module")
 def every_option_xml() -> str:
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, *EVERY_OPTION)
     return export_workflow_xml(engine.plan(ctx))
 
@@ -197,7 +199,7 @@ def test_a_task_without_a_name_is_rejected_by_the_validator(every_option_xml):
 
 
 def test_placement_forces_a_selection_script_and_the_token(every_option_xml):
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a)\nprint(1)")
     workflow = build_workflow(engine.plan(ctx), placement=Placement("GPU", "node7", "tok"))
     xml = workflow.xml()
@@ -212,7 +214,7 @@ def test_placement_forces_a_selection_script_and_the_token(every_option_xml):
 
 
 def test_runs_on_a_task_with_two_parents_gets_an_added_split_depending_on_both():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a)\n1", "#%task(name=b)\n2",
                     "#%task(name=c, dep=[a, b], runs=2)\n3")
     xml = export_workflow_xml(engine.plan(ctx))
@@ -224,7 +226,7 @@ def test_runs_on_a_task_with_two_parents_gets_an_added_split_depending_on_both()
 
 
 def test_runs_on_a_root_task_gets_an_added_split_and_merge():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a, runs=2)\n1", "#%task(name=b, dep=[a])\n2",
                     "#%task(name=c, dep=[a])\n3")
     xml = export_workflow_xml(engine.plan(ctx))
@@ -242,7 +244,7 @@ def test_runtime_env_values_are_groovy_literals_not_code():
 
 def test_export_xml_pragma_writes_a_valid_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=hi)\nprint('hello')",
                     "#%task(name=there, dep=[hi])\nresult = 123", "#%export_xml(name=hello)")
     written = tmp_path / "hello.xml"
@@ -254,7 +256,7 @@ def test_export_xml_pragma_writes_a_valid_file(tmp_path, monkeypatch):
 
 def test_export_xml_without_a_name_uses_the_jobs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     run_cells(engine, "#%job(name=Named)", "#%task(name=hi)\nprint('hello')", "#%export_xml()")
     assert (tmp_path / "Named.xml").exists()
 
@@ -262,7 +264,7 @@ def test_export_xml_without_a_name_uses_the_jobs(tmp_path, monkeypatch):
 def test_export_xml_of_an_empty_job_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(PragmaError, match="no task"):
-        run_cells(PragmaEngine(), "#%export_xml()")
+        run_cells(engine_on_the_standin(), "#%export_xml()")
 
 
 def test_a_missing_java_is_a_clear_message(monkeypatch, tmp_path):
@@ -284,7 +286,7 @@ def test_the_jvm_is_shared_and_can_be_stopped_and_restarted():
 
 
 def test_runs_under_a_single_parent_uses_activeeons_layout():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=T1)\n1", "#%task(name=T2, dep=[T1], runs=3)\n2")
     xml = export_workflow_xml(engine.plan(ctx))
     proactive_jvm.validate_workflow_xml(xml)
@@ -296,14 +298,14 @@ def test_runs_under_a_single_parent_uses_activeeons_layout():
 
 
 def test_an_added_task_never_replaces_a_users_task():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a_split)\n1", "#%task(name=a, runs=2)\n2")
     with pytest.raises(WorkflowBuildError, match="a_split"):
         build_workflow(engine.plan(ctx))
 
 
 def test_values_cannot_be_imported_into_a_non_python_task():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a, export=[x])\nx = 1",
                     "#%task(name=b, dep=[a], import=[x], language=Groovy)\nprintln(x)")
     with pytest.raises(WorkflowBuildError, match="Python tasks only"):
