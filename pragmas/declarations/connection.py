@@ -129,7 +129,7 @@ def _open(kind: str, call: PragmaCall, ctx: OutputContext) -> Backend:
 def _failure(engine: Any, kind: str, call: PragmaCall, exc: BaseException) -> ConnectError:
     """One line: what was tried (the URL or file), why it failed, what to do, what stays."""
     previous = engine.backend.describe() if engine.backend is not None else "local (default)"
-    return ConnectError(f"{_reason(kind, call, exc)} {_REMEDY[kind]}; still connected to "
+    return ConnectError(f"{_reason(kind, call, exc)} {_REMEDY[kind]}. Still connected to "
                         f"{previous}.")
 
 

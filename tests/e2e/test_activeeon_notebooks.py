@@ -186,7 +186,7 @@ def test_shipped_connect_failures_name_the_url_tried(shipped):
         if ename == "ConnectError":
             evalue = error_of(cell(notebook, first))["evalue"]
             assert "https://try.activeeon.com:8443" in evalue and "this machine" not in evalue
-            assert "still connected to local" in evalue
+            assert "Still connected to local" in evalue
 
 
 def test_shipped_demo_runs_its_job_on_the_local_backend(run_shipped):

@@ -334,6 +334,8 @@ def engine_on_proactive(resources=None):
         ("show_resource_manager", "/rm/"),
         ("show_scheduling_portal", "/scheduler/"),
         ("show_workflow_execution", "/automation-dashboard/#/workflow-execution"),
+        # Activeeon's name for the same portal up to its release 13.0.4
+        ("show_workflow_automation", "/automation-dashboard/#/workflow-execution"),
     ],
 )
 def test_portals_embed_the_servers_pages(pragma, path):

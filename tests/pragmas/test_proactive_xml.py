@@ -140,6 +140,8 @@ def test_python_tasks_run_the_shared_runtime_with_their_code_embedded_safely(eve
     language, script = code_of(square)
     assert language == "cpython"
     assert "run_proactive_task(SPEC, SOURCES, variables" in script
+    # the node imports the installed package (the repository's folders are not on its path)
+    assert "from pragma_kernel.pragmas.backends.proactive_task import" in script
     assert "SOURCES = {'data': 'prep'}" in script
     assert "#   squares = [x * x + replication for x in data]" in script
     compile(script, "square", "exec")  # the generated script itself is valid Python
@@ -235,6 +237,26 @@ def test_runs_on_a_root_task_gets_an_added_split_and_merge():
     assert deps_of(tasks["a"]) == ["a_split"]
     assert deps_of(tasks["a_merge"]) == ["a"]
     assert deps_of(tasks["b"]) == ["a_merge"] and deps_of(tasks["c"]) == ["a_merge"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_runtime_env_force_replaces_the_fork_environment_a_task_has_of_its_own(force):
+    engine = engine_on_the_standin()
+    flag = "on" if force else "off"
+    ctx = run_cells(engine, "#%task(name=own)\nx = 1",
+                    "#%fork_env(name=own, language=Groovy)\nforkEnvironment.setJavaHome('/own')",
+                    "#%task(name=plain)\ny = 2",
+                    f"#%runtime_env(image=docker://python:3.11, force={flag})")
+    xml = export_workflow_xml(engine.plan(ctx))
+    proactive_jvm.validate_workflow_xml(xml)
+    tasks = tasks_of(xml)
+    own = code_of(tasks["own"], "pa:forkEnvironment/pa:envScript")[1]
+    plain = code_of(tasks["plain"], "pa:forkEnvironment/pa:envScript")[1]
+    assert "def IMAGE = 'docker://python:3.11'" in plain
+    if force:
+        assert own == plain and "It replaces the fork environment of 'own'" in ctx.text()
+    else:
+        assert own == "forkEnvironment.setJavaHome('/own')" and "replaces" not in ctx.text()
 
 
 def test_runtime_env_values_are_groovy_literals_not_code():
