@@ -63,6 +63,27 @@ def test_loop_runs_its_block_again_while_the_condition_holds(notebook):
     assert run.results["loop1"].variables == {"i": 3} and run.results["loop1"].result == 2
 
 
+def test_a_loop_that_never_stops_fails_at_its_max_rounds(notebook):
+    notebook.run("#%start(name=start9)\nprint('round', variables['PA_TASK_ITERATION'])")
+    notebook.run("#%condition()\nloop = True")
+    notebook.run("#%loop(name=loop9, max_rounds=4)\npass")
+    with pytest.raises(Exception, match="JobFailedError|failed"):
+        notebook.run("#%submit_job()")
+    run = notebook.engine.submitted[-1]
+    error = run.results["loop9"].error
+    assert error is not None and error.ename == "LoopLimitError"
+    assert "'loop9' ran its maximum of 4 rounds" in error.evalue
+    assert "#%loop(max_rounds=N)" in error.evalue
+    assert run.results["start9"].state is TaskState.DONE
+
+
+def test_max_rounds_must_be_positive(notebook):
+    notebook.run("#%start(name=start8)\npass")
+    notebook.run("#%condition()\nloop = False")
+    with pytest.raises(Exception, match="max_rounds must be at least 1"):
+        notebook.run("#%loop(name=loop8, max_rounds=0)\npass")
+
+
 def test_branch_runs_the_chosen_arm_then_the_continuation(notebook):
     notebook.run("#%branch(name=branch1)\nvariables.put('x', 5)")
     notebook.run("#%condition()\nbranch = 'if' if variables.get('x') > 3 else 'else'")
