@@ -119,6 +119,8 @@ class PragmaEngine:
             except LocatedError as error:
                 raise self._label(error, ctx) from None
             except PragmaError as error:  # about the job, not a value: show the pragma's line
+                if not error.shows_pragma_line:
+                    raise
                 where = Location(call.line, call.lineno, call.columns.get("", 0))
                 raise error.shown_at(ctx.cell_label, where) from None
 
@@ -241,28 +243,19 @@ class PragmaEngine:
         return completion.is_complete(code)
 
     def _auto_connect(self, ctx: OutputContext) -> None:
-        """A ``proactive_config.ini`` in the working directory connects at start (the
-        first pragma cell, whose context can ask for a password). Unlike Activeeon's kernel, a
-        failure is said once and the kernel goes on with the local backend."""
+        """A ``proactive_config.ini`` in the working directory connects at start (the first
+        pragma cell, whose context can ask for a password). Whatever happens is one line; on
+        any failure the kernel stays on the local backend and the cell's pragmas still run."""
         if not os.path.isfile(os.path.join(os.getcwd(), "proactive_config.ini")):
-            return
-        from pragma_kernel.pragmas.backends.proactive import (
-            AUTOCONNECT_ERRORS,
-            connect_from_working_directory,
-        )
+            return  # the SDK and its JVM are not even imported without one
+        from pragma_kernel.pragmas.backends.proactive import auto_connect
 
-        try:
-            backend = connect_from_working_directory(os.getcwd(), ctx.input)
-        except AUTOCONNECT_ERRORS as exc:
-            ctx.stream(
-                "stderr",
-                f"Auto-connect from proactive_config.ini failed: {exc}\n"
-                "Jobs run on the local backend; #%connect(...) to try again.\n",
-            )
+        outcome = auto_connect(os.getcwd(), ctx.input)
+        if outcome is None:
             return
-        if backend is not None:
-            self.set_backend(backend)
-            ctx.stream("stdout", f"Connected from proactive_config.ini: {backend.describe()}\n")
+        if outcome.backend is not None:
+            self.set_backend(outcome.backend)
+        ctx.stream(outcome.stream, outcome.notice + "\n")
 
     def shutdown(self) -> None:
         for run in self.submitted:

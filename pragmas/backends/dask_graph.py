@@ -152,7 +152,8 @@ class JobGraph:
 
     def _spec(self, name: str, index: int) -> TaskSpec:
         replicated = self.runs_of[name] > 1 or name in self.replicated_by_flow
-        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None)
+        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None,
+                                  job_id=self.run.job_id)
         spec.ancestors = self.flow.ancestors(name)  # control-flow edges count too
         if name in self.iteration:
             spec.variables["PA_TASK_ITERATION"] = self.iteration[name]

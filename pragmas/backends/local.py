@@ -314,7 +314,8 @@ class _Scheduler:
         assert job.flow is not None
         ancestors = job.flow.ancestors(name)
         for replica in range(runs):
-            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None)
+            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None,
+                                      job_id=job.run.job_id)
             spec.ancestors = ancestors  # control-flow edges count too
             if name in job.iteration:
                 spec.variables["PA_TASK_ITERATION"] = job.iteration[name]

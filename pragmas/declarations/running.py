@@ -124,14 +124,13 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
     """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
     other backend says once, plainly, which ProActive-only settings it does not apply."""
-    placement = {k: call.args[k] for k in ("nodesource", "host", "token", "input_path",
-                                           "output_path") if call.args.get(k)}  # fmt: skip
+    from pragma_kernel.pragmas.backends.proactive import SUBMIT_OPTIONS, proactive_only_notices
+
+    placement = {k: call.args[k] for k in SUBMIT_OPTIONS if call.args.get(k)}
     plan.placement = placement
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
-    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
-
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
 
@@ -284,7 +283,10 @@ def find_run(engine: Any, call: PragmaCall) -> JobRun:
         found = [r for r in runs if str(r.job_id) == str(job_id)]
         if not found:
             known = ", ".join(str(r.job_id) for r in runs)
-            raise NoSuchJobError(f"no submitted job has id {job_id} (known ids: {known})")
+            raise NoSuchJobError(
+                f"no job with id {job_id} was submitted from this kernel (its jobs: {known}); "
+                "the results of jobs submitted elsewhere, e.g. from Activeeon's kernel to a "
+                "ProActive server, are not fetched: submit the job here first")
         return found[-1]
     if job_name is not None:
         found = [r for r in runs if r.name == job_name]
