@@ -71,7 +71,10 @@ def format_mimebundle(
     exclude_set = set(exclude) if exclude else set()
     bundle_method = _real_method(obj, "_repr_mimebundle_")
     if bundle_method is not None:
-        result = _call_repr(bundle_method, "_repr_mimebundle_", include_set, exclude_set)
+        # keywords, as IPython passes them: ipywidgets' and ipympl's take only **kwargs
+        result = _call_repr(
+            bundle_method, "_repr_mimebundle_", include=include, exclude=exclude
+        )
         if isinstance(result, tuple) and len(result) == 2:
             result, bundle_md = result
             if isinstance(bundle_md, dict):
@@ -277,11 +280,14 @@ def _real_method(obj: Any, name: str) -> Callable[..., Any] | None:
     return method if callable(method) else None
 
 
-def _call_repr(method: Callable[..., Any], name: str, *args: Any) -> Any:
+def _call_repr(method: Callable[..., Any], name: str, **kwargs: Any) -> Any:
     """Call a ``_repr_*_`` method; a failing one is reported on stderr and that format skipped,
-    so one broken representation does not hide the others (IPython does the same)."""
+    so one broken representation does not hide the others (IPython does the same).
+    ``NotImplementedError`` means "no such representation" and is not reported."""
     try:
-        return method(*args)
+        return method(**kwargs)
+    except NotImplementedError:
+        return None
     except Exception:  # noqa: BLE001
         sys.stderr.write(f"Error in {name}:\n{traceback.format_exc()}")
         return None
@@ -392,7 +398,7 @@ def display(
         if raw:
             publish_display_data(obj, metadata, transient=transient, update=update)
             continue
-        if not update and _ipython_display(obj):
+        if not update and ipython_display(obj):
             continue
         data, md = format_mimebundle(obj, include, exclude)
         if metadata:
@@ -434,11 +440,17 @@ def clear_output(wait: bool = False) -> None:
     ctx.clear_output(wait=wait)
 
 
-def _ipython_display(obj: Any) -> bool:
+def ipython_display(obj: Any) -> bool:
+    """Let ``obj`` display itself with ``_ipython_display_``; False when it has no such method
+    or declines with ``NotImplementedError`` (ipympl's canvas does, to get its mime bundle used).
+    """
     method = _real_method(obj, "_ipython_display_")
     if method is None:
         return False
-    method()
+    try:
+        method()
+    except NotImplementedError:
+        return False
     return True
 
 
