@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.kernel import (
+    cell_sources,
     cell_syntax,
     completion,
     display,
@@ -96,6 +97,7 @@ class PythonShell:
         #: what get_ipython() returns; its events fire around every cell
         self.ipython = ipython_compat.install(self)
         library_adapters.install()
+        cell_sources.install_class_lookup()
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
 
     def _init_namespace(self) -> None:

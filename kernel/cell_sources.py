@@ -1,0 +1,158 @@
+"""The source of each cell in :mod:`linecache`, under a file name that says which cell it was.
+
+A cell is compiled under a name such as ``<Cell In[3]>`` (``<Cell In[3]#2>`` when the same label
+comes again, as it does for non-history runs), and its lines are put into ``linecache`` under
+that name with mtime None, which ``linecache.checkcache`` leaves alone. So tracebacks,
+``inspect.getsource``, ``obj??``, ``warnings`` and pdb show the cell and its lines, as IPython's
+``CachingCompiler`` makes them do under ipykernel.
+
+Unlike IPython, which keeps every cell for the life of the kernel, the memory is bounded:
+
+- the last :data:`RECENT_CELLS` cells are always kept (the running cell, ``%tb`` of a recent
+  error);
+- older cells are kept only if they may define code that outlives them (``def``, ``class``,
+  ``lambda`` in the text: functions, classes and generators are what tracebacks and
+  ``inspect`` come back to later), at most :data:`MAX_DEFINING_CELLS` of them and
+  :data:`MAX_DEFINING_CHARS` characters, the oldest dropped first.
+
+A dropped cell still names itself in tracebacks (``Cell In[3], line 2``); only its lines are gone.
+
+``inspect.getsource`` of a *class* defined in a cell needs one more step: ``inspect.getfile``
+looks for the file of the class's module, and ``__main__`` has none (a file would make libraries
+believe a script runs). :func:`install_class_lookup` lets ``inspect.getfile`` fall back on the
+cell that defined the class.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import re
+from collections import OrderedDict
+from typing import Any
+
+RECENT_CELLS = 50  #: the newest cells, kept whatever they contain
+MAX_DEFINING_CELLS = 1000  #: older cells kept because they define functions or classes
+MAX_DEFINING_CHARS = 64 * 1024 * 1024  #: ... and their total size
+#: a cell that may define code outliving its run; a word in a string or comment only keeps a
+#: cell longer than needed
+_DEFINES = re.compile(r"\b(?:def|class|lambda)\b")
+
+
+class CellSources:
+    """The registry of cell file names, their labels and their linecache entries."""
+
+    def __init__(
+        self,
+        recent: int = RECENT_CELLS,
+        max_defining: int = MAX_DEFINING_CELLS,
+        max_defining_chars: int = MAX_DEFINING_CHARS,
+    ):
+        self.recent = recent
+        self.max_defining = max_defining
+        self.max_defining_chars = max_defining_chars
+        self._labels: dict[str, str] = {}  # file name -> "Cell In[n]", for every cell ever run
+        self._uses: dict[str, int] = {}  # label -> how many cells were registered under it
+        self._kept: OrderedDict[str, tuple[bool, int]] = OrderedDict()  # name -> (defines, size)
+
+    def register(self, source: str, label: str) -> str:
+        """Put a cell's source into linecache under a new file name and return that name."""
+        serial = self._uses.get(label, 0) + 1
+        self._uses[label] = serial
+        filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
+        self._labels[filename] = label
+        lines = source.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        self._kept[filename] = (bool(_DEFINES.search(source)), len(source))
+        self._forget_old()
+        return filename
+
+    def label(self, filename: str) -> str | None:
+        """The label of a cell file name ("Cell In[3]"), or None for an ordinary file."""
+        return self._labels.get(filename)
+
+    def kept(self) -> list[str]:
+        """The file names whose lines are in linecache, oldest first."""
+        return list(self._kept)
+
+    def _forget_old(self) -> None:
+        names = list(self._kept)
+        older = names[: max(len(names) - self.recent, 0)]
+        for name in older:
+            if not self._kept[name][0]:
+                self._drop(name)
+        defining = [name for name in older if name in self._kept]
+        size = sum(self._kept[name][1] for name in defining)
+        while defining and (len(defining) > self.max_defining or size > self.max_defining_chars):
+            name = defining.pop(0)
+            size -= self._kept[name][1]
+            self._drop(name)
+
+    def _drop(self, filename: str) -> None:
+        del self._kept[filename]
+        linecache.cache.pop(filename, None)
+
+    def class_file(self, cls: type) -> str | None:
+        """The cell that defined ``cls``: the one its methods were compiled in, else the newest
+        kept cell with a ``class`` statement of that qualified name."""
+        for value in vars(cls).values():
+            function = getattr(value, "__func__", value)  # classmethod, staticmethod
+            if isinstance(value, property):
+                function = value.fget
+            code = getattr(function, "__code__", None)
+            if code is not None and code.co_filename in self._labels:
+                return code.co_filename
+        for filename in reversed(self._kept):
+            if _defines_class(linecache.getlines(filename), cls.__qualname__):
+                return filename
+        return None
+
+
+def _defines_class(lines: list[str], qualname: str) -> bool:
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:  # a cell with magics: not Python as written
+        return False
+    return qualname in _class_qualnames(tree.body, "")
+
+
+def _class_qualnames(body: list[ast.stmt], prefix: str) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            name = prefix + node.name
+            names.add(name)
+            names |= _class_qualnames(node.body, name + ".")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names |= _class_qualnames(node.body, f"{prefix}{node.name}.<locals>.")
+    return names
+
+
+#: the registry of this kernel process
+cells = CellSources()
+
+
+def install_class_lookup() -> None:
+    """Make ``inspect.getfile`` (hence ``getsource``, ``getsourcelines``) find the cell of a
+    class defined in a cell, where it would say "source code not available"."""
+    if getattr(inspect.getfile, "_knows_cells", False):
+        return
+    original = inspect.getfile
+
+    def getfile(object: Any) -> str:
+        try:
+            return original(object)
+        except OSError:
+            if not inspect.isclass(object) or object.__module__ != "__main__":
+                raise
+            filename = cells.class_file(object)
+            if filename is None:
+                raise
+            return filename
+
+    getfile.__doc__ = original.__doc__
+    getfile._knows_cells = True  # type: ignore[attr-defined]
+    inspect.getfile = getfile
