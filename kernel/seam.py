@@ -61,7 +61,8 @@ class OutputContext(Protocol):
     def input(self, prompt: str = "", password: bool = False) -> str:
         """Ask the frontend for a line of input (``password``: not echoed).
 
-        Raises ``RuntimeError`` when the frontend does not support stdin, and
+        Raises ``StdinNotImplementedError`` (a ``NotImplementedError``, IPython's class when
+        IPython is installed) when the frontend does not support stdin, and
         ``KeyboardInterrupt`` when the user interrupts while it waits.
         """
 
