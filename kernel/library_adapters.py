@@ -41,6 +41,8 @@ def install() -> None:
 
 
 def _tqdm_autonotebook(module: ModuleType) -> None:
+    # stacklevel 3: past this function and the patching loader, to the importing line (Python
+    # hides the import machinery's frames), where tqdm's own warnings point
     from tqdm import std
 
     if module.tqdm is not std.tqdm:  # tqdm chose the notebook bar itself
@@ -50,13 +52,13 @@ def _tqdm_autonotebook(module: ModuleType) -> None:
     from tqdm import notebook
 
     if notebook.IProgress is None:  # no ipywidgets: tqdm warns and keeps the console bar
-        warnings.warn(notebook.WARN_NOIPYW, std.TqdmWarning, stacklevel=2)
+        warnings.warn(notebook.WARN_NOIPYW, std.TqdmWarning, stacklevel=3)
         return
     module.tqdm, module.trange = notebook.tqdm, notebook.trange
     # the warning tqdm gives in notebook mode (tqdm.auto silences it)
     warnings.warn(
         "Using `tqdm.autonotebook.tqdm` in notebook mode. Use `tqdm.tqdm` instead to force "
-        "console mode (e.g. in jupyter console)", std.TqdmExperimentalWarning, stacklevel=2,
+        "console mode (e.g. in jupyter console)", std.TqdmExperimentalWarning, stacklevel=3,
     )
 
 
