@@ -54,7 +54,10 @@ class CellSources:
         self.max_defining_chars = max_defining_chars
         self._labels: dict[str, str] = {}  # file name -> "Cell In[n]", for every cell ever run
         self._uses: dict[str, int] = {}  # label -> how many cells were registered under it
-        self._kept: OrderedDict[str, tuple[bool, int]] = OrderedDict()  # name -> (defines, size)
+        # file name -> (may define code, size): the recent cells, then the older defining ones
+        self._recent: OrderedDict[str, tuple[bool, int]] = OrderedDict()
+        self._defining: OrderedDict[str, int] = OrderedDict()
+        self._defining_chars = 0
 
     def register(self, source: str, label: str) -> str:
         """Put a cell's source into linecache under a new file name and return that name."""
@@ -66,7 +69,7 @@ class CellSources:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         linecache.cache[filename] = (len(source), None, lines, filename)
-        self._kept[filename] = (bool(_DEFINES.search(source)), len(source))
+        self._recent[filename] = (bool(_DEFINES.search(source)), len(source))
         self._forget_old()
         return filename
 
@@ -76,24 +79,23 @@ class CellSources:
 
     def kept(self) -> list[str]:
         """The file names whose lines are in linecache, oldest first."""
-        return list(self._kept)
+        return [*self._defining, *self._recent]
 
     def _forget_old(self) -> None:
-        names = list(self._kept)
-        older = names[: max(len(names) - self.recent, 0)]
-        for name in older:
-            if not self._kept[name][0]:
-                self._drop(name)
-        defining = [name for name in older if name in self._kept]
-        size = sum(self._kept[name][1] for name in defining)
-        while defining and (len(defining) > self.max_defining or size > self.max_defining_chars):
-            name = defining.pop(0)
-            size -= self._kept[name][1]
-            self._drop(name)
-
-    def _drop(self, filename: str) -> None:
-        del self._kept[filename]
-        linecache.cache.pop(filename, None)
+        """Constant time per cell: the cell leaving the recent ones is kept or dropped, then the
+        oldest defining cells go while over a limit."""
+        while len(self._recent) > self.recent:
+            filename, (defines, size) = self._recent.popitem(last=False)
+            if defines:
+                self._defining[filename] = size
+                self._defining_chars += size
+            else:
+                linecache.cache.pop(filename, None)
+        while self._defining and (len(self._defining) > self.max_defining
+                                  or self._defining_chars > self.max_defining_chars):
+            filename, size = self._defining.popitem(last=False)
+            self._defining_chars -= size
+            linecache.cache.pop(filename, None)
 
     def class_file(self, cls: type) -> str | None:
         """The cell that defined ``cls``: the one its methods were compiled in, else the newest
@@ -105,7 +107,7 @@ class CellSources:
             code = getattr(function, "__code__", None)
             if code is not None and code.co_filename in self._labels:
                 return code.co_filename
-        for filename in reversed(self._kept):
+        for filename in reversed(self.kept()):
             if _defines_class(linecache.getlines(filename), cls.__qualname__):
                 return filename
         return None
