@@ -120,6 +120,9 @@ STEPS = [
          "interactive_out = w.interactive_output(lambda n: print('n is', n), {'n': slider})\n"
          "interactive_out"),
     WidgetUpdate("ipywidgets", "slider", {"value": 9}),
+    # ipywidgets formats with IPython's own InteractiveShell.instance(): one starts in-process
+    Cell("ipywidgets", "from IPython.display import HTML\n"
+         "out.append_display_data(HTML('<b>appended</b>'))\nlen(out.outputs)", compare_text=True),
     WidgetStatesRequest(),
     # -- tqdm
     Cell("tqdm", "from tqdm.notebook import tqdm as tqdm_notebook, trange\n"
