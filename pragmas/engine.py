@@ -246,7 +246,7 @@ class PragmaEngine:
         return completion.is_complete(code)
 
     def _auto_connect(self, ctx: OutputContext) -> None:
-        """SPEC §7: a ``proactive_config.ini`` in the working directory connects at start (the
+        """A ``proactive_config.ini`` in the working directory connects at start (the
         first pragma cell, whose context can ask for a password). Unlike Activeeon's kernel, a
         failure is said once and the kernel goes on with the local backend."""
         if not os.path.isfile(os.path.join(os.getcwd(), "proactive_config.ini")):

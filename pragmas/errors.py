@@ -101,7 +101,7 @@ class LocatedError(PragmaError):
 
 
 class PragmaSyntaxError(LocatedError):
-    """The pragma line does not follow the grammar (SPEC §1)."""
+    """The pragma line does not follow the grammar."""
 
 
 class PragmaUsageError(LocatedError):

@@ -1,4 +1,4 @@
-"""The job as a picture and as a Graphviz dot file (SPEC §6), through pydot and ``dot``.
+"""The job as a picture and as a Graphviz dot file, through pydot and ``dot``.
 
 Nodes are tasks, edges their dependencies (dependency → dependent); ProActive control flow adds
 labelled edges (replicate, loop, if, else, continuation). After a run, nodes take the colour of

@@ -1,4 +1,4 @@
-"""The live display of a running job in its cell (SPEC §4).
+"""The live display of a running job in its cell.
 
 One display (one ``display_id``) is updated in place while the job runs: a progress bar, each
 task's state and time, the elapsed time and the backend's dashboard link, as HTML with a

@@ -161,5 +161,24 @@ def reference_markdown(registry: Mapping[str, PragmaSpec] | None = None) -> str:
     return "\n".join(out)
 
 
+BEGIN, END = "<!-- PRAGMA-REFERENCE:BEGIN -->", "<!-- PRAGMA-REFERENCE:END -->"
+
+
+def update_readme(path: str) -> None:
+    """Replace the reference between the README's markers with the generated one."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(f"{head}{BEGIN}\n{reference_markdown().strip()}\n{END}{tail}")
+
+
 if __name__ == "__main__":
-    print(reference_markdown())
+    # ``python -m pragma_kernel.pragmas.reference``: print it; ``--update README.md``: rewrite it
+    import sys
+
+    if sys.argv[1:2] == ["--update"]:
+        update_readme(sys.argv[2])
+    else:
+        print(reference_markdown())

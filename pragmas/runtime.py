@@ -1,4 +1,4 @@
-"""The code that runs inside a task, identical on every backend (SPEC §3).
+"""The code that runs inside a task, identical on every backend.
 
 CONTRACT (stable; the Dask and ProActive backends call only this)::
 
@@ -42,7 +42,12 @@ from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas.backends.base import Output, TaskError
-from pragma_kernel.pragmas.model import CodeSegment, Script, SourceLocation
+from pragma_kernel.pragmas.model import (
+    DEFAULT_MAX_LOOP_ROUNDS,
+    CodeSegment,
+    Script,
+    SourceLocation,
+)
 from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -83,6 +88,7 @@ class TaskSpec:
     #: the script (run after the task) that sets ``runs`` / ``loop`` / ``branch``
     flow_action: str | None = None
     flow_script: Script | None = None
+    max_rounds: int = DEFAULT_MAX_LOOP_ROUNDS  #: a loop's cap (see FlowInfo.max_rounds)
     #: multiblock mode: the cells ``body`` is made of, each with its own location; a Python
     #: task runs them one by one so a traceback names the right cell and line. Empty when
     #: ``body`` comes from one place (``source``).
@@ -137,6 +143,7 @@ class TaskSpec:
             retries=task.retries,
             flow_action=task.flow.action if task.flow.script is not None else None,
             flow_script=task.flow.script,
+            max_rounds=task.flow.max_rounds,
             segments=tuple(task.segments) if body == task.code else (),
         )
 
@@ -336,7 +343,23 @@ def run_flow_script(spec: TaskSpec, variables: TaskVariables, result: Any) -> di
     namespace = {"__name__": "__main__", "__builtins__": __builtins__, "variables": variables,
                  "result": result, name: default}  # fmt: skip
     run_python(script.code, script.source, namespace)
-    return {name: _checked_decision(spec, name, namespace[name])}
+    decision = {name: _checked_decision(spec, name, namespace[name])}
+    if decision.get("loop"):
+        _check_loop_rounds(spec, variables)
+    return decision
+
+
+def _check_loop_rounds(spec: TaskSpec, variables: TaskVariables) -> None:
+    """A condition that still says "loop" after the loop's last allowed round fails the loop,
+    rather than running forever."""
+    round_number = int(variables.get("PA_TASK_ITERATION") or 0) + 1  # rounds count from 1
+    if round_number >= spec.max_rounds:
+        raise TaskFailure(
+            "LoopLimitError",
+            f"the loop ending at task {spec.task_name!r} ran its maximum of {spec.max_rounds} "
+            f"rounds and its condition still says loop; raise the cap with "
+            f"#%loop(max_rounds=N) or check the condition",
+        )
 
 
 def _checked_decision(spec: TaskSpec, name: str, value: Any) -> Any:

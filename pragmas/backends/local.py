@@ -1,4 +1,4 @@
-"""The embedded local scheduler: a pool of worker processes on this machine (SPEC §7).
+"""The embedded local scheduler: a pool of worker processes on this machine.
 
 One scheduler thread in the kernel owns a pool of worker processes (forked from a fork server,
 one per core by default) and every submitted job. Each worker runs one task replica at a time

@@ -1,4 +1,4 @@
-"""Pragma family: connection — connect (SPEC §7).
+"""Pragma family: connection — connect.
 
 ``#%connect()`` / ``#%connect(backend=local, workers=N)``: the embedded scheduler;
 ``#%connect(backend=dask, [url=tcp://...])``: a Dask cluster (started here without url);

@@ -1,4 +1,4 @@
-"""Pragma family: flow — ProActive's control flow (SPEC §8), with Activeeon's syntax and order.
+"""Pragma family: flow — ProActive's control flow, with Activeeon's syntax and order.
 
 Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 
@@ -29,7 +29,13 @@ from pragma_kernel.pragmas.declarations.tasks import (
     language_param,
 )
 from pragma_kernel.pragmas.errors import PragmaStateError
-from pragma_kernel.pragmas.model import FlowInfo, Script, SourceLocation, Task
+from pragma_kernel.pragmas.model import (
+    DEFAULT_MAX_LOOP_ROUNDS,
+    FlowInfo,
+    Script,
+    SourceLocation,
+    Task,
+)
 
 SEQUENCES = {
     "replicate": ("split", "runs", "process", "merge"),
@@ -212,7 +218,7 @@ def merge(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("start", family="flow", summary="creates the first task of a loop control",
-        params=_opening_params("start"), body="optional", example="#%start(name=start1)\ni = 0",
+        params=_opening_params("start"), body="optional", example="#%start(name=start1)\nprint('round', variables.get('PA_TASK_ITERATION'))",
         details=f"Loop control: {_order('loop')}.")
 def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _start(engine, call, ctx, "loop")
@@ -221,7 +227,7 @@ def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
 @pragma("condition", family="flow",
         summary="sets the condition script of a loop or branch control",
         params=SCRIPT_PARAMS, body="required",
-        example="#%condition()\nloop = variables.get('i') < 3",
+        example="#%condition()\nloop = variables.get('PA_TASK_ITERATION') < 2  # three rounds",
         details="After #%start the code sets `loop` (true: run the loop again); after #%branch "
         f"it sets `branch` to 'if' or 'else'. Loop: {_order('loop')}. Branch: {_order('branch')}.")
 def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
@@ -235,13 +241,22 @@ def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("loop", family="flow", summary="creates the last task of a loop control",
-        params=_step_params("loop"), body="optional", example="#%loop(name=loop1)\ni += 1",
-        details=f"Depends on the start task; runs the condition to go round again. "
-        f"Loop control: {_order('loop')}.")
+        params=[*_step_params("loop"),
+                Param("max_rounds", "int", default=DEFAULT_MAX_LOOP_ROUNDS,
+                      help=f"local and Dask: the most rounds the loop may run (default "
+                      f"{DEFAULT_MAX_LOOP_ROUNDS}); a condition that still says loop after "
+                      "the last one fails the loop task (LoopLimitError)")],
+        body="optional",
+        example="#%loop(name=loop1)\nprint('end of round', variables.get('PA_TASK_ITERATION'))",
+        details=f"Depends on the start task; runs the condition to go round again (each round "
+        f"sees PA_TASK_ITERATION, from 0). Loop control: {_order('loop')}.")
 def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    if call.args["max_rounds"] < 1:
+        raise call.error("max_rounds must be at least 1", "max_rounds")
     control = _advance(engine, call, ("loop",))
     first = control.tasks["start"]
-    flow = FlowInfo(block="end", action="loop", script=control.script, target=first)
+    flow = FlowInfo(block="end", action="loop", script=control.script, target=first,
+                    max_rounds=call.args["max_rounds"])
     _step_task(engine, call, ctx, control, "loop", [first], flow)
 
 
@@ -249,7 +264,8 @@ def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("branch", family="flow", summary="creates the deciding task of a branch control",
-        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nx = 1",
+        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nvariables.put('x', 1)\n\n"
+        "#%condition()\nbranch = 'if' if variables.get('x') > 0 else 'else'",
         details=f"Branch control: {_order('branch')}.")
 def branch(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _start(engine, call, ctx, "branch")

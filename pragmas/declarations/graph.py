@@ -1,4 +1,4 @@
-"""Pragma family: graph — draw_job, write_dot, import_dot (SPEC §6)."""
+"""Pragma family: graph — draw_job, write_dot, import_dot."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pragma family: running — submit_job, wait_job, run_local, results and outputs (SPEC §4-5).
+"""Pragma family: running — submit_job, wait_job, run_local, results and outputs.
 
 ``#%submit_job()`` plans the job (validation first: nothing runs if it fails), hands it to the
 connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an

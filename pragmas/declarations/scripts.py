@@ -2,7 +2,7 @@
 
 Pre and post scripts run on every backend. Selection scripts, fork environments and the runtime
 environment are ProActive's: they are kept in the job model and carried into the ProActive job;
-the other backends say once that they do not apply (SPEC §2).
+the other backends say once that they do not apply.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def selection_script(engine: Any, call: PragmaCall, ctx: Any) -> None:
     params=_script_params(),
     body="optional",
     backends=PROACTIVE_ONLY,
-    example="#%fork_env(name=train, path=./fork_env.py)",
+    example="#%fork_env(name=train)\n"
+    "forkEnvironment.addSystemEnvironmentVariable('OMP_NUM_THREADS', '4')",
 )
 def fork_env(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _attach(engine, call, ctx, "fork_env")
@@ -130,7 +131,8 @@ def job_selection_script(engine: Any, call: PragmaCall, ctx: Any) -> None:
     params=[language_param(), PATH, FORCE],
     body="optional",
     backends=PROACTIVE_ONLY,
-    example="#%job_fork_env(path=./fork_env.py)",
+    example="#%job_fork_env()\n"
+    "forkEnvironment.addSystemEnvironmentVariable('OMP_NUM_THREADS', '4')",
 )
 def job_fork_env(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _attach_to_job(engine, call, ctx, "job_fork_env", "fork_env")

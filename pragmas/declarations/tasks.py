@@ -1,4 +1,4 @@
-"""Pragma family: tasks — task, delete_task, import, configure, job (SPEC §2).
+"""Pragma family: tasks — task, delete_task, import, configure, job.
 
 Also the helpers the other task-creating families (flow) share: the task parameters, reading a
 body from ``path=``, compiling a Python body at definition, warning about unknown deps.
@@ -178,7 +178,8 @@ def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
     summary="creates or replaces a task whose code is the rest of the cell",
     params=TASK_PARAMS,
     body="optional",
-    example="#%task(name=train, dep=[prep], import=[df], export=[model])\nmodel = fit(df)",
+    example="#%task(name=prep, export=[df])\ndf = [3, 1, 2]\n\n"
+    "#%task(name=train, dep=[prep], import=[df], export=[model])\nmodel = sorted(df)",
     details=(
         "Running the cell again replaces the task with what the cell now says (idempotent); "
         "pre/post/selection scripts and fork environments attached by other cells are kept. "
@@ -196,7 +197,7 @@ def task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     family="tasks",
     summary="removes a task (and the dependencies on it) from the job",
     params=[Param("name", "name", required=True, help="the task to remove")],
-    example="#%delete_task(name=train)",
+    example="#%task(name=scratch)\nprint('not needed after all')\n\n#%delete_task(name=scratch)",
 )
 def delete_task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     existing_task(engine, call)
@@ -211,7 +212,7 @@ def delete_task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     summary="code (usually imports) run at the start of every task of a language",
     params=[language_param()],
     body="required",
-    example="#%import()\nimport numpy as np\nimport pandas as pd",
+    example="#%import()\nimport math\nimport statistics",
     details=(
         "Running it again replaces that language's import code. It applies when the job is "
         "submitted, so it reaches tasks defined before it too (Activeeon's kernel applied it "

@@ -1,5 +1,4 @@
-"""The pragma language through the real kernel, with jupyter_client as the peer (SPEC §1, §2,
-§6): errors as one Jupyter error with a caret, help, completion, inspection, is_complete,
+"""The pragma language through the real kernel, with jupyter_client as the peer: errors as one Jupyter error with a caret, help, completion, inspection, is_complete,
 draw_job's SVG and the dot round trip."""
 
 from __future__ import annotations

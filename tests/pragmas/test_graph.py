@@ -1,4 +1,4 @@
-"""The job as a picture and as a dot file (SPEC §6), drawn by the real Graphviz ``dot``."""
+"""The job as a picture and as a dot file, drawn by the real Graphviz ``dot``."""
 
 from __future__ import annotations
 
