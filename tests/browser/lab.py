@@ -138,3 +138,101 @@ class LabServer:
 
     def remove(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+#: JavaScript: the notebook panel JupyterLab shows, once its kernel is idle
+_CURRENT = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+_KERNEL_IDLE = (
+    f"() => {{ const panel = {_CURRENT}; const kernel = panel && panel.sessionContext && "
+    "panel.sessionContext.session && panel.sessionContext.session.kernel; "
+    "return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected'; }"
+)
+#: JavaScript: WCAG contrast of every visible text under ``root`` with its effective background
+#: (colours with alpha blended over the nearest opaque background up the tree)
+_TEXT_CONTRASTS = """(root) => {
+  const parse = (c) => {
+    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const blend = (fg, bg) => [0, 1, 2].map((i) => fg[i] * fg[3] + bg[i] * (1 - fg[3]));
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let bg = [255, 255, 255];
+    for (const layer of layers.reverse()) bg = blend(layer, bg);
+    return bg;
+  };
+  const lum = (rgb) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const [r, g, b] = rgb.map(f);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const found = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    const el = walker.currentNode.parentElement;
+    const style = getComputedStyle(el);
+    if (!text || style.visibility !== 'visible' || el.getClientRects().length === 0) continue;
+    const bg = background(el);
+    const fg = blend(parse(style.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    found.push({text: text.slice(0, 60), ratio: (hi + 0.05) / (lo + 0.05)});
+  }
+  return found;
+}"""
+
+
+class LabPage:
+    """A Playwright page on the server's JupyterLab, driven through Lab's own commands."""
+
+    def __init__(self, page, server: LabServer, errors: list[str]):
+        self.page = page
+        self.server = server
+        self.errors = errors  #: the console's errors and the page's uncaught exceptions
+
+    def open(self, notebook: str, timeout: float = 120) -> None:
+        """Open the notebook and wait for its kernel to be ready."""
+        self.page.goto(self.server.lab_url(notebook))
+        self.page.wait_for_function(_KERNEL_IDLE, timeout=timeout * 1000)
+
+    def command(self, name: str, args: dict | None = None):
+        """Run a JupyterLab command; its promise is awaited (run-all ends with the last cell)."""
+        return self.page.evaluate("([name, args]) => window.jupyterapp.commands.execute("
+                                  "name, args).then(() => null)", [name, args or {}])
+
+    def run_all(self, timeout: float = 240) -> None:
+        self.page.set_default_timeout(timeout * 1000)
+        self.command("notebook:run-all-cells")
+        self.page.wait_for_function(_KERNEL_IDLE, timeout=timeout * 1000)
+
+    def cell(self, index: int):
+        """The index-th cell of the notebook (a Playwright locator)."""
+        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+    def cell_of(self, source_start: str):
+        """The code cell whose source starts with ``source_start``."""
+        sources = self.page.evaluate(
+            f"() => {_CURRENT}.content.widgets.map((c) => c.model.sharedModel.getSource())")
+        matches = [i for i, source in enumerate(sources) if source.startswith(source_start)]
+        assert matches, f"no cell starts with {source_start!r}"
+        return self.cell(matches[0])
+
+    def use_theme(self, theme: str, timeout: float = 30) -> None:
+        """Switch to ``theme`` ("JupyterLab Light", "JupyterLab Dark") and wait until on."""
+        self.command("apputils:change-theme", {"theme": theme})
+        self.page.wait_for_function(
+            "(theme) => document.body.dataset.jpThemeName === theme && "
+            "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()",
+            arg=theme, timeout=timeout * 1000)
+        self.next_frames()  # the theme's stylesheet applies on the next frames
+
+    def next_frames(self) -> None:
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame("
+                           "() => requestAnimationFrame(done)))")
+
+    def text_contrasts(self, locator) -> list[dict]:
+        return locator.evaluate(_TEXT_CONTRASTS)
