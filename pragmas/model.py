@@ -1,4 +1,4 @@
-"""The job model: what the pragma cells of a notebook have declared so far (SPEC §2).
+"""The job model: what the pragma cells of a notebook have declared so far.
 
 Plain data, no behaviour beyond bookkeeping: validation lives in ``pragma_kernel.pragmas.validation``, drawing
 in ``pragma_kernel.pragmas.graph``, running in the engine and backends. Every backend reads these classes.
@@ -48,7 +48,7 @@ DEFAULT_MAX_LOOP_ROUNDS = 1000  #: see FlowInfo.max_rounds; #%loop(max_rounds=N)
 
 @dataclass
 class FlowInfo:
-    """ProActive control flow (SPEC §8): the block a task opens/closes and its flow script."""
+    """ProActive control flow: the block a task opens/closes and its flow script."""
 
     block: str | None = None  #: "start" | "end" | None
     action: str | None = None  #: "replicate" | "loop" | "if" | None

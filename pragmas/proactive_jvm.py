@@ -39,6 +39,14 @@ class JavaMissingError(RuntimeError):
         super().__init__(message + (f" ({detail})" if detail else ""))
 
 
+class SDKMissingError(RuntimeError):
+    """The ``proactive`` SDK is not installed in the kernel's environment."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"ProActive's SDK is not installed ({detail}): `pip install proactive`, "
+                         "then restart the kernel")
+
+
 class WorkflowXMLInvalid(ValueError):
     """ProActive's validator rejected a workflow; the message is the validator's own."""
 
@@ -110,9 +118,7 @@ def _start_gateway() -> Any:
     try:
         import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
     except ImportError as missing:
-        raise RuntimeError(
-            f"ProActive's SDK is not installed ({missing}): `pip install proactive`"
-        ) from None
+        raise SDKMissingError(str(missing)) from None
 
     try:
         with _interrupts_ignored():
@@ -150,7 +156,7 @@ def validate_workflow_xml(xml: str) -> None:
 
     Uses ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace`` names,
     read from inside the SDK's scheduler-api jar: the route that works on Java 17 (ProActive's
-    full parser ``StaxJobFactory`` does not, see research/PROACTIVE.md).
+    full parser ``StaxJobFactory`` does not: its ImageIO service-registry check fails there).
     """
     from py4j.protocol import Py4JJavaError
 

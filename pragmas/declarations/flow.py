@@ -1,4 +1,4 @@
-"""Pragma family: flow — ProActive's control flow (SPEC §8), with Activeeon's syntax and order.
+"""Pragma family: flow — ProActive's control flow, with Activeeon's syntax and order.
 
 Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 
@@ -9,8 +9,9 @@ Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 Task-creating steps define tasks like ``#%task`` and record the control in ``Task.flow``
 (block start/end, the flow script, its targets) so the ProActive export carries it and the
 embedded backends can run it. ``runs`` and ``condition`` take the flow script as body. Running
-the cell of a step already written again is allowed (cells are edited and re-run); skipping a
-step is an error that says which pragma is expected.
+the cell of a step already written again is allowed (cells are edited and re-run) and replaces
+its task; a step naming another task (a second ``#%loop``) and skipping a step are errors that
+say which pragma is expected.
 """
 
 from __future__ import annotations
@@ -142,9 +143,27 @@ def flow_script_language(code: str) -> str:
 def _step_task(engine: Any, call: PragmaCall, ctx: Any, control: FlowControl, prefix: str,
                dep: list[str], flow: FlowInfo) -> str:
     name = _derived_name(call, control, prefix)
+    _refuse_a_second(engine, call, control, name)
     define_task(engine, call, ctx, name=name, dep=dep, flow=flow)
     control.tasks[call.spec.name] = name
     return name
+
+
+def _refuse_a_second(engine: Any, call: PragmaCall, control: FlowControl, name: str) -> None:
+    """A step made its task already: running its cell again replaces that task, but a step
+    naming another task would give the control two (a loop block with two ends, as Activeeon's
+    kernel refuses too)."""
+    step = call.spec.name
+    made = control.tasks.get(step)
+    if made is None or made == name or made not in engine.job.tasks:
+        return
+    first = next(iter(control.tasks.values()))
+    raise PragmaStateError(
+        f"this {control.kind} control (from '{first}') already has its #%{step} task '{made}'; "
+        f"a control has one. To start another {control.kind}, begin with "
+        f"#%{SEQUENCES[control.kind][0]}(...); to rename '{made}', #%delete_task(name={made}) "
+        "first"
+    )
 
 
 def _opening_params(what: str) -> list[Param]:

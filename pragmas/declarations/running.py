@@ -1,4 +1,4 @@
-"""Pragma family: running — submit_job, wait_job, run_local, results and outputs (SPEC §4-5).
+"""Pragma family: running — submit_job, wait_job, run_local, results and outputs.
 
 ``#%submit_job()`` plans the job (validation first: nothing runs if it fails), hands it to the
 connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an
@@ -21,7 +21,7 @@ from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.model import CodeSegment
-from pragma_kernel.pragmas.progress import JobProgress, prefix_lines
+from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -138,14 +138,13 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
     """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
     other backend says once, plainly, which ProActive-only settings it does not apply."""
-    placement = {k: call.args[k] for k in ("nodesource", "host", "token", "input_path",
-                                           "output_path") if call.args.get(k)}  # fmt: skip
+    from pragma_kernel.pragmas.backends.proactive import SUBMIT_OPTIONS, proactive_only_notices
+
+    placement = {k: call.args[k] for k in SUBMIT_OPTIONS if call.args.get(k)}
     plan.placement = placement
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
-    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
-
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
 
@@ -304,7 +303,10 @@ def find_run(engine: Any, call: PragmaCall) -> JobRun:
         found = [r for r in runs if str(r.job_id) == str(job_id)]
         if not found:
             known = ", ".join(str(r.job_id) for r in runs)
-            raise NoSuchJobError(f"no submitted job has id {job_id} (known ids: {known})")
+            raise NoSuchJobError(
+                f"no job with id {job_id} was submitted from this kernel (its jobs: {known}); "
+                "the results of jobs submitted elsewhere, e.g. from Activeeon's kernel to a "
+                "ProActive server, are not fetched: submit the job here first")
         return found[-1]
     if job_name is not None:
         found = [r for r in runs if r.name == job_name]
@@ -493,8 +495,8 @@ def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
         if output.kind == "stream":
             text = prefix_lines(output.text, f"[{result.name}] ") if header else output.text
             ctx.stream(output.name or "stdout", text)
-        else:
-            ctx.display(output.data, output.metadata)
+        else:  # the header names the task; print_task_output of one task needs no caption
+            show_task_display(ctx, output, result.name, caption=header)
     if not result.outputs and not header:
         ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
 

@@ -1,4 +1,4 @@
-"""Pragma family: tasks — task, delete_task, import, configure, job (SPEC §2).
+"""Pragma family: tasks — task, delete_task, import, configure, job.
 
 Also the helpers the other task-creating families (flow) share: the task parameters, reading a
 body from ``path=``, compiling a Python body at definition, warning about unknown deps.
@@ -88,6 +88,23 @@ def check_identifiers(call: PragmaCall, names: list[str], param: str) -> None:
             raise call.error(f"{name!r} is not a Python variable name", param)
 
 
+def refuse_if_not_run_here(engine: Any, call: PragmaCall, language: str, what: str) -> None:
+    """Refuse, at definition, code in a language only ProActive's script engines run (Jython,
+    Groovy, R...) while the backend is local or Dask: it could only fail at submission there,
+    and a Jython body would otherwise run as CPython 3 without notice."""
+    from pragma_kernel.pragmas.runtime import LOCAL_LANGUAGES
+
+    backend = engine.backend.name if engine.backend is not None else "local"
+    if backend == "proactive" or language.lower() in LOCAL_LANGUAGES:
+        return
+    raise call.error(
+        f"{language} {what} run only on a ProActive scheduler; the {backend} backend runs "
+        "Python and Linux_Bash (also Bash, Shell). Connect to ProActive first "
+        "(#%connect(host=..., login=...)), or write it in Python",
+        "language",
+    )
+
+
 def compile_if_python(code: str, language: str, source: SourceLocation) -> None:
     """Compile a Python body now, so a syntax error is reported at definition."""
     if language == "Python":
@@ -113,6 +130,7 @@ def define_task(
     if name in dep:
         raise call.error(f"task '{name}' cannot depend on itself", "dep")
     language = args.get("language") or DEFAULT_LANGUAGE
+    refuse_if_not_run_here(engine, call, language, "tasks")
     code, source = load_body(call, ctx)
     task = Task(name=name, code=code, language=language, source=source, dep=dep,
                 path=args.get("path"), generic_info=dict(args.get("generic_info") or {}),

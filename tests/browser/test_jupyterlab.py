@@ -98,11 +98,6 @@ def _luminance(rgb: tuple[int, int, int]) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ipywidgets need the widget support of #10 (branch issue10): until it lands the "
-    "kernel prints a TypeError from Widget._repr_mimebundle_ instead of the slider",
-)
 def test_a_widget_renders_as_a_slider(page, lab):
     page.open(lab.add_notebook("widgets.ipynb",
                                cells=["import ipywidgets\nipywidgets.IntSlider(value=3, max=9)"]))

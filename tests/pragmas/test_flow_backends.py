@@ -1,4 +1,4 @@
-"""ProActive's control flow (SPEC §8) run by the embedded and the Dask backend with the same
+"""ProActive's control flow run by the embedded and the Dask backend with the same
 meaning: the runs / condition scripts decide at run time. Cells go through the real engine; tasks
 run in real worker processes, or on a real Dask cluster (scheduler + 2 workers on 127.0.0.1)."""
 
