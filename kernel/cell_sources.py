@@ -1,90 +1,167 @@
-"""Cell sources kept in :mod:`linecache`, with bounded memory.
+"""The source of each cell in :mod:`linecache`, under a file name that says which cell it was.
 
-A cell is compiled under a synthetic file name whose text must be in ``linecache`` for its
-tracebacks to quote it, and for ``inspect.getsource`` of what it defined. Kept forever, every
-execute would add its text to the kernel (a frontend that polls grows it without end). Kept
-here, as IPython's compiler thinks of it:
+A cell is compiled under a name such as ``<Cell In[3]>`` (``<Cell In[3]#2>`` when the same label
+comes again, as it does for non-history runs), and its lines are put into ``linecache`` under
+that name with mtime None, which ``linecache.checkcache`` leaves alone. So tracebacks,
+``inspect.getsource``, ``obj??``, ``warnings`` and pdb show the cell and its lines, as IPython's
+``CachingCompiler`` makes them do under ipykernel.
 
-- cells that define functions, classes or lambdas (their code outlives the run and may raise,
-  or be inspected, much later): the ``defining`` most recently used;
-- every other cell: the ``recent`` last ones (a traceback is formatted while its cell runs);
-- and never more than ``max_chars`` characters in all, the least recently used going first.
+Unlike IPython, which keeps every cell for the life of the kernel, the memory is bounded:
 
-Use: ``CELL_SOURCES.remember(filename, source, label)`` where a cell is compiled, and
-``CELL_SOURCES.label(filename)`` where a traceback names it (which also marks it used).
+- the last :data:`RECENT_CELLS` cells are always kept (the running cell, ``%tb`` of a recent
+  error);
+- older cells are kept only if they may define code that outlives them (``def``, ``class``,
+  ``lambda`` in the text: functions, classes and generators are what tracebacks and
+  ``inspect`` come back to later), at most :data:`MAX_DEFINING_CELLS` of them and
+  :data:`MAX_DEFINING_CHARS` characters, the oldest dropped first.
+
+A dropped cell still names itself in tracebacks (``Cell In[3], line 2``); only its lines are gone.
+
+``inspect.getsource`` of a *class* defined in a cell needs one more step: ``inspect.getfile``
+looks for the file of the class's module, and ``__main__`` has none (a file would make libraries
+believe a script runs). :func:`install_class_lookup` lets ``inspect.getfile`` fall back on the
+cell that defined the class.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import linecache
 import re
-import threading
 from collections import OrderedDict
+from typing import Any
 
-#: a def, class or lambda anywhere in the text (a false hit only keeps a cell longer)
+RECENT_CELLS = 50  #: the newest cells, kept whatever they contain
+MAX_DEFINING_CELLS = 1000  #: older cells kept because they define functions or classes
+MAX_DEFINING_CHARS = 64 * 1024 * 1024  #: ... and their total size
+#: a cell that may define code outliving its run; a word in a string or comment only keeps a
+#: cell longer than needed
 _DEFINES = re.compile(r"\b(?:def|class|lambda)\b")
+#: a cell's file name: ``<label>``, or ``<label#serial>`` from the second cell of a label on
+_CELL_FILE = re.compile(r"<(?P<label>.+?)(?:#(?P<serial>[0-9]+))?>")
 
 
 class CellSources:
-    """The cells whose text ``linecache`` holds, bounded by count and by size."""
+    """The registry of cell file names, their labels and their linecache entries."""
 
-    def __init__(self, recent: int = 100, defining: int = 5000, max_chars: int = 64_000_000):
-        self.recent, self.defining, self.max_chars = recent, defining, max_chars
-        self._plain: OrderedDict[str, int] = OrderedDict()  #: file name -> its size
+    def __init__(
+        self,
+        recent: int = RECENT_CELLS,
+        max_defining: int = MAX_DEFINING_CELLS,
+        max_defining_chars: int = MAX_DEFINING_CHARS,
+    ):
+        self.recent = recent
+        self.max_defining = max_defining
+        self.max_defining_chars = max_defining_chars
+        # label -> how many cells were registered under it; a file name says its label, so
+        # nothing else is kept per cell once its lines are dropped (a frontend polling with
+        # non-history executes, all "Cell In[ ]", grows nothing)
+        self._uses: dict[str, int] = {}
+        # file name -> (may define code, size): the recent cells, then the older defining ones
+        self._recent: OrderedDict[str, tuple[bool, int]] = OrderedDict()
         self._defining: OrderedDict[str, int] = OrderedDict()
-        self._labels: dict[str, str] = {}  #: file name -> how tracebacks name it
-        self._chars = 0
-        self._lock = threading.Lock()
+        self._defining_chars = 0
 
-    def __len__(self) -> int:
-        return len(self._plain) + len(self._defining)
-
-    def remember(self, filename: str, source: str, label: str | None = None) -> None:
-        """Put ``source`` in linecache under ``filename`` (replacing what it held)."""
+    def register(self, source: str, label: str) -> str:
+        """Put a cell's source into linecache under a new file name and return that name."""
+        serial = self._uses.get(label, 0) + 1
+        self._uses[label] = serial
+        filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
         lines = source.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
-        with self._lock:
-            self._forget(filename)
-            linecache.cache[filename] = (len(source), None, lines, filename)
-            kept = self._defining if _DEFINES.search(source) else self._plain
-            kept[filename] = len(source)
-            self._chars += len(source)
-            if label is not None:
-                self._labels[filename] = label
-            self._evict(keep=filename)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        self._recent[filename] = (bool(_DEFINES.search(source)), len(source))
+        self._forget_old()
+        return filename
 
     def label(self, filename: str) -> str | None:
-        """The label of a remembered cell (None for any other file); marks it used."""
-        with self._lock:
-            for kept in (self._defining, self._plain):
-                if filename in kept:
-                    kept.move_to_end(filename)
-            return self._labels.get(filename)
+        """The label of a cell file name ("Cell In[3]"), or None for an ordinary file."""
+        named = _CELL_FILE.fullmatch(filename)
+        if named is None:
+            return None
+        label, serial = named["label"], int(named["serial"] or 1)
+        return label if 1 <= serial <= self._uses.get(label, 0) else None
 
-    def _evict(self, keep: str) -> None:
-        """Drop the oldest cells over the bounds, never ``keep`` (the cell being run)."""
-        while len(self._plain) > self.recent:
-            self._forget(next(iter(self._plain)))
-        while len(self._defining) > self.defining:
-            self._forget(next(iter(self._defining)))
-        while self._chars > self.max_chars:
-            oldest = next((f for kept in (self._plain, self._defining) for f in kept
-                           if f != keep), None)
-            if oldest is None:
-                return
-            self._forget(oldest)
+    def kept(self) -> list[str]:
+        """The file names whose lines are in linecache, oldest first."""
+        return [*self._defining, *self._recent]
 
-    def _forget(self, filename: str) -> None:
-        for kept in (self._plain, self._defining):
-            size = kept.pop(filename, None)
-            if size is not None:
-                self._chars -= size
-                entry = linecache.cache.get(filename)
-                if entry is not None and entry[1] is None:  # ours, not a real file's
-                    del linecache.cache[filename]
-        self._labels.pop(filename, None)
+    def _forget_old(self) -> None:
+        """Constant time per cell: the cell leaving the recent ones is kept or dropped, then the
+        oldest defining cells go while over a limit."""
+        while len(self._recent) > self.recent:
+            filename, (defines, size) = self._recent.popitem(last=False)
+            if defines:
+                self._defining[filename] = size
+                self._defining_chars += size
+            else:
+                linecache.cache.pop(filename, None)
+        while self._defining and (len(self._defining) > self.max_defining
+                                  or self._defining_chars > self.max_defining_chars):
+            filename, size = self._defining.popitem(last=False)
+            self._defining_chars -= size
+            linecache.cache.pop(filename, None)
+
+    def class_file(self, cls: type) -> str | None:
+        """The cell that defined ``cls``: the one its methods were compiled in, else the newest
+        kept cell with a ``class`` statement of that qualified name."""
+        for value in vars(cls).values():
+            function = getattr(value, "__func__", value)  # classmethod, staticmethod
+            if isinstance(value, property):
+                function = value.fget
+            code = getattr(function, "__code__", None)
+            if code is not None and self.label(code.co_filename) is not None:
+                return code.co_filename
+        for filename in reversed(self.kept()):
+            if _defines_class(linecache.getlines(filename), cls.__qualname__):
+                return filename
+        return None
 
 
-#: the kernel's cells (tracebacks, inspection)
-CELL_SOURCES = CellSources()
+def _defines_class(lines: list[str], qualname: str) -> bool:
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:  # a cell with magics: not Python as written
+        return False
+    return qualname in _class_qualnames(tree.body, "")
+
+
+def _class_qualnames(body: list[ast.stmt], prefix: str) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            name = prefix + node.name
+            names.add(name)
+            names |= _class_qualnames(node.body, name + ".")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names |= _class_qualnames(node.body, f"{prefix}{node.name}.<locals>.")
+    return names
+
+
+#: the registry of this kernel process
+cells = CellSources()
+
+
+def install_class_lookup() -> None:
+    """Make ``inspect.getfile`` (hence ``getsource``, ``getsourcelines``) find the cell of a
+    class defined in a cell, where it would say "source code not available"."""
+    if getattr(inspect.getfile, "_knows_cells", False):
+        return
+    original = inspect.getfile
+
+    def getfile(object: Any) -> str:
+        try:
+            return original(object)
+        except OSError:
+            if not inspect.isclass(object) or object.__module__ != "__main__":
+                raise
+            filename = cells.class_file(object)
+            if filename is None:
+                raise
+            return filename
+
+    getfile.__doc__ = original.__doc__
+    getfile._knows_cells = True  # type: ignore[attr-defined]
+    inspect.getfile = getfile

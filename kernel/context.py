@@ -78,6 +78,13 @@ class CellContext:
         self.flush()
         self.io.publisher.publish(msg_type, content, self.parent_header, buffers=buffers)
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        if self.silent or not text:
+            return
+        self.flush()  # after what the cell wrote before it
+        parent = {**self.parent_header, "msg_id": f"{self.parent_header.get('msg_id', '')}-session"}
+        self.io.publisher.publish("stream", {"name": name, "text": text}, parent)
+
     def display(
         self,
         data: dict[str, Any],
@@ -103,14 +110,12 @@ class CellContext:
 
     # -- input -------------------------------------------------------------------------------
     def input(self, prompt: str = "", password: bool = False) -> str:
-        """A line from the frontend; StdinNotAllowed when it said allow_stdin=False."""
-        from pragma_kernel.kernel.stdin import StdinNotAllowed
+        """A line from the frontend; ``StdinNotImplementedError`` (a NotImplementedError, as
+        under ipykernel) when it said allow_stdin=False."""
+        from pragma_kernel.kernel.stdin import stdin_not_implemented
 
         if not self.allow_stdin:
-            raise StdinNotAllowed(
-                "input() is not available: this frontend does not support stdin "
-                "(the execute request had allow_stdin=False)"
-            )
+            raise stdin_not_implemented("getpass" if password else "raw_input")
         self.flush()
         return self.io.stdin.request(prompt, password, self.request)
 

@@ -79,7 +79,9 @@ class RequestHandlers:
     def complete(self, request: Message) -> dict[str, Any]:
         code, cursor = self._code_and_cursor(request)
         engine = self._pragma_engine(code)
-        reply = engine.complete(code, cursor) if engine is not None else None
+        reply = None
+        if engine is not None:
+            reply = engine.complete(code, cursor, self.executor.shell.user_variables())
         if reply is None:
             reply = self.executor.shell.complete(code, cursor)
         return {"status": "ok", "metadata": {}, **reply}
@@ -154,7 +156,7 @@ class RequestHandlers:
     # -- control (and shell, for old clients) ------------------------------------------------
     def shutdown(self, request: Message) -> dict[str, Any]:
         restart = bool(request.content.get("restart", False))
-        self.app.request_exit()
+        self.app.request_exit(restart=restart)
         return {"status": "ok", "restart": restart}
 
     def interrupt(self, request: Message) -> dict[str, Any]:

@@ -11,6 +11,7 @@ re-raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -45,6 +46,13 @@ class OutputContext(Protocol):
     def stream(self, name: str, text: str) -> None:
         """Append ``text`` to ``stdout`` or ``stderr`` of the cell (batched like print)."""
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        """Write ``text`` for the client session that sent the request, outside the cell's
+        outputs: its parent header is the request's with another ``msg_id``. Terminal
+        frontends, which print what their session caused, show it; notebook frontends, which
+        file each output under the request that caused it, do not. For what a notebook shows
+        otherwise (the text of a display that terminals never see updated)."""
+
     def display(
         self,
         data: dict[str, Any],
@@ -61,7 +69,8 @@ class OutputContext(Protocol):
     def input(self, prompt: str = "", password: bool = False) -> str:
         """Ask the frontend for a line of input (``password``: not echoed).
 
-        Raises ``RuntimeError`` when the frontend does not support stdin, and
+        Raises ``StdinNotImplementedError`` (a ``NotImplementedError``, IPython's class when
+        IPython is installed) when the frontend does not support stdin, and
         ``KeyboardInterrupt`` when the user interrupts while it waits.
         """
 
@@ -79,9 +88,12 @@ class CellEngine(Protocol):
     def run_cell(self, code: str, context: OutputContext) -> None:
         """Run a claimed cell; raise :class:`CellError` to report a failure to the user."""
 
-    def complete(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
+    def complete(
+        self, code: str, cursor_pos: int, namespace: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """A complete_reply content (matches, cursor_start, cursor_end, metadata), or None
-        when the cursor is not on a pragma line (the kernel then completes Python)."""
+        when the cursor is not on a pragma line (the kernel then completes Python).
+        ``namespace``: the user's variables (what a task may import)."""
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any] | None:
         """An inspect_reply content (found, data, metadata), or None when not on a pragma."""
@@ -89,5 +101,7 @@ class CellEngine(Protocol):
     def is_complete(self, code: str) -> dict[str, Any] | None:
         """An is_complete_reply content for a pragma cell, or None to let the kernel decide."""
 
-    def shutdown(self) -> None:
-        """Release backends, worker processes and clusters; called once when the kernel exits."""
+    def shutdown(self, reason: str = "kernel shutting down") -> None:
+        """Release backends, worker processes and clusters; called once when the kernel exits.
+        ``reason`` ("kernel restarting", "kernel shutting down") is what the displays of the
+        work it stops say."""

@@ -2,19 +2,22 @@
 headers for cell code, the kernel's own frames hidden, and a last line ``Ename: evalue``
 (JupyterLab renders only the traceback list, joined with newlines).
 
-Cells are compiled under a synthetic file name registered here with :func:`register_cell`, so the
-source lines come from :mod:`linecache` and the header shows the cell's label.
+Cells are compiled under a synthetic file name registered with :func:`register_cell`
+(:mod:`kernel.cell_sources`), so the source lines come from :mod:`linecache` and the header shows
+the cell's label.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import linecache
 import os
 import types
 from dataclasses import dataclass
 from typing import Any
 
-from pragma_kernel.kernel.cell_sources import CELL_SOURCES
+from pragma_kernel.kernel import cell_sources
 
 RED = "\x1b[0;31m"
 GREEN = "\x1b[0;32m"
@@ -29,26 +32,15 @@ _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 
-_label_uses: dict[str, int] = {}  # label -> how many cells were registered under it
-
 
 def register_cell(source: str, label: str) -> str:
-    """Put a cell's source into linecache under a new file name and return that name.
-
-    The name is unique per registration (a label repeats for non-history runs); linecache keeps
-    it because its mtime is None, so tracebacks and ``inspect.getsource`` of functions defined
-    in old cells keep working, within the bounds of :data:`kernel.cell_sources.CELL_SOURCES`.
-    """
-    serial = _label_uses.get(label, 0) + 1
-    _label_uses[label] = serial
-    filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
-    CELL_SOURCES.remember(filename, source, label)
-    return filename
+    """Put a cell's source into linecache under a new file name and return that name."""
+    return cell_sources.cells.register(source, label)
 
 
 def cell_label(filename: str) -> str | None:
     """The label of a registered cell file name, or None for an ordinary file."""
-    return CELL_SOURCES.label(filename)
+    return cell_sources.cells.label(filename)
 
 
 @dataclass
@@ -229,9 +221,46 @@ def _format_frame(entry: types.TracebackType) -> str:
     else:
         head = f"File {GREEN}{_compress_user(code.co_filename)}:{lineno}{RESET}"
     if code.co_name != "<module>":
-        name = getattr(code, "co_qualname", code.co_name)  # Python 3.11+: Class.method
+        name = code_qualname(code)
         head += f", in {CYAN}{name}{BLUE}({_arguments(code)}){RESET}"
     return head + "\n" + _source_excerpt(code.co_filename, lineno, _scope(code))
+
+
+def code_qualname(code: types.CodeType) -> str:
+    """``Class.method`` as IPython shows it: the code's own on Python 3.11+; on 3.10, found in
+    the source (as IPython finds it there through ``executing``), else the bare name."""
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is not None:
+        return qualname
+    return _qualname_from_source(code.co_filename, code.co_firstlineno, code.co_name)
+
+
+@functools.lru_cache(maxsize=512)
+def _qualname_from_source(filename: str, firstlineno: int, name: str) -> str:
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except (SyntaxError, ValueError):  # a cell with magics, or no source at all
+        return name
+    found = _find_definition(tree.body, "", firstlineno, name)
+    return found or name
+
+
+def _find_definition(body: list[ast.stmt], prefix: str, firstlineno: int, name: str) -> str | None:
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            found = _find_definition(node.body, f"{prefix}{node.name}.", firstlineno, name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # a decorated function's code starts at its first decorator
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if node.name == name and first == firstlineno:
+                return prefix + name
+            found = _find_definition(node.body, f"{prefix}{node.name}.<locals>.", firstlineno,
+                                     name)  # fmt: skip
+        else:
+            continue
+        if found:
+            return found
+    return None
 
 
 def _scope(code: types.CodeType) -> tuple[int, int] | None:

@@ -1,4 +1,4 @@
-"""What makes a cell a pragma cell (SPEC §1).
+"""What makes a cell a pragma cell.
 
 Kept import-light: the kernel calls it for every cell."""
 

@@ -12,6 +12,8 @@ import copy
 import os
 import secrets
 import sys
+import types
+from collections.abc import Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,10 @@ from pragma_kernel.pragmas.validation import check_python_syntax, validate
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
     from pragma_kernel.pragmas.backends.base import Backend, JobRun
+
+
+#: seconds a backend has, at kernel exit, to end a run it was told to cancel
+STOP_WAIT = 1.0
 
 
 class PragmaEngine:
@@ -119,6 +125,8 @@ class PragmaEngine:
             except LocatedError as error:
                 raise self._label(error, ctx) from None
             except PragmaError as error:  # about the job, not a value: show the pragma's line
+                if not error.shows_pragma_line:
+                    raise
                 where = Location(call.line, call.lineno, call.columns.get("", 0))
                 raise error.shown_at(ctx.cell_label, where) from None
 
@@ -231,8 +239,11 @@ class PragmaEngine:
 
     # ------------------------------------------------------------------ editor support
 
-    def complete(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
-        return completion.complete(code, cursor_pos, self.registry, self.job.tasks)
+    def complete(self, code: str, cursor_pos: int,
+                 namespace: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        variables = [name for name, value in (namespace or {}).items()
+                     if not isinstance(value, types.ModuleType)]  # modules are not task inputs
+        return completion.complete(code, cursor_pos, self.registry, self.job.tasks, variables)
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any] | None:
         return completion.inspect(code, cursor_pos, self.registry)
@@ -241,33 +252,31 @@ class PragmaEngine:
         return completion.is_complete(code)
 
     def _auto_connect(self, ctx: OutputContext) -> None:
-        """SPEC §7: a ``proactive_config.ini`` in the working directory connects at start (the
-        first pragma cell, whose context can ask for a password). Unlike Activeeon's kernel, a
-        failure is said once and the kernel goes on with the local backend."""
+        """A ``proactive_config.ini`` in the working directory connects at start (the first
+        pragma cell, whose context can ask for a password). Whatever happens is one line; on
+        any failure the kernel stays on the local backend and the cell's pragmas still run."""
         if not os.path.isfile(os.path.join(os.getcwd(), "proactive_config.ini")):
-            return
-        from pragma_kernel.pragmas.backends.proactive import (
-            AUTOCONNECT_ERRORS,
-            connect_from_working_directory,
-        )
+            return  # the SDK and its JVM are not even imported without one
+        from pragma_kernel.pragmas.backends.proactive import auto_connect
 
-        try:
-            backend = connect_from_working_directory(os.getcwd(), ctx.input)
-        except AUTOCONNECT_ERRORS as exc:
-            ctx.stream(
-                "stderr",
-                f"Auto-connect from proactive_config.ini failed: {exc}\n"
-                "Jobs run on the local backend; #%connect(...) to try again.\n",
-            )
+        outcome = auto_connect(os.getcwd(), ctx.input)
+        if outcome is None:
             return
-        if backend is not None:
-            self.set_backend(backend)
-            ctx.stream("stdout", f"Connected from proactive_config.ini: {backend.describe()}\n")
+        if outcome.backend is not None:
+            self.set_backend(outcome.backend)
+        ctx.stream(outcome.stream, outcome.notice + "\n")
 
-    def shutdown(self) -> None:
-        for run in self.submitted:
-            if not run.done:
-                run.cancel()
+    def shutdown(self, reason: str = "kernel shutting down") -> None:
+        """Stop the running jobs, saying why in their displays ("stopped: kernel
+        restarting"), then release the backend."""
+        stopping = [run for run in self.submitted if not run.done]
+        for run in stopping:
+            run.cancel(f"stopped: {reason}")
+        for run in stopping:
+            # the kernel is on its way out: a run its backend has not ended by now is said
+            # over, so that its display shows a final state
+            if not run.wait(timeout=STOP_WAIT):
+                run.finish()
         if self.backend is not None:
             self.backend.close()
             self.backend = None

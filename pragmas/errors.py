@@ -44,6 +44,10 @@ def location_block(label: str, location: Location) -> list[str]:
 class PragmaError(CellError):
     """Base of every pragma-language error; ``ename`` is the class name."""
 
+    #: whether the engine shows the pragma line the error came from above it (False for
+    #: errors whose message already says everything, in one line)
+    shows_pragma_line = True
+
     def __init__(self, message: str, traceback: list[str] | None = None):
         super().__init__(type(self).__name__, message, traceback)
         self.message = message
@@ -101,7 +105,7 @@ class LocatedError(PragmaError):
 
 
 class PragmaSyntaxError(LocatedError):
-    """The pragma line does not follow the grammar (SPEC §1)."""
+    """The pragma line does not follow the grammar."""
 
 
 class PragmaUsageError(LocatedError):

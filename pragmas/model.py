@@ -1,4 +1,4 @@
-"""The job model: what the pragma cells of a notebook have declared so far (SPEC §2).
+"""The job model: what the pragma cells of a notebook have declared so far.
 
 Plain data, no behaviour beyond bookkeeping: validation lives in ``pragma_kernel.pragmas.validation``, drawing
 in ``pragma_kernel.pragmas.graph``, running in the engine and backends. Every backend reads these classes.
@@ -43,9 +43,12 @@ class CodeSegment:
     source: SourceLocation
 
 
+DEFAULT_MAX_LOOP_ROUNDS = 1000  #: see FlowInfo.max_rounds; #%loop(max_rounds=N) changes it
+
+
 @dataclass
 class FlowInfo:
-    """ProActive control flow (SPEC §8): the block a task opens/closes and its flow script."""
+    """ProActive control flow: the block a task opens/closes and its flow script."""
 
     block: str | None = None  #: "start" | "end" | None
     action: str | None = None  #: "replicate" | "loop" | "if" | None
@@ -54,6 +57,9 @@ class FlowInfo:
     if_target: str | None = None
     else_target: str | None = None
     continuation_target: str | None = None
+    #: a loop's cap: the round at which a condition that still says "loop" fails the loop
+    #: instead (on the local and Dask backends; ProActive has no such cap)
+    max_rounds: int = DEFAULT_MAX_LOOP_ROUNDS
 
 
 #: The longest task timeout, in seconds: the longest wait a poll() can be given (2**31 - 1 ms,

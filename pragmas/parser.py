@@ -1,4 +1,4 @@
-"""The grammar of pragma lines (SPEC §1): a tokenizer and a recursive-descent parser.
+"""The grammar of pragma lines: a tokenizer and a recursive-descent parser.
 
 ::
 

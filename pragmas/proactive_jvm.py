@@ -12,12 +12,17 @@ import contextlib
 import io
 import os
 import shutil
+import signal
+import subprocess
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 #: the workflow namespace the SDK writes (``exportJob2XML``); validation follows the document's own
 DEFAULT_NAMESPACE = "urn:proactive:jobdescriptor:3.13"
 _OFFLINE_URL = "http://localhost:8080"  # never contacted: the SDK needs *a* URL to start
+
+JVM_EXIT_WAIT = 2.0  #: seconds the JVM gets to exit after terminate() before it is killed
 
 _lock = threading.Lock()
 _gateway: Any = None
@@ -32,6 +37,14 @@ class JavaMissingError(RuntimeError):
             "JAVA_HOME). Install one, e.g. `apt-get install default-jre-headless`, then retry."
         )
         super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+class SDKMissingError(RuntimeError):
+    """The ``proactive`` SDK is not installed in the kernel's environment."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"ProActive's SDK is not installed ({detail}): `pip install proactive`, "
+                         "then restart the kernel")
 
 
 class WorkflowXMLInvalid(ValueError):
@@ -74,10 +87,29 @@ def shutdown() -> None:
 
 
 def quiet_terminate(gateway: Any) -> None:
-    """Stop a gateway's JVM. ``terminate()`` logs the REST API out first, which prints
-    "[ERROR] You are not connected!" when offline: noise for the user, not news."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        gateway.terminate()
+    """Stop a gateway's JVM, quietly and surely. ``terminate()`` logs the REST API out first,
+    which prints "[ERROR] You are not connected!" when offline: noise for the user, not news.
+    Offline, the scheduler client's own terminate ends the JVM under py4j, whose next call then
+    fails to connect: the JVM is gone, which is what was asked. Online or not, the JVM process
+    outlives terminate() until its stdin closes: it is closed here and the process waited for
+    (killed if it lingers), so nothing is left running."""
+    from py4j.protocol import Py4JError
+
+    process = getattr(getattr(gateway, "runtime_gateway", None), "java_process", None)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            gateway.terminate()
+    except Py4JError:
+        pass
+    if process is None:
+        return
+    if process.stdin is not None:
+        process.stdin.close()  # py4j starts it with --die-on-broken-pipe: this is its exit
+    try:
+        process.wait(timeout=JVM_EXIT_WAIT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _start_gateway() -> Any:
@@ -86,16 +118,32 @@ def _start_gateway() -> Any:
     try:
         import proactive  # heavy import (py4j, requests): only when a JVM is really wanted
     except ImportError as missing:
-        raise RuntimeError(
-            f"ProActive's SDK is not installed ({missing}): `pip install proactive`"
-        ) from None
+        raise SDKMissingError(str(missing)) from None
 
     try:
-        return proactive.ProActiveGateway(_OFFLINE_URL)
+        with _interrupts_ignored():
+            return proactive.ProActiveGateway(_OFFLINE_URL)
     except Exception as exc:  # py4j raises a bare Exception when java fails to start
         if "java" in str(exc).lower():
             raise JavaMissingError(str(exc)) from exc
         raise
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Start the JVM with SIGINT ignored, a disposition that survives exec and that the JVM
+    then keeps (as under ``nohup``). Jupyter interrupts a kernel by sending SIGINT to its
+    whole process group: without this, interrupting any cell (and every shutdown, which
+    interrupts first) would end the JVM and with it the ProActive connection. Only the main
+    thread may change signal dispositions; elsewhere the JVM starts as it would anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def jvm() -> Any:
@@ -108,7 +156,7 @@ def validate_workflow_xml(xml: str) -> None:
 
     Uses ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace`` names,
     read from inside the SDK's scheduler-api jar: the route that works on Java 17 (ProActive's
-    full parser ``StaxJobFactory`` does not, see research/PROACTIVE.md).
+    full parser ``StaxJobFactory`` does not: its ImageIO service-registry check fails there).
     """
     from py4j.protocol import Py4JJavaError
 

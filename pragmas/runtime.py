@@ -1,4 +1,4 @@
-"""The code that runs inside a task, identical on every backend (SPEC §3).
+"""The code that runs inside a task, identical on every backend.
 
 CONTRACT (stable; the Dask and ProActive backends call only this)::
 
@@ -23,7 +23,9 @@ location; ``setup_source`` is where the ``#%import`` code was written); ``TaskOu
 control-flow script, run after the task: ``{"runs": N}``, ``{"loop": bool}`` or
 ``{"branch": "if"|"else"}``; see ``pragma_kernel.pragmas.backends.flow_graph.FlowGraph`` for how the embedded
 backend applies it); helper :func:`gather_inputs`. Variables put by ancestors override job and
-task variables; ``PA_TASK_ITERATION`` is 0 outside loops.
+task variables; ``PA_TASK_ITERATION`` is 0 outside loops. ``from_plan`` takes the run's
+``job_id`` (backends pass it) for ProActive's ``PA_JOB_ID`` and ``PA_TASK_ID``. Bash bodies get
+the language's ``#%import`` code too, and every variable as ``$NAME`` and ``$variables_NAME``.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from __future__ import annotations
 import ast
 import linecache
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -43,14 +48,23 @@ from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas.backends.base import Output, TaskError
-from pragma_kernel.pragmas.model import MAX_RUNS, CodeSegment, Script, SourceLocation
+from pragma_kernel.pragmas.model import (
+    DEFAULT_MAX_LOOP_ROUNDS,
+    MAX_RUNS,
+    CodeSegment,
+    Script,
+    SourceLocation,
+)
 from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.base import JobPlan
 
-PYTHON_LANGUAGES = frozenset({"python", "cpython", "python3", "jython"})
+#: CPython 3 only: Jython (Python 2 on the JVM) is one of ProActive's engines, not this runtime's
+PYTHON_LANGUAGES = frozenset({"python", "cpython", "python3"})
 SHELL_LANGUAGES = frozenset({"linux_bash", "bash", "shell"})
+#: what this runtime runs (lower case); any other language needs a ProActive scheduler
+LOCAL_LANGUAGES = PYTHON_LANGUAGES | SHELL_LANGUAGES
 RESULT_KEY = "__result__"  #: key of ``result`` in ``TaskOutcome.packed``
 VARIABLES_KEY = "__variables__"  #: key of inherited variables in ``inputs``
 _UNSET = object()
@@ -84,6 +98,7 @@ class TaskSpec:
     #: the script (run after the task) that sets ``runs`` / ``loop`` / ``branch``
     flow_action: str | None = None
     flow_script: Script | None = None
+    max_rounds: int = DEFAULT_MAX_LOOP_ROUNDS  #: a loop's cap (see FlowInfo.max_rounds)
     #: multiblock mode: the cells ``body`` is made of, each with its own location; a Python
     #: task runs them one by one so a traceback names the right cell and line. Empty when
     #: ``body`` comes from one place (``source``).
@@ -97,8 +112,10 @@ class TaskSpec:
         )
 
     @classmethod
-    def from_plan(cls, plan: JobPlan, task_name: str, replication: int | None = None) -> TaskSpec:
-        """The spec of one replica (``replication`` None when the task has runs=1)."""
+    def from_plan(cls, plan: JobPlan, task_name: str, replication: int | None = None,
+                  job_id: str = "") -> TaskSpec:
+        """The spec of one replica (``replication`` None when the task has runs=1);
+        ``job_id``: the id the backend gave the run (``PA_JOB_ID``, ``PA_TASK_ID``)."""
         planned = plan.tasks[task_name]
         task = planned.task
         body, source = task.code, task.source
@@ -112,6 +129,8 @@ class TaskSpec:
             PA_TASK_REPLICATION=replication if replication is not None else 0,
             PA_TASK_ITERATION=0,  # a loop's later rounds count up (the backend sets it)
         )
+        if job_id:
+            variables.update(PA_JOB_ID=job_id, PA_TASK_ID=_task_id(plan, job_id, task_name))
         return cls(
             job_name=plan.name,
             task_name=task_name,
@@ -138,8 +157,16 @@ class TaskSpec:
             retries=task.retries,
             flow_action=task.flow.action if task.flow.script is not None else None,
             flow_script=task.flow.script,
+            max_rounds=task.flow.max_rounds,
             segments=tuple(task.segments) if body == task.code else (),
         )
+
+
+def _task_id(plan: JobPlan, job_id: str, task_name: str) -> str:
+    """ProActive's task id: the job's number × 10000 + the task's position in the job."""
+    number = re.search(r"\d+$", job_id)
+    position = list(plan.tasks).index(task_name)
+    return str((int(number.group()) if number else 0) * 10000 + position)
 
 
 def _read_body(path: str) -> str:
@@ -274,7 +301,7 @@ def _run(
     keep_packed: bool,
 ) -> None:
     language = spec.language.lower()
-    if language not in PYTHON_LANGUAGES | SHELL_LANGUAGES:
+    if language not in LOCAL_LANGUAGES:
         raise TaskFailure(
             "LanguageError",
             f"task {spec.task_name!r} is written in {spec.language}, which only a ProActive "
@@ -294,7 +321,8 @@ def _run(
                 "ExportError",
                 f"task {spec.task_name!r} is {spec.language}: only Python tasks export",
             )
-        run_shell(spec.body, spec.source, variables, capture)
+        setup = CodeSegment(spec.setup_code, spec.setup_source) if spec.setup_code else None
+        run_shell(spec.body, spec.source, variables, capture, setup)
         result = None
     else:
         namespace = _task_namespace(spec, inputs, variables, replication, capture)
@@ -337,7 +365,23 @@ def run_flow_script(spec: TaskSpec, variables: TaskVariables, result: Any) -> di
     namespace = {"__name__": "__main__", "__builtins__": __builtins__, "variables": variables,
                  "result": result, name: default}  # fmt: skip
     run_python(script.code, script.source, namespace)
-    return {name: _checked_decision(spec, name, namespace[name])}
+    decision = {name: _checked_decision(spec, name, namespace[name])}
+    if decision.get("loop"):
+        _check_loop_rounds(spec, variables)
+    return decision
+
+
+def _check_loop_rounds(spec: TaskSpec, variables: TaskVariables) -> None:
+    """A condition that still says "loop" after the loop's last allowed round fails the loop,
+    rather than running forever."""
+    round_number = int(variables.get("PA_TASK_ITERATION") or 0) + 1  # rounds count from 1
+    if round_number >= spec.max_rounds:
+        raise TaskFailure(
+            "LoopLimitError",
+            f"the loop ending at task {spec.task_name!r} ran its maximum of {spec.max_rounds} "
+            f"rounds and its condition still says loop; raise the cap with "
+            f"#%loop(max_rounds=N) or check the condition",
+        )
 
 
 def _checked_decision(spec: TaskSpec, name: str, value: Any) -> Any:
@@ -526,34 +570,44 @@ def _is_runtime_frame(filename: str) -> bool:
 
 
 def run_shell(
-    code: str, source: SourceLocation, variables: TaskVariables, capture: OutputCapture
+    code: str,
+    source: SourceLocation,
+    variables: TaskVariables,
+    capture: OutputCapture,
+    setup: CodeSegment | None = None,
 ) -> None:
-    """Run ``code`` with bash; variables become environment variables (strings)."""
+    """Run ``code`` with bash; each variable arrives as ``$NAME`` and, as on ProActive, as
+    ``$variables_NAME`` (strings). ``setup`` (the ``#%import`` code of the language) is sourced
+    first, in the same shell, so what it defines is there for the code."""
     env = dict(os.environ)
-    env.update((str(k), str(v)) for k, v in variables.items())
+    for key, value in variables.items():
+        env[str(key)] = env[f"variables_{key}"] = str(value)
     padded = "\n" * max(source.first_line - 1, 0) + code
-    process = subprocess.Popen(
-        ["bash", "-c", padded, source.label],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,  # its own process group: what it leaves running ends with it
-    )
-    readers = [
-        threading.Thread(target=_pump, args=(process.stdout, "stdout", capture), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, "stderr", capture), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        status = process.wait()
-    finally:
-        # A background job (`sleep 60 &`) would hold the output pipes open, and the task
-        # with them; a daemon that left the group is the worker's to end (process_tree).
-        _kill_group(process.pid)
-    for reader in readers:
-        reader.join(SHELL_OUTPUT_WAIT)
+    with tempfile.TemporaryDirectory(prefix="pragma-bash-") as folder:
+        if setup is not None:
+            padded = _sourcing(setup, folder) + padded
+        process = subprocess.Popen(
+            ["bash", "-c", padded, source.label],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: what it leaves running ends with it
+        )
+        readers = [
+            threading.Thread(target=_pump, args=(process.stdout, "stdout", capture), daemon=True),
+            threading.Thread(target=_pump, args=(process.stderr, "stderr", capture), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            status = process.wait()
+        finally:
+            # A background job (`sleep 60 &`) would hold the output pipes open, and the task
+            # with them; a daemon that left the group is the worker's to end (process_tree).
+            _kill_group(process.pid)
+        for reader in readers:
+            reader.join(SHELL_OUTPUT_WAIT)
     if status != 0:
         raise TaskFailure("ShellError", f"bash exited with status {status} ({source.label})")
 
@@ -568,6 +622,17 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):
         pass  # nothing left in it (or no process groups here)
+
+
+def _sourcing(setup: CodeSegment, folder: str) -> str:
+    """The prefix that sources ``setup`` from a file named after where it was written (so bash
+    names that cell and line in its errors). It goes on the script's first line, which is a
+    blank padding line or the code's own first line: the code keeps its line numbers."""
+    name = setup.source.label.replace(os.sep, "_") or "#%import"
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("\n" * max(setup.source.first_line - 1, 0) + setup.code + "\n")
+    return f". {shlex.quote(path)}; "
 
 
 def _pump(pipe: Any, name: str, capture: OutputCapture) -> None:

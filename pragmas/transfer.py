@@ -1,4 +1,4 @@
-"""Moving values between processes without needless copies (SPEC §3, "large values").
+"""Moving values between processes without needless copies.
 
 A value is pickled with cloudpickle at protocol 5 with a ``buffer_callback``: large contiguous
 buffers (numpy arrays, bytes-like objects) stay out of band as memoryviews of the live object,

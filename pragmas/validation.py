@@ -1,4 +1,4 @@
-"""Checks a job before anything runs (SPEC §2–§4); ``draw_job`` uses the same graph facts.
+"""Checks a job before anything runs; ``draw_job`` uses the same graph facts.
 
 :func:`validate` finds every problem in one pass: dependency cycles (naming the tasks), deps on
 tasks that do not exist (warnings; the edge is dropped), imports that neither an ancestor exports

@@ -6,7 +6,7 @@ import getpass
 import itertools
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pragma_kernel.protocol.wire import Message
@@ -19,7 +19,7 @@ PROTOCOL_VERSION = "5.5"
 
 def utc_timestamp() -> str:
     """ISO-8601 with timezone, as jupyter_client expects (naive dates raise warnings there)."""
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _username() -> str:

@@ -23,4 +23,5 @@ def test_the_readme_reference_is_generated_from_the_declarations():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     written = readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)]
     assert written.strip() == generated.strip(), (
-        "README's pragma reference is stale: regenerate it with python -m pragma_kernel.pragmas.reference")
+        "README's pragma reference is stale: regenerate it with "
+        "python -m pragma_kernel.pragmas.reference --update README.md")

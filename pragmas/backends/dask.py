@@ -1,4 +1,4 @@
-"""The Dask distributed backend: a job's tasks as Dask tasks on a real cluster (SPEC §4, §7).
+"""The Dask distributed backend: a job's tasks as Dask tasks on a real cluster.
 
 Each replica of a task is one Dask task (``dask_task.run_replica``, on a worker) whose
 dependencies are the futures of its upstream tasks, so the scheduler spreads independent tasks

@@ -3,7 +3,7 @@ finished task's exports stay on the workers until read (``RemoteExports``).
 
 A task is submitted as soon as every task it depends on has futures, so the scheduler sees the
 job's whole shape and runs it without the kernel in between, except where ProActive's control
-flow (SPEC §8) decides at run time: the dependents of a task with a flow script are submitted
+flow decides at run time: the dependents of a task with a flow script are submitted
 once its decision is known: a split's ``runs`` sets how many replicas its process tasks run, a
 branch's condition submits the chosen arm (the other and what needs only it are skipped), a
 loop's condition submits its block again, each round seeing the variables the last one put.
@@ -152,7 +152,8 @@ class JobGraph:
 
     def _spec(self, name: str, index: int) -> TaskSpec:
         replicated = self.runs_of[name] > 1 or name in self.replicated_by_flow
-        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None)
+        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None,
+                                  job_id=self.run.job_id)
         spec.ancestors = self.flow.ancestors(name)  # control-flow edges count too
         if name in self.iteration:
             spec.variables["PA_TASK_ITERATION"] = self.iteration[name]

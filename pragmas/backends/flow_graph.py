@@ -1,4 +1,4 @@
-"""ProActive's control flow as the embedded backend runs it (SPEC §8).
+"""ProActive's control flow as the embedded backend runs it.
 
 :class:`FlowGraph` adds the edges the model keeps as flow targets to a plan's dependencies: a
 branch's if and else tasks wait for it, its continuation for whichever of them runs. It also

@@ -1,4 +1,4 @@
-"""The embedded local scheduler: a pool of worker processes on this machine (SPEC §7).
+"""The embedded local scheduler: a pool of worker processes on this machine.
 
 One scheduler thread in the kernel owns a pool of worker processes (forked from a fork server,
 one per core by default) and every submitted job. Each worker runs one task replica at a time
@@ -339,7 +339,8 @@ class _Scheduler:
         assert job.flow is not None
         ancestors = job.flow.ancestors(name)
         for replica in range(runs):
-            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None)
+            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None,
+                                      job_id=job.run.job_id)
             spec.ancestors = ancestors  # control-flow edges count too
             if name in job.iteration:
                 spec.variables["PA_TASK_ITERATION"] = job.iteration[name]

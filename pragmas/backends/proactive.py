@@ -15,8 +15,8 @@ How the rest of the engine uses it:
   login=, password=, path=, ask_password=ctx.input)``; on :data:`AUTOCONNECT_ERRORS` say why and
   keep the previous backend.
 - At start (the first pragma cell, when a ``ctx`` can ask for a password):
-  ``connect_from_working_directory(os.getcwd(), ctx.input)``; None when there is no
-  ``proactive_config.ini``; on :data:`AUTOCONNECT_ERRORS` say why and stay on the local backend.
+  ``auto_connect(os.getcwd(), ctx.input)``: None when there is no ``proactive_config.ini``, else
+  an :class:`AutoConnect` with the backend (None: stay on the local one) and the one line to say.
 - ``#%submit_job(nodesource=, host=, token=)``: ``backend.submit(plan, listener,
   placement=Placement(nodesource, host, token))`` on this backend; on the others,
   ``engine.say_once(text, text, ctx)`` for each of ``proactive_only_notices(job, backend.name,
@@ -100,9 +100,9 @@ class ProActiveConfigError(ValueError):
 
 
 def _autoconnect_errors() -> tuple[type[Exception], ...]:
-    from pragma_kernel.pragmas.proactive_jvm import JavaMissingError
+    from pragma_kernel.pragmas.proactive_jvm import JavaMissingError, SDKMissingError
 
-    return (ProActiveConnectionError, ProActiveConfigError, JavaMissingError)
+    return (ProActiveConnectionError, ProActiveConfigError, JavaMissingError, SDKMissingError)
 
 
 #: what a failed connect raises (connection refused or login rejected, bad ini file, no Java)
@@ -201,14 +201,44 @@ def read_config_file(path: str) -> tuple[str, str | None, str | None]:
     return url, login, password
 
 
-def connect_from_working_directory(
-    directory: str, ask_password: AskPassword | None = None
-) -> ProActiveBackend | None:
-    """The auto-connect at start: a backend when ``directory`` has a ``proactive_config.ini``,
-    None when it has none. Raises one of :data:`AUTOCONNECT_ERRORS` when connecting fails; the
-    caller says so and stays on the local backend (Activeeon's kernel was unusable then)."""
+@dataclass(frozen=True)
+class AutoConnect:
+    """What the auto-connect at start did: the backend (None: the kernel stays on the local
+    one) and the one line that tells the user, on ``stream``."""
+
+    backend: ProActiveBackend | None
+    notice: str
+    stream: str = "stdout"
+
+
+def auto_connect(directory: str, ask_password: AskPassword | None = None) -> AutoConnect | None:
+    """The auto-connect at start, by Activeeon's rules: None when ``directory`` has no
+    ``proactive_config.ini``; no sign-in attempt when its login is blank (Activeeon's own
+    example folder ships it so); every failure becomes one line naming the file and the remedy
+    (Activeeon's kernel refused every cell after one)."""
     path = config_file_in(directory)
-    return None if path is None else ProActiveBackend.from_config_file(path, ask_password)
+    if path is None:
+        return None
+    try:
+        url, login, password = read_config_file(path)
+        if login is None:
+            return AutoConnect(None, (
+                f"{path} names the ProActive server {url} with a blank login: not signing in "
+                "(as Activeeon's kernel); jobs run on the local backend. To use the server, "
+                f"write login= (and password=) under [user] and restart the kernel, or run "
+                f"#%connect(url={url}, login=...)."))
+        backend = ProActiveBackend.connect(url=url, login=login, password=password,
+                                           ask_password=ask_password)
+    except AUTOCONNECT_ERRORS as exc:
+        return AutoConnect(None, (
+            f"Auto-connect from {path} failed: {_sentence(exc)} Jobs run on the local backend; "
+            "correct the file and restart the kernel, or run #%connect(...)."), "stderr")
+    return AutoConnect(backend, f"Connected from {path}: {backend.describe()}")
+
+
+def _sentence(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if text.endswith(".") else text + "."
 
 
 class ProActiveBackend(Backend):
@@ -242,8 +272,8 @@ class ProActiveBackend(Backend):
         if path:
             return cls.from_config_file(path, ask_password)
         base = server_url(host, port, url)
-        login = login or _ask(ask_password, f"ProActive login for {base}: ", False)
-        password = password or _ask(ask_password, f"Password of {login} at {base}: ", True)
+        login = login or _ask(ask_password, f"ProActive login for {base}: ", False, base)
+        password = password or _ask(ask_password, f"Password of {login} at {base}: ", True, base)
         return cls(SDKSession.open(base, login, password), base, login)
 
     @classmethod
@@ -314,16 +344,26 @@ class ProActiveBackend(Backend):
         self.session.close()
 
 
-def _ask(ask_password: AskPassword | None, prompt: str, password: bool) -> str:
+def _ask(ask_password: AskPassword | None, prompt: str, password: bool, url: str) -> str:
+    what = "password" if password else "login"
+    cannot_ask = (
+        f"could not connect to the ProActive server at {url}: no {what} given, and this "
+        f"front end cannot ask for one; give {what}= to #%connect or write it in "
+        f"{CONFIG_FILE_NAME}"
+    )
     if ask_password is None:
-        what = "password" if password else "login"
-        raise ProActiveConnectionError(
-            f"no {what} given and no way to ask for one here; give {what}= or put it in "
-            f"{CONFIG_FILE_NAME}"
-        )
-    answer = ask_password(prompt, password=password)
+        raise ProActiveConnectionError(cannot_ask)
+    try:
+        answer = ask_password(prompt, password=password)
+    # A front end that does not allow stdin (nbclient, papermill, nbconvert) makes the
+    # kernel's input() raise RuntimeError (StdinNotAllowed); Ctrl-D is EOFError.
+    except RuntimeError:
+        raise ProActiveConnectionError(cannot_ask) from None
+    except EOFError:
+        answer = ""
     if not answer:
-        raise ProActiveConnectionError(f"no {'password' if password else 'login'} entered")
+        raise ProActiveConnectionError(
+            f"could not connect to the ProActive server at {url}: no {what} entered")
     return answer
 
 
@@ -672,8 +712,12 @@ def _platform_error(where: str, message: str) -> TaskError:
 
 # -- for the other backends ----------------------------------------------------------------------
 
-_NOT_HERE = "{what} {verb} ProActive's; the {backend} backend does not apply {them} (kept for " \
-    "export_xml and a ProActive connection)."
+#: submit_job's options only a ProActive scheduler uses: placement and the dataspace folders
+SUBMIT_OPTIONS = ("nodesource", "host", "token", "input_path", "output_path")
+
+_NOT_HERE = "{what} {verb} ProActive's; the {backend} backend does not apply {them} ({kept})."
+_KEPT = "kept for export_xml and a ProActive connection"
+_AT_SUBMISSION = "used only when the job is submitted to a ProActive scheduler"
 
 
 def proactive_only_notices(
@@ -681,18 +725,21 @@ def proactive_only_notices(
 ) -> list[str]:
     """What a non-ProActive backend says once when a job carries ProActive-only settings.
 
-    ``options`` are submit_job's arguments (nodesource, host, token). Each text is stable, so it
-    can be the ``say_once`` key.
+    ``options`` are submit_job's arguments (:data:`SUBMIT_OPTIONS` are ProActive's). Each text
+    is stable, so it can be the ``say_once`` key.
     """
     found = []
     if any(t.selection_script is not None for t in job.tasks.values()) or job.job_selection_script:
-        found.append(("Selection scripts (#%selection_script, #%job_selection_script)", "are", "them"))
+        found.append(("Selection scripts (#%selection_script, #%job_selection_script)", "are",
+                      "them", _KEPT))
     if any(t.fork_env is not None for t in job.tasks.values()) or job.job_fork_env:
-        found.append(("Fork environments (#%fork_env, #%job_fork_env)", "are", "them"))
+        found.append(("Fork environments (#%fork_env, #%job_fork_env)", "are", "them", _KEPT))
     if job.runtime_env:
-        found.append(("The runtime environment (#%runtime_env)", "is", "it"))
-    placement = [k for k in ("nodesource", "host", "token") if (options or {}).get(k)]
-    if placement:
-        found.append((f"submit_job's {', '.join(placement)}", "is" if len(placement) == 1
-                       else "are", "it" if len(placement) == 1 else "them"))
-    return [_NOT_HERE.format(what=w, verb=v, backend=backend_name, them=t) for w, v, t in found]
+        found.append(("The runtime environment (#%runtime_env)", "is", "it", _KEPT))
+    given = [k for k in SUBMIT_OPTIONS if (options or {}).get(k)]
+    if given:
+        one = len(given) == 1
+        found.append((f"submit_job's {', '.join(given)}", "is" if one else "are",
+                      "it" if one else "them", _AT_SUBMISSION))
+    return [_NOT_HERE.format(what=w, verb=v, backend=backend_name, them=t, kept=k)
+            for w, v, t, k in found]

@@ -271,7 +271,7 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
         f"# Its code, carried pickled in SPEC:\n{commented}\n"
         f"SPEC = {proactive_task.encode_spec(spec)!r}\n"
         f"SOURCES = {sources!r}\n"
-        "from pragmas.backends.proactive_task import run_proactive_task\n"
+        "from pragma_kernel.pragmas.backends.proactive_task import run_proactive_task\n"
         "result = run_proactive_task(SPEC, SOURCES, variables, globals().get('localspace'))\n"
     )
 

@@ -1,4 +1,4 @@
-"""Pragma family: connection — connect (SPEC §7).
+"""Pragma family: connection — connect.
 
 ``#%connect()`` / ``#%connect(backend=local, workers=N)``: the embedded scheduler;
 ``#%connect(backend=dask, [url=tcp://...])``: a Dask cluster (started here without url);
@@ -25,7 +25,12 @@ PROACTIVE_PARAMS = ("host", "port", "login", "password", "path")
 
 
 class ConnectError(PragmaError):
-    """A backend could not be reached; the previous one is still connected."""
+    """A backend could not be reached; the previous one is still connected.
+
+    The message is the whole story (address, reason, remedy) in one line: the pragma line is
+    not repeated above it."""
+
+    shows_pragma_line = False
 
 
 @pragma(
@@ -124,11 +129,35 @@ def _open(kind: str, call: PragmaCall, ctx: OutputContext) -> Backend:
 
 
 def _failure(engine: Any, kind: str, call: PragmaCall, exc: BaseException) -> ConnectError:
-    args = call.args
-    where = args.get("url") or args.get("path") or args.get("host") or (
-        "a new cluster on this machine" if kind == "dask" else "this machine")  # fmt: skip
+    """One line: what was tried (the URL or file), why it failed, what to do, what stays."""
     previous = engine.backend.describe() if engine.backend is not None else "local (default)"
-    return ConnectError(
-        f"could not connect to {kind} at {where}: {type(exc).__name__}: {exc}. "
-        f"Still connected to {previous}"
-    )
+    return ConnectError(f"{_reason(kind, call, exc)} {_REMEDY[kind]}. Still connected to "
+                        f"{previous}.")
+
+
+_REMEDY = {
+    "proactive": "Check the address, login and password (or the file), then run the cell again",
+    "dask": "Check that the scheduler runs at that address, then run the cell again",
+    "local": "Run the cell again",
+}
+
+
+def _reason(kind: str, call: PragmaCall, exc: BaseException) -> str:
+    args = call.args
+    text = " ".join(str(exc).split()).rstrip(".")
+    if kind == "proactive":
+        from pragma_kernel.pragmas.backends.proactive import (
+            ProActiveConfigError,
+            ProActiveConnectionError,
+            server_url,
+        )
+
+        if isinstance(exc, ProActiveConnectionError | ProActiveConfigError):
+            return text + "."  # these already name the URL or the file
+        where = args.get("path") or server_url(args.get("host"), args.get("port"),
+                                               args.get("url"))
+        return f"could not connect to the ProActive server at {where}: {text}."
+    if kind == "dask":
+        where = args.get("url") or "a new cluster on this machine"
+        return f"could not connect to dask at {where}: {type(exc).__name__}: {text}."
+    return f"could not start the local backend: {type(exc).__name__}: {text}."

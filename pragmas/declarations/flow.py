@@ -1,4 +1,4 @@
-"""Pragma family: flow — ProActive's control flow (SPEC §8), with Activeeon's syntax and order.
+"""Pragma family: flow — ProActive's control flow, with Activeeon's syntax and order.
 
 Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 
@@ -9,8 +9,9 @@ Three controls, each a fixed sequence of pragmas (as in Activeeon's kernel):
 Task-creating steps define tasks like ``#%task`` and record the control in ``Task.flow``
 (block start/end, the flow script, its targets) so the ProActive export carries it and the
 embedded backends can run it. ``runs`` and ``condition`` take the flow script as body. Running
-the cell of a step already written again is allowed (cells are edited and re-run); skipping a
-step is an error that says which pragma is expected.
+the cell of a step already written again is allowed (cells are edited and re-run) and replaces
+its task; a step naming another task (a second ``#%loop``) and skipping a step are errors that
+say which pragma is expected.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from pragma_kernel.pragmas.declarations.tasks import (
     language_param,
 )
 from pragma_kernel.pragmas.errors import PragmaStateError
-from pragma_kernel.pragmas.model import FlowInfo, Script, SourceLocation, Task
+from pragma_kernel.pragmas.model import (
+    DEFAULT_MAX_LOOP_ROUNDS,
+    FlowInfo,
+    Script,
+    SourceLocation,
+    Task,
+)
 
 SEQUENCES = {
     "replicate": ("split", "runs", "process", "merge"),
@@ -136,9 +143,27 @@ def flow_script_language(code: str) -> str:
 def _step_task(engine: Any, call: PragmaCall, ctx: Any, control: FlowControl, prefix: str,
                dep: list[str], flow: FlowInfo) -> str:
     name = _derived_name(call, control, prefix)
+    _refuse_a_second(engine, call, control, name)
     define_task(engine, call, ctx, name=name, dep=dep, flow=flow)
     control.tasks[call.spec.name] = name
     return name
+
+
+def _refuse_a_second(engine: Any, call: PragmaCall, control: FlowControl, name: str) -> None:
+    """A step made its task already: running its cell again replaces that task, but a step
+    naming another task would give the control two (a loop block with two ends, as Activeeon's
+    kernel refuses too)."""
+    step = call.spec.name
+    made = control.tasks.get(step)
+    if made is None or made == name or made not in engine.job.tasks:
+        return
+    first = next(iter(control.tasks.values()))
+    raise PragmaStateError(
+        f"this {control.kind} control (from '{first}') already has its #%{step} task '{made}'; "
+        f"a control has one. To start another {control.kind}, begin with "
+        f"#%{SEQUENCES[control.kind][0]}(...); to rename '{made}', #%delete_task(name={made}) "
+        "first"
+    )
 
 
 def _opening_params(what: str) -> list[Param]:
@@ -212,7 +237,7 @@ def merge(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("start", family="flow", summary="creates the first task of a loop control",
-        params=_opening_params("start"), body="optional", example="#%start(name=start1)\ni = 0",
+        params=_opening_params("start"), body="optional", example="#%start(name=start1)\nprint('round', variables.get('PA_TASK_ITERATION'))",
         details=f"Loop control: {_order('loop')}.")
 def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _start(engine, call, ctx, "loop")
@@ -221,7 +246,7 @@ def start(engine: Any, call: PragmaCall, ctx: Any) -> None:
 @pragma("condition", family="flow",
         summary="sets the condition script of a loop or branch control",
         params=SCRIPT_PARAMS, body="required",
-        example="#%condition()\nloop = variables.get('i') < 3",
+        example="#%condition()\nloop = variables.get('PA_TASK_ITERATION') < 2  # three rounds",
         details="After #%start the code sets `loop` (true: run the loop again); after #%branch "
         f"it sets `branch` to 'if' or 'else'. Loop: {_order('loop')}. Branch: {_order('branch')}.")
 def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
@@ -235,13 +260,22 @@ def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("loop", family="flow", summary="creates the last task of a loop control",
-        params=_step_params("loop"), body="optional", example="#%loop(name=loop1)\ni += 1",
-        details=f"Depends on the start task; runs the condition to go round again. "
-        f"Loop control: {_order('loop')}.")
+        params=[*_step_params("loop"),
+                Param("max_rounds", "int", default=DEFAULT_MAX_LOOP_ROUNDS,
+                      help=f"local and Dask: the most rounds the loop may run (default "
+                      f"{DEFAULT_MAX_LOOP_ROUNDS}); a condition that still says loop after "
+                      "the last one fails the loop task (LoopLimitError)")],
+        body="optional",
+        example="#%loop(name=loop1)\nprint('end of round', variables.get('PA_TASK_ITERATION'))",
+        details=f"Depends on the start task; runs the condition to go round again (each round "
+        f"sees PA_TASK_ITERATION, from 0). Loop control: {_order('loop')}.")
 def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    if call.args["max_rounds"] < 1:
+        raise call.error("max_rounds must be at least 1", "max_rounds")
     control = _advance(engine, call, ("loop",))
     first = control.tasks["start"]
-    flow = FlowInfo(block="end", action="loop", script=control.script, target=first)
+    flow = FlowInfo(block="end", action="loop", script=control.script, target=first,
+                    max_rounds=call.args["max_rounds"])
     _step_task(engine, call, ctx, control, "loop", [first], flow)
 
 
@@ -249,7 +283,8 @@ def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 
 @pragma("branch", family="flow", summary="creates the deciding task of a branch control",
-        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nx = 1",
+        params=_opening_params("branch"), body="optional", example="#%branch(name=branch1)\nvariables.put('x', 1)\n\n"
+        "#%condition()\nbranch = 'if' if variables.get('x') > 0 else 'else'",
         details=f"Branch control: {_order('branch')}.")
 def branch(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _start(engine, call, ctx, "branch")

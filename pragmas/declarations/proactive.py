@@ -41,7 +41,7 @@ def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
     try:
         xml = export_workflow_xml(plan)
         proactive_jvm.validate_workflow_xml(xml)
-    except proactive_jvm.JavaMissingError as missing:
+    except (proactive_jvm.JavaMissingError, proactive_jvm.SDKMissingError) as missing:
         raise PragmaStateError(str(missing)) from None
     except WorkflowBuildError as problem:
         raise PragmaStateError(f"the job cannot be exported to ProActive: {problem}") from None
@@ -111,6 +111,9 @@ def show_scheduling_portal(engine: Any, call: PragmaCall, ctx: Any) -> None:
     summary="shows ProActive's workflow execution portal (the Dask dashboard on Dask)",
     params=PORTAL_PARAMS,
     example="#%show_workflow_execution(width=1200, height=700)",
+    details="#%show_workflow_automation is the same pragma: its name in Activeeon's kernel up "
+    "to release 13.0.4 (the portal was renamed since).",
+    aliases=("show_workflow_automation",),
 )
 def show_workflow_execution(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _show_portal(engine, call, ctx, "workflow_execution", "ProActive's workflow execution portal")

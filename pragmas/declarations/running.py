@@ -1,4 +1,4 @@
-"""Pragma family: running — submit_job, wait_job, run_local, results and outputs (SPEC §4-5).
+"""Pragma family: running — submit_job, wait_job, run_local, results and outputs.
 
 ``#%submit_job()`` plans the job (validation first: nothing runs if it fails), hands it to the
 connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an
@@ -21,7 +21,7 @@ from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.model import CodeSegment
-from pragma_kernel.pragmas.progress import JobProgress, prefix_lines
+from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -34,6 +34,20 @@ class JobFailedError(PragmaError):
 
 class NoSuchJobError(PragmaError):
     """A result pragma named a job this kernel never submitted."""
+
+
+class JobInterruptedError(PragmaError):
+    """An interrupt while a cell waited for a job: it says what became of the job. Its
+    ``ename`` stays ``KeyboardInterrupt``, what frontends and tools know an interrupt by."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.ename = "KeyboardInterrupt"
+        self.traceback = [f"{self.ename}: {message}"]
+
+
+#: what the display of a job cancelled by an interrupt says
+INTERRUPT_REASON = "cancelled by an interrupt"
 
 
 @dataclass
@@ -125,14 +139,13 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
     """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
     other backend says once, plainly, which ProActive-only settings it does not apply."""
-    placement = {k: call.args[k] for k in ("nodesource", "host", "token", "input_path",
-                                           "output_path") if call.args.get(k)}  # fmt: skip
+    from pragma_kernel.pragmas.backends.proactive import SUBMIT_OPTIONS, proactive_only_notices
+
+    placement = {k: call.args[k] for k in SUBMIT_OPTIONS if call.args.get(k)}
     plan.placement = placement
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
-    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
-
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
 
@@ -176,14 +189,20 @@ def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
 
 
 def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
-    """Wait for the run; an interrupt cancels it (when this cell started it) and re-raises."""
+    """Wait for the run. An interrupt cancels it (when this cell started it) or only stops the
+    waiting; either way the cell ends with an interrupt that says which."""
     try:
         run.wait()
     except KeyboardInterrupt:
-        if cancel_on_interrupt:
-            run.cancel()
-            progress.stop()
-        raise
+        if not cancel_on_interrupt:
+            raise JobInterruptedError(
+                f"stopped waiting for job {run.name} (id {run.job_id}), which goes on: "
+                "#%wait_job() waits for it again") from None
+        run.cancel(INTERRUPT_REASON)
+        progress.stop()
+        raise JobInterruptedError(
+            f"job {run.name} (id {run.job_id}) was cancelled: {_counts_text(run)}. The results "
+            "of its done tasks are kept: #%get_job_result()") from None
     progress.stop()
 
 
@@ -287,7 +306,10 @@ def find_run(engine: Any, call: PragmaCall) -> JobRun:
         found = [r for r in runs if str(r.job_id) == str(job_id)]
         if not found:
             known = ", ".join(str(r.job_id) for r in runs)
-            raise NoSuchJobError(f"no submitted job has id {job_id} (known ids: {known})")
+            raise NoSuchJobError(
+                f"no job with id {job_id} was submitted from this kernel (its jobs: {known}); "
+                "the results of jobs submitted elsewhere, e.g. from Activeeon's kernel to a "
+                "ProActive server, are not fetched: submit the job here first")
         return found[-1]
     if job_name is not None:
         found = [r for r in runs if r.name == job_name]
@@ -476,8 +498,8 @@ def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
         if output.kind == "stream":
             text = prefix_lines(output.text, f"[{result.name}] ") if header else output.text
             ctx.stream(output.name or "stdout", text)
-        else:
-            ctx.display(output.data, output.metadata)
+        else:  # the header names the task; print_task_output of one task needs no caption
+            show_task_display(ctx, output, result.name, caption=header)
     if not result.outputs and not header:
         ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
 

@@ -2,7 +2,7 @@
 
 Pre and post scripts run on every backend. Selection scripts, fork environments and the runtime
 environment are ProActive's: they are kept in the job model and carried into the ProActive job;
-the other backends say once that they do not apply (SPEC §2).
+the other backends say once that they do not apply.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pragma_kernel.pragmas.declarations.tasks import (
     existing_task,
     language_param,
     load_body,
+    refuse_if_not_run_here,
 )
 from pragma_kernel.pragmas.model import Script
 
@@ -36,6 +37,8 @@ def _script(call: PragmaCall, ctx: Any) -> Script:
 
 def _attach(engine: Any, call: PragmaCall, ctx: Any, attribute: str) -> None:
     task = existing_task(engine, call)
+    if attribute in ("pre_script", "post_script"):  # they run on every backend
+        refuse_if_not_run_here(engine, call, call.args["language"], "scripts")
     setattr(task, attribute, _script(call, ctx))
     ctx.stream("stdout", f"{attribute.replace('_', ' ').capitalize()} of task '{task.name}' "
                          "set.\n")
@@ -104,7 +107,8 @@ def selection_script(engine: Any, call: PragmaCall, ctx: Any) -> None:
     params=_script_params(),
     body="optional",
     backends=PROACTIVE_ONLY,
-    example="#%fork_env(name=train, path=./fork_env.py)",
+    example="#%fork_env(name=train)\n"
+    "forkEnvironment.addSystemEnvironmentVariable('OMP_NUM_THREADS', '4')",
 )
 def fork_env(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _attach(engine, call, ctx, "fork_env")
@@ -130,7 +134,8 @@ def job_selection_script(engine: Any, call: PragmaCall, ctx: Any) -> None:
     params=[language_param(), PATH, FORCE],
     body="optional",
     backends=PROACTIVE_ONLY,
-    example="#%job_fork_env(path=./fork_env.py)",
+    example="#%job_fork_env()\n"
+    "forkEnvironment.addSystemEnvironmentVariable('OMP_NUM_THREADS', '4')",
 )
 def job_fork_env(engine: Any, call: PragmaCall, ctx: Any) -> None:
     _attach_to_job(engine, call, ctx, "job_fork_env", "fork_env")
@@ -153,7 +158,8 @@ RUNTIME_PARAMS = [
     _flag("host_network", True, "use the host's network"),
     _flag("debug", False, "debug output of the fork environment"),
     _flag("verbose", False, "verbose output of the container engine"),
-    FORCE,
+    _flag("force", False, "also replace the fork environments the tasks defined so far have "
+          "of their own (#%fork_env); default off: only tasks without one run in it"),
 ]  # fmt: skip
 
 
@@ -169,4 +175,13 @@ RUNTIME_PARAMS = [
 )
 def runtime_env(engine: Any, call: PragmaCall, ctx: Any) -> None:
     engine.job.runtime_env = dict(call.args)
-    ctx.stream("stdout", f"Runtime environment set: {call.args['type']} {call.args['image']}.\n")
+    replaced = []
+    if call.args["force"]:  # Activeeon's meaning: every task defined so far runs in it too
+        for task in engine.job.tasks.values():
+            if task.fork_env is not None:
+                task.fork_env = None
+                replaced.append(task.name)
+    note = (f" It replaces the fork environment of {', '.join(repr(n) for n in replaced)}."
+            if replaced else "")
+    ctx.stream("stdout", f"Runtime environment set: {call.args['type']} {call.args['image']}."
+                         f"{note}\n")

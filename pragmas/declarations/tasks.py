@@ -1,4 +1,4 @@
-"""Pragma family: tasks — task, delete_task, import, configure, job (SPEC §2).
+"""Pragma family: tasks — task, delete_task, import, configure, job.
 
 Also the helpers the other task-creating families (flow) share: the task parameters, reading a
 body from ``path=``, compiling a Python body at definition, warning about unknown deps.
@@ -99,6 +99,23 @@ def check_identifiers(call: PragmaCall, names: list[str], param: str) -> None:
             raise call.error(f"{name!r} is not a Python variable name", param)
 
 
+def refuse_if_not_run_here(engine: Any, call: PragmaCall, language: str, what: str) -> None:
+    """Refuse, at definition, code in a language only ProActive's script engines run (Jython,
+    Groovy, R...) while the backend is local or Dask: it could only fail at submission there,
+    and a Jython body would otherwise run as CPython 3 without notice."""
+    from pragma_kernel.pragmas.runtime import LOCAL_LANGUAGES
+
+    backend = engine.backend.name if engine.backend is not None else "local"
+    if backend == "proactive" or language.lower() in LOCAL_LANGUAGES:
+        return
+    raise call.error(
+        f"{language} {what} run only on a ProActive scheduler; the {backend} backend runs "
+        "Python and Linux_Bash (also Bash, Shell). Connect to ProActive first "
+        "(#%connect(host=..., login=...)), or write it in Python",
+        "language",
+    )
+
+
 def compile_if_python(code: str, language: str, source: SourceLocation) -> None:
     """Compile a Python body now, so a syntax error is reported at definition."""
     if language == "Python":
@@ -124,6 +141,7 @@ def define_task(
     if name in dep:
         raise call.error(f"task '{name}' cannot depend on itself", "dep")
     language = args.get("language") or DEFAULT_LANGUAGE
+    refuse_if_not_run_here(engine, call, language, "tasks")
     code, source = load_body(call, ctx)
     task = Task(name=name, code=code, language=language, source=source, dep=dep,
                 path=args.get("path"), generic_info=dict(args.get("generic_info") or {}),
@@ -182,7 +200,8 @@ def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
     summary="creates or replaces a task whose code is the rest of the cell",
     params=TASK_PARAMS,
     body="optional",
-    example="#%task(name=train, dep=[prep], import=[df], export=[model])\nmodel = fit(df)",
+    example="#%task(name=prep, export=[df])\ndf = [3, 1, 2]\n\n"
+    "#%task(name=train, dep=[prep], import=[df], export=[model])\nmodel = sorted(df)",
     details=(
         "Running the cell again replaces the task with what the cell now says (idempotent); "
         "pre/post/selection scripts and fork environments attached by other cells are kept. "
@@ -200,7 +219,7 @@ def task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     family="tasks",
     summary="removes a task (and the dependencies on it) from the job",
     params=[Param("name", "name", required=True, help="the task to remove")],
-    example="#%delete_task(name=train)",
+    example="#%task(name=scratch)\nprint('not needed after all')\n\n#%delete_task(name=scratch)",
 )
 def delete_task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     existing_task(engine, call)
@@ -215,7 +234,7 @@ def delete_task(engine: Any, call: PragmaCall, ctx: Any) -> None:
     summary="code (usually imports) run at the start of every task of a language",
     params=[language_param()],
     body="required",
-    example="#%import()\nimport numpy as np\nimport pandas as pd",
+    example="#%import()\nimport math\nimport statistics",
     details=(
         "Running it again replaces that language's import code. It applies when the job is "
         "submitted, so it reaches tasks defined before it too (Activeeon's kernel applied it "

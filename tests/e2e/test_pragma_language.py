@@ -1,5 +1,4 @@
-"""The pragma language through the real kernel, with jupyter_client as the peer (SPEC §1, §2,
-§6): errors as one Jupyter error with a caret, help, completion, inspection, is_complete,
+"""The pragma language through the real kernel, with jupyter_client as the peer: errors as one Jupyter error with a caret, help, completion, inspection, is_complete,
 draw_job's SVG and the dot round trip."""
 
 from __future__ import annotations
@@ -228,14 +227,17 @@ def test_activeeon_example_cells_build_the_job(fresh_kernel, tmp_path):
     warnings = ""
     for cell in TEST_PRE_POST_SCRIPTS:
         reply, outputs = run(kc, cell)
+        if "language=Jython" in cell:  # only ProActive runs Jython: refused on the local backend
+            assert reply["status"] == "error" and "Jython" in reply["evalue"], outputs
+            continue
         assert reply["status"] == "ok", (cell, outputs)
         warnings += stdout(outputs, "stderr")
-    assert "'t2' depends on 'dw'" in warnings and "'t4' depends on 't66'" in warnings
+    assert "'t4' depends on 't2'" in warnings and "'t4' depends on 't66'" in warnings
     _, outputs = run(kc, "#%draw_job()")
     nodes, edges = svg_nodes_and_edges(only(outputs, "display_data")[0]["data"]["image/svg+xml"])
-    assert nodes == {"t1", "t2", "t3", "t4"}
-    assert edges == {("t1", "t2"), ("t1", "t3"), ("t2", "t4"), ("t1", "t4")}
-    for name in ("t1", "t2", "t3", "t4"):
+    assert nodes == {"t1", "t3", "t4"}
+    assert edges == {("t1", "t3"), ("t1", "t4")}
+    for name in ("t1", "t3", "t4"):
         run(kc, f"#%delete_task(name={name})")
     for cell in DEMO_KERNEL:
         reply, outputs = run(kc, cell)

@@ -94,3 +94,34 @@ def test_a_failed_auto_connect_from_proactive_config_ini_leaves_the_kernel_usabl
     assert "proactive_config.ini" in said and f"127.0.0.1:{port}" in said
     results = nbformat.from_dict(notebook.cells[2]).outputs
     assert any("still usable" in str(o) for o in results)
+
+
+def test_a_password_a_headless_front_end_cannot_ask_for_is_one_line(kernel):
+    """With allow_stdin=False (nbclient, papermill) the password cannot be asked: one line
+    naming the URL and the remedy, never the kernel's StdinNotAllowed traceback."""
+    _, kc = kernel
+    port = closed_port()
+    reply, outputs = execute(kc, f"#%connect(url=http://127.0.0.1:{port}, login=alice)",
+                             timeout=60, allow_stdin=False)
+    assert reply["content"]["status"] == "error"
+    (error,) = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    assert error["ename"] == "ConnectError" and len(error["traceback"]) == 1, error
+    assert f"http://127.0.0.1:{port}" in error["evalue"] and "password=" in error["evalue"]
+    assert "cannot ask" in error["evalue"] and "StdinNotAllowed" not in text_of(outputs)
+
+
+def test_auto_connect_without_a_password_under_nbclient_says_so_and_runs_the_cell(tmp_path):
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    (tmp_path / "proactive_config.ini").write_text(
+        "[proactive_server]\nurl = https://pa.example.org:8443\n[user]\nlogin = alice\n")
+    notebook = new_notebook(cells=[new_code_cell("#%task(name=a)\nresult = 'defined'")])
+    NotebookClient(notebook, kernel_name="pragma", timeout=120,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[0].outputs
+    said = {o.name: o.text for o in outputs if o.output_type == "stream"}
+    assert "Task 'a' defined." in said["stdout"]
+    warning = said["stderr"].strip()
+    assert "\n" not in warning and "proactive_config.ini" in warning
+    assert "https://pa.example.org:8443" in warning and "no password given" in warning

@@ -139,3 +139,15 @@ def test_demo_notebook_runs_top_to_bottom(tmp_path):
     used = cell(notebook, "print(f'{pi_estimate:.4f} (error {abs(pi_estimate - np.pi):.4f}) "
                           "from {3 * 8 * samples:,} points')")  # fmt: skip
     assert used.outputs[-1].data["text/plain"] == "3.14"
+
+
+def test_demo_notebook_runs_unchanged_on_ipykernel(tmp_path):
+    """The README's promise: pragmas are comments, so the demo runs in a plain Python kernel
+    (nbclient raises on the first cell that fails)."""
+    demo = Path(__file__).resolve().parents[2] / "notebooks" / "demo.ipynb"
+    notebook = nbformat.read(demo, as_version=4)
+    NotebookClient(notebook, kernel_name=_python3_kernel(), timeout=180,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    used = cell(notebook, "print(f'{pi_estimate:.4f} (error {abs(pi_estimate - np.pi):.4f}) "
+                          "from {3 * 8 * samples:,} points')")  # fmt: skip
+    assert used.outputs[-1].data["text/plain"] == "3.14"

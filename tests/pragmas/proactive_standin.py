@@ -38,8 +38,6 @@ from pragma_kernel.pragmas.backends.proactive import (
     TaskReport,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # The program of one task process: bindings in, ``result`` and variables out (pickled files).
 _TASK_PROCESS = r"""
 import pickle, sys, traceback
@@ -285,9 +283,9 @@ class ProActiveTaskHarness:
         with open(job_file, "wb") as file:
             pickle.dump({"name": name, "scripts": scripts, "variables": variables,
                          "localspace": localspace}, file)  # fmt: skip
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        # a node with pragma-kernel installed: the task imports pragma_kernel, as installed
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _TASK_PROCESS, job_file, out_file], cwd=localspace, env=env,
+            [sys.executable, "-c", _TASK_PROCESS, job_file, out_file], cwd=localspace,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         run.stdout, run.stderr = self._process.communicate()
@@ -445,3 +443,16 @@ class FakeProActiveServer:
 
     def close(self) -> None:
         self.closed = True
+
+
+def engine_on_the_standin() -> Any:
+    """A ``PragmaEngine`` connected to ProActive through :class:`FakeProActiveServer`, as a
+    notebook is after ``#%connect(host=...)``: it accepts tasks in languages only ProActive
+    runs (Jython, Groovy...), which the local and Dask backends refuse."""
+    from pragma_kernel.pragmas.backends.proactive import ProActiveBackend
+    from pragma_kernel.pragmas.engine import PragmaEngine
+
+    engine = PragmaEngine()
+    engine.set_backend(ProActiveBackend(FakeProActiveServer(), "https://pa.example.org:8443",
+                                        "alice", poll_interval=0.02))
+    return engine

@@ -4,6 +4,8 @@ completion and the README reference from it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pragma_kernel.pragmas.declaration import KINDS, declarations
 from pragma_kernel.pragmas.errors import LocatedError
@@ -158,7 +160,7 @@ def test_declaration_is_complete(spec):
     assert spec.family
     assert spec.handler is not None
     assert spec.body in ("none", "optional", "required")
-    assert spec.example.startswith(f"#%{spec.name}")
+    assert any(cell.startswith(f"#%{spec.name}") for cell in example_cells(spec))
     for param in spec.params:
         assert param.kind in KINDS
         assert param.help, f"#%{spec.name}: parameter {param.name} has no help"
@@ -168,11 +170,22 @@ def test_declaration_is_complete(spec):
 
 @pytest.mark.parametrize("spec", unique_specs(REGISTRY), ids=lambda s: s.name)
 def test_example_parses(spec):
-    parts = split_cell(spec.example)
+    """One cell of an example shows its pragma; the others, what it needs or what comes next."""
+    cells = example_cells(spec)
+    own = next(cell for cell in cells if cell.startswith(f"#%{spec.name}"))
+    for cell in cells:
+        for lineno, line in split_cell(cell).pragma_lines:
+            parse_pragma(line, lineno, REGISTRY)
+    parts = split_cell(own)
     for lineno, line in parts.pragma_lines:
         assert parse_pragma(line, lineno, REGISTRY).spec is spec
     if spec.body == "none":
         assert not parts.body.strip()
+
+
+def example_cells(spec) -> list[str]:
+    """The cells of an example (as the README test splits them: a blank line, then #%)."""
+    return re.split(r"\n\n(?=#%)", spec.example)
 
 
 def test_help_index_has_one_line_per_pragma():
@@ -188,7 +201,7 @@ def test_pragma_help_has_usage_parameters_example_and_backends():
     assert "#%task(name=NAME, [dep=[A, B, ...]]" in text
     assert "runs (int: a whole number from 1 to 10000, default 1)" in text
     assert "Backends: every backend" in text
-    assert "Example:\n   #%task(name=train" in text
+    assert "Example:\n   #%task(name=prep" in text
     assert "proactive only" in pragma_help(REGISTRY["selection_script"])
 
 

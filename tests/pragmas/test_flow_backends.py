@@ -1,4 +1,4 @@
-"""ProActive's control flow (SPEC §8) run by the embedded and the Dask backend with the same
+"""ProActive's control flow run by the embedded and the Dask backend with the same
 meaning: the runs / condition scripts decide at run time. Cells go through the real engine; tasks
 run in real worker processes, or on a real Dask cluster (scheduler + 2 workers on 127.0.0.1)."""
 
@@ -61,6 +61,27 @@ def test_loop_runs_its_block_again_while_the_condition_holds(notebook):
     assert "[start1] round 2" in text(ctx)
     run = notebook.engine.submitted[-1]
     assert run.results["loop1"].variables == {"i": 3} and run.results["loop1"].result == 2
+
+
+def test_a_loop_that_never_stops_fails_at_its_max_rounds(notebook):
+    notebook.run("#%start(name=start9)\nprint('round', variables['PA_TASK_ITERATION'])")
+    notebook.run("#%condition()\nloop = True")
+    notebook.run("#%loop(name=loop9, max_rounds=4)\npass")
+    with pytest.raises(Exception, match="JobFailedError|failed"):
+        notebook.run("#%submit_job()")
+    run = notebook.engine.submitted[-1]
+    error = run.results["loop9"].error
+    assert error is not None and error.ename == "LoopLimitError"
+    assert "'loop9' ran its maximum of 4 rounds" in error.evalue
+    assert "#%loop(max_rounds=N)" in error.evalue
+    assert run.results["start9"].state is TaskState.DONE
+
+
+def test_max_rounds_must_be_positive(notebook):
+    notebook.run("#%start(name=start8)\npass")
+    notebook.run("#%condition()\nloop = False")
+    with pytest.raises(Exception, match="max_rounds must be at least 1"):
+        notebook.run("#%loop(name=loop8, max_rounds=0)\npass")
 
 
 def test_branch_runs_the_chosen_arm_then_the_continuation(notebook):

@@ -1,4 +1,4 @@
-"""The job model as pragma cells build it (SPEC §2): idempotent redefinition, delete,
+"""The job model as pragma cells build it: idempotent redefinition, delete,
 multiblock, job and import pragmas, attachments."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The grammar of pragma lines (SPEC §1) and its errors, with the exact caret column."""
+"""The grammar of pragma lines and its errors, with the exact caret column."""
 
 from __future__ import annotations
 

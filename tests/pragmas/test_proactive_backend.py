@@ -17,13 +17,12 @@ import pytest
 from pragma_kernel.pragmas import proactive_jvm
 from pragma_kernel.pragmas.backends.base import TaskState
 from pragma_kernel.pragmas.backends.proactive import (
-    AUTOCONNECT_ERRORS,
     ProActiveBackend,
     ProActiveConfigError,
     ProActiveConnectionError,
     ProActiveSubmitError,
+    auto_connect,
     config_file_in,
-    connect_from_working_directory,
     proactive_only_notices,
     read_config_file,
     server_url,
@@ -163,22 +162,53 @@ def test_config_file_connect_asks_for_the_missing_password(tmp_path):
 
 
 def test_no_config_file_means_no_auto_connect(tmp_path):
-    assert connect_from_working_directory(str(tmp_path)) is None
+    assert auto_connect(str(tmp_path)) is None
+
+
+def test_a_blank_login_means_no_sign_in_attempt_and_one_notice(tmp_path):
+    """Activeeon's own example folder ships ``login =`` and ``password =`` blank: its kernel
+    does not sign in then, and neither does this one (nothing is asked, no JVM is started)."""
+    path = write(tmp_path, "[proactive_server]\nprotocol = http\nhost = try.activeeon.com\n"
+                           "port = 8080\n\n[user]\nlogin =\npassword =")
+    asked = []
+    outcome = auto_connect(str(tmp_path), lambda *a, **k: asked.append(a) or "x")
+    assert outcome.backend is None and asked == []
+    assert outcome.stream == "stdout" and "\n" not in outcome.notice
+    assert path in outcome.notice and "http://try.activeeon.com:8080" in outcome.notice
+    assert "not signing in" in outcome.notice and "local backend" in outcome.notice
 
 
 @needs_java
-def test_a_failed_auto_connect_raises_an_error_the_engine_can_catch(tmp_path):
+def test_a_failed_auto_connect_is_one_line_with_the_file_the_url_and_the_remedy(tmp_path):
     port = closed_port()
-    write(tmp_path, f"[proactive_server]\nurl = http://127.0.0.1:{port}\n"
-                    "[user]\nlogin = bob\npassword = pw\n")
-    with pytest.raises(AUTOCONNECT_ERRORS, match=f"127.0.0.1:{port}"):
-        connect_from_working_directory(str(tmp_path))
+    path = write(tmp_path, f"[proactive_server]\nurl = http://127.0.0.1:{port}\n"
+                           "[user]\nlogin = bob\npassword = pw\n")
+    outcome = auto_connect(str(tmp_path))
+    assert outcome.backend is None and outcome.stream == "stderr"
+    assert "\n" not in outcome.notice
+    for part in (path, f"127.0.0.1:{port}", "local backend", "#%connect"):
+        assert part in outcome.notice, part
 
 
-def test_a_broken_config_file_raises_an_error_the_engine_can_catch(tmp_path):
-    write(tmp_path, "this is not an ini file\n")
-    with pytest.raises(AUTOCONNECT_ERRORS, match="proactive_config.ini"):
-        connect_from_working_directory(str(tmp_path))
+def test_a_password_no_front_end_can_ask_for_is_one_line(tmp_path):
+    """Under nbclient/papermill the kernel's input() raises StdinNotAllowed (a RuntimeError):
+    the auto-connect says so in one line instead of showing the kernel's traceback."""
+    write(tmp_path, "[proactive_server]\nurl = https://pa.example.org:8443\n[user]\nlogin = bob\n")
+
+    def no_stdin(prompt, password=False):
+        raise RuntimeError("input() is not available: this frontend does not support stdin")
+
+    outcome = auto_connect(str(tmp_path), no_stdin)
+    assert outcome.backend is None and "\n" not in outcome.notice
+    assert "https://pa.example.org:8443" in outcome.notice
+    assert "no password given" in outcome.notice and "password=" in outcome.notice
+
+
+def test_a_broken_config_file_is_one_line_naming_it(tmp_path):
+    path = write(tmp_path, "this is not an ini file\n")
+    outcome = auto_connect(str(tmp_path))
+    assert outcome.backend is None and outcome.stream == "stderr"
+    assert outcome.notice.count(path) >= 1 and "\n" not in outcome.notice
 
 
 # -- submission, monitoring, results (stand-in server) -------------------------------------------
@@ -304,6 +334,8 @@ def engine_on_proactive(resources=None):
         ("show_resource_manager", "/rm/"),
         ("show_scheduling_portal", "/scheduler/"),
         ("show_workflow_execution", "/automation-dashboard/#/workflow-execution"),
+        # Activeeon's name for the same portal up to its release 13.0.4
+        ("show_workflow_automation", "/automation-dashboard/#/workflow-execution"),
     ],
 )
 def test_portals_embed_the_servers_pages(pragma, path):

@@ -1,7 +1,9 @@
 """The ProActive workflow XML: built with the real SDK, checked by ProActive's own validator.
 
 The validator is ``ValidationUtil.validate`` with the schema ``Schemas.getSchemaByNamespace``
-names, in the SDK's JVM (Java 17 here). No server is involved.
+names, in the SDK's JVM (Java 17 here). No server is involved: the engines are connected to the
+stand-in server (``engine_on_the_standin``), as a notebook is connected to ProActive, because
+tasks in languages only ProActive runs are refused on the local backend.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from pragma_kernel.pragmas.backends.proactive_job import (
     export_workflow_xml,
     runtime_env_script,
 )
-from pragma_kernel.pragmas.engine import PragmaEngine
 from pragma_kernel.pragmas.errors import PragmaError
 
 from tests.pragmas.pragma_cells import run_cells
+from tests.pragmas.proactive_standin import engine_on_the_standin
 
 NS = {"pa": "urn:proactive:jobdescriptor:3.13"}
 
@@ -63,7 +65,7 @@ EVERY_OPTION = (
 
 @pytest.fixture(scope="module")
 def every_option_xml() -> str:
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, *EVERY_OPTION)
     return export_workflow_xml(engine.plan(ctx))
 
@@ -138,6 +140,8 @@ def test_python_tasks_run_the_shared_runtime_with_their_code_embedded_safely(eve
     language, script = code_of(square)
     assert language == "cpython"
     assert "run_proactive_task(SPEC, SOURCES, variables" in script
+    # the node imports the installed package (the repository's folders are not on its path)
+    assert "from pragma_kernel.pragmas.backends.proactive_task import" in script
     assert "SOURCES = {'data': 'prep'}" in script
     assert "#   squares = [x * x + replication for x in data]" in script
     compile(script, "square", "exec")  # the generated script itself is valid Python
@@ -197,7 +201,7 @@ def test_a_task_without_a_name_is_rejected_by_the_validator(every_option_xml):
 
 
 def test_placement_forces_a_selection_script_and_the_token(every_option_xml):
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a)\nprint(1)")
     workflow = build_workflow(engine.plan(ctx), placement=Placement("GPU", "node7", "tok"))
     xml = workflow.xml()
@@ -212,7 +216,7 @@ def test_placement_forces_a_selection_script_and_the_token(every_option_xml):
 
 
 def test_runs_on_a_task_with_two_parents_gets_an_added_split_depending_on_both():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a)\n1", "#%task(name=b)\n2",
                     "#%task(name=c, dep=[a, b], runs=2)\n3")
     xml = export_workflow_xml(engine.plan(ctx))
@@ -224,7 +228,7 @@ def test_runs_on_a_task_with_two_parents_gets_an_added_split_depending_on_both()
 
 
 def test_runs_on_a_root_task_gets_an_added_split_and_merge():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a, runs=2)\n1", "#%task(name=b, dep=[a])\n2",
                     "#%task(name=c, dep=[a])\n3")
     xml = export_workflow_xml(engine.plan(ctx))
@@ -235,6 +239,26 @@ def test_runs_on_a_root_task_gets_an_added_split_and_merge():
     assert deps_of(tasks["b"]) == ["a_merge"] and deps_of(tasks["c"]) == ["a_merge"]
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_runtime_env_force_replaces_the_fork_environment_a_task_has_of_its_own(force):
+    engine = engine_on_the_standin()
+    flag = "on" if force else "off"
+    ctx = run_cells(engine, "#%task(name=own)\nx = 1",
+                    "#%fork_env(name=own, language=Groovy)\nforkEnvironment.setJavaHome('/own')",
+                    "#%task(name=plain)\ny = 2",
+                    f"#%runtime_env(image=docker://python:3.11, force={flag})")
+    xml = export_workflow_xml(engine.plan(ctx))
+    proactive_jvm.validate_workflow_xml(xml)
+    tasks = tasks_of(xml)
+    own = code_of(tasks["own"], "pa:forkEnvironment/pa:envScript")[1]
+    plain = code_of(tasks["plain"], "pa:forkEnvironment/pa:envScript")[1]
+    assert "def IMAGE = 'docker://python:3.11'" in plain
+    if force:
+        assert own == plain and "It replaces the fork environment of 'own'" in ctx.text()
+    else:
+        assert own == "forkEnvironment.setJavaHome('/own')" and "replaces" not in ctx.text()
+
+
 def test_runtime_env_values_are_groovy_literals_not_code():
     script = runtime_env_script({"image": "evil'; System.exit(1); '", "type": "docker"})
     assert "def IMAGE = 'evil\\'; System.exit(1); \\''" in script
@@ -242,7 +266,7 @@ def test_runtime_env_values_are_groovy_literals_not_code():
 
 def test_export_xml_pragma_writes_a_valid_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=hi)\nprint('hello')",
                     "#%task(name=there, dep=[hi])\nresult = 123", "#%export_xml(name=hello)")
     written = tmp_path / "hello.xml"
@@ -254,7 +278,7 @@ def test_export_xml_pragma_writes_a_valid_file(tmp_path, monkeypatch):
 
 def test_export_xml_without_a_name_uses_the_jobs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     run_cells(engine, "#%job(name=Named)", "#%task(name=hi)\nprint('hello')", "#%export_xml()")
     assert (tmp_path / "Named.xml").exists()
 
@@ -262,7 +286,7 @@ def test_export_xml_without_a_name_uses_the_jobs(tmp_path, monkeypatch):
 def test_export_xml_of_an_empty_job_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(PragmaError, match="no task"):
-        run_cells(PragmaEngine(), "#%export_xml()")
+        run_cells(engine_on_the_standin(), "#%export_xml()")
 
 
 def test_a_missing_java_is_a_clear_message(monkeypatch, tmp_path):
@@ -284,7 +308,7 @@ def test_the_jvm_is_shared_and_can_be_stopped_and_restarted():
 
 
 def test_runs_under_a_single_parent_uses_activeeons_layout():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=T1)\n1", "#%task(name=T2, dep=[T1], runs=3)\n2")
     xml = export_workflow_xml(engine.plan(ctx))
     proactive_jvm.validate_workflow_xml(xml)
@@ -296,14 +320,14 @@ def test_runs_under_a_single_parent_uses_activeeons_layout():
 
 
 def test_an_added_task_never_replaces_a_users_task():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a_split)\n1", "#%task(name=a, runs=2)\n2")
     with pytest.raises(WorkflowBuildError, match="a_split"):
         build_workflow(engine.plan(ctx))
 
 
 def test_values_cannot_be_imported_into_a_non_python_task():
-    engine = PragmaEngine()
+    engine = engine_on_the_standin()
     ctx = run_cells(engine, "#%task(name=a, export=[x])\nx = 1",
                     "#%task(name=b, dep=[a], import=[x], language=Groovy)\nprintln(x)")
     with pytest.raises(WorkflowBuildError, match="Python tasks only"):

@@ -1,4 +1,4 @@
-"""Validation of a job before it runs (SPEC §2–§4): every problem found in one pass."""
+"""Validation of a job before it runs: every problem found in one pass."""
 
 from __future__ import annotations
 
