@@ -103,7 +103,7 @@ EXPECTED_FAILURES = {
     },
     "MLExample": {
         "#%connect(host=HOST,port=PORT,login=LOGIN,password=PASSWORD)":
-            ("PragmaUsageError", "expected a whole number, not 'PORT'"),
+            ("PragmaUsageError", "expected a whole number from 1 to 65535, not 'PORT'"),
         **{f"#%fork_env(name={t},path=./fork_env.py)": ("PragmaUsageError", "cannot read")
            for t in ("import", "split", "train", "predict")},
         "#%submit_job()": ("JobFailedError", "failed (import)"),
