@@ -222,16 +222,18 @@ class _Scheduler:
                     time.sleep(min(1.0, 0.01 * 2**failures))
         self._shutdown()
 
-    def _on_internal_error(self, exc: Exception) -> None:
-        """End every job with one SchedulerError (details in the kernel's log, not the cell)."""
+    def _on_internal_error(self, exc: Exception, job: _JobState | None = None) -> None:
+        """End ``job`` (when the error is known to be about it; else every job) with one
+        SchedulerError; the details go to the kernel's log, not to the cell."""
         log.error("the local scheduler failed; its jobs are stopped", exc_info=exc)
         text = (f"the local scheduler failed ({type(exc).__name__}: {exc}), so the job was "
                 "stopped; the kernel and the backend remain usable. This is a bug of "
                 "pragma-kernel: please report it with the kernel's log")
         error = TaskError("SchedulerError", text, [f"SchedulerError: {text}"], platform=True)
-        self.ready.clear()
-        for job in list(self.jobs):
-            self._stop_job(job, error)
+        stopped = [job] if job is not None else list(self.jobs)
+        self.ready = deque(unit for unit in self.ready if unit.job not in stopped)
+        for each in stopped:
+            self._stop_job(each, error)
 
     def _on_ready(self, ready: Any) -> None:
         if ready is self._wake_read:
@@ -353,7 +355,11 @@ class _Scheduler:
             if unit.job.run.results[unit.task].state.final:
                 continue  # its task failed or the job was cancelled meanwhile
             worker = idle.pop()
-            self._start_unit(worker, unit)
+            try:
+                self._start_unit(worker, unit)
+            except Exception as exc:  # noqa: BLE001 - a bug about this job ends this job only
+                worker.unit = None
+                self._on_internal_error(exc, unit.job)
 
     def _start_unit(self, worker: _Worker, unit: _Unit) -> None:
         result = unit.job.run.results[unit.task]

@@ -70,11 +70,15 @@ def backend():
 @pytest.mark.parametrize("timeout", [float("inf"), float("nan")])
 def test_a_scheduler_error_ends_the_job_once_and_the_backend_goes_on(backend, timeout):
     """A plan made without the parser (a bug, another caller) carries an impossible timeout:
-    the scheduler fails on it. The job ends with one error; the next job runs."""
+    the scheduler fails on it. The job ends with one error; a job running beside it and the
+    next job run to their end."""
+    steady = backend.submit(plan_with(task("steady", "import time\ntime.sleep(1)\ny = 2",
+                                           exports=["y"])), lambda event: None)
     plan = plan_with(task("broken", timeout=timeout), task("after", dep=["broken"]),
                      task("beside", "import time\ntime.sleep(0.2)"))
     run = backend.submit(plan, lambda event: None)
     assert run.wait(timeout=60), "the job never ended"
+    assert steady.wait(timeout=60) and steady.results["steady"].exports == {"y": 2}
     failed = [r for r in run.results.values() if r.state is TaskState.FAILED]
     assert len(failed) == 1 and failed[0].error.ename == "SchedulerError"
     assert "timeout" in failed[0].error.evalue and "remain usable" in failed[0].error.evalue
