@@ -35,6 +35,9 @@ class InterruptGate:
         self.deferring = 0  #: > 0 while the main thread is inside an uninterrupted section
         self.section = 0  #: counts user-code sections, so the watchdog never hits a later one
         self.delivered = False  #: a KeyboardInterrupt was raised in the current section
+        #: SIGINTs whose Python handler ran (delivered, deferred or ignored while idle): the
+        #: watchdog compares it with the SIGINTs it was told of, to resend only a lost one
+        self.handled = 0
         #: ``with gate.uninterrupted:`` around a multipart send: an interrupt arriving between
         #: two frames would leave half a message on the socket, which corrupts the next one
         self.uninterrupted = _Uninterrupted(self)
@@ -52,6 +55,7 @@ class InterruptGate:
             ).start()
 
     def _on_sigint(self, signum: int, frame: object) -> None:
+        self.handled += 1
         if self.armed and not self.deferring:
             self.interrupt_now()
         if self.busy or self.armed:
@@ -114,9 +118,13 @@ def _watch_interrupts(gate: InterruptGate, wakeup: socket.socket) -> None:
     """Resend SIGINT to the main thread while a cell stays uninterrupted (see module doc)."""
     keep_sigint_off_this_thread()
     main = threading.main_thread().ident
+    told = 0  #: SIGINTs the wakeup socket reported (the resent ones included)
     while True:
         received = wakeup.recv(256)
-        if signal.SIGINT not in received or not gate.armed:
+        told += received.count(signal.SIGINT)
+        # Every SIGINT told of was handled already (one ignored while idle, read late by this
+        # thread on a busy machine): none is lost, and the cell now running was not interrupted.
+        if signal.SIGINT not in received or not gate.armed or gate.handled >= told:
             continue
         section = gate.section
         for _ in range(MAX_RESENDS):
@@ -126,23 +134,25 @@ def _watch_interrupts(gate: InterruptGate, wakeup: socket.socket) -> None:
             if not _still_waiting(gate, section):
                 break
             signal.pthread_kill(main, signal.SIGINT)
-        _drain(wakeup)
+        told += _drain(wakeup)
 
 
 def _still_waiting(gate: InterruptGate, section: int) -> bool:
     return gate.armed and gate.section == section and not gate.delivered and not gate.deferring
 
 
-def _drain(wakeup: socket.socket) -> None:
-    """Forget the bytes of the signals this watchdog sent itself."""
+def _drain(wakeup: socket.socket) -> int:
+    """Forget the bytes of the signals this watchdog sent itself; return how many SIGINTs."""
     wakeup.setblocking(False)
+    count = 0
     try:
-        while wakeup.recv(256):
-            pass
+        while chunk := wakeup.recv(256):
+            count += chunk.count(signal.SIGINT)
     except BlockingIOError:
         pass
     finally:
         wakeup.setblocking(True)
+    return count
 
 
 def keep_sigint_off_this_thread() -> None:

@@ -140,9 +140,15 @@ def _interrupts_ignored() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # py4j's threads, started meanwhile, inherit this thread's mask: blocked, SIGINT never
+    # lands on them (it would reach the cell late, after the kernel went on to the next one)
+    blocking = hasattr(signal, "pthread_sigmask")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
     try:
         yield
     finally:
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, previous)
 
 

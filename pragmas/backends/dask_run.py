@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Future, as_completed
 from distributed.scheduler import KilledWorker
+from pragma_kernel.kernel.interrupts import keep_sigint_off_this_thread
 from pragma_kernel.pragmas.backends.base import (
     JobPlan,
     JobRun,
@@ -236,6 +237,7 @@ class DaskJobRun(JobRun):
 
     def follow(self) -> None:
         """Settle each replica as its future completes; finish the run when all are final."""
+        keep_sigint_off_this_thread()  # an interrupt is the cell's, never this thread's
         try:
             futures = [t.future for tracks in self.replicas.values() for t in tracks
                        if t.state is None]
@@ -415,6 +417,7 @@ class DaskJobRun(JobRun):
         """Look at the cluster once a second until the run is over: the display says what is
         true now, a worker lost under a task stops its clock, and a cluster that cannot run
         the job any more (scheduler lost, no worker for a while) ends it with one message."""
+        keep_sigint_off_this_thread()  # an interrupt is the cell's, never this thread's
         watch = self.backend.watch()
         while not self._done.wait(WATCH_INTERVAL):
             health = watch.check()

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from pragma_kernel.kernel.interrupts import keep_sigint_off_this_thread
 from pragma_kernel.pragmas import process_tree, transfer
 from pragma_kernel.pragmas.backends.base import (
     Backend,
@@ -202,6 +203,7 @@ class _Scheduler:
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
+        keep_sigint_off_this_thread()  # an interrupt is the cell's, never this thread's
         failures = 0  #: internal errors in a row
         while not self.closing:
             waitables: list[Any] = [self._wake_read]
