@@ -5,6 +5,7 @@ kernel shuts down or restarts. Real processes, real signals; every wait is bound
 from __future__ import annotations
 
 import os
+import queue
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def task_starting_processes(folder: Path, then: str = "") -> str:
         "import subprocess, sys, os, time\n"
         "sleeper = subprocess.Popen(['sleep', '300'])\n"
         f"subprocess.run([sys.executable, '-c', {DAEMON!r}, {str(folder / 'daemon')!r}])\n"
-        f"while not os.path.exists({str(folder / 'daemon')!r}): time.sleep(0.01)\n"
+        f"for _ in range(6000):\n    if os.path.exists({str(folder / 'daemon')!r}): break\n"
+        "    time.sleep(0.01)\n"
         f"daemon = int(open({str(folder / 'daemon')!r}).read())\n"
         f"open({str(folder / 'pids.tmp')!r}, 'w').write(f'{{sleeper.pid}} {{daemon}}')\n"
         f"os.rename({str(folder / 'pids.tmp')!r}, {str(folder / 'pids')!r})\n"
@@ -34,11 +36,23 @@ def task_starting_processes(folder: Path, then: str = "") -> str:
     )
 
 
-def started_pids(folder: Path, still_running: bool = True) -> list[int]:
+def started_pids(folder: Path, still_running: bool = True, kc=None) -> list[int]:
     """The pids the task wrote once both processes were up (``still_running``: its task has
-    not ended, so they must be running)."""
+    not ended, so they must be running). With ``kc``, a job that ends first fails the test
+    with what its cell said."""
     path = folder / "pids"
-    wait_until(path.exists, 60, "the task never reported the processes it started")
+
+    def reported() -> bool:
+        if kc is not None:
+            try:
+                reply = kc.get_shell_msg(timeout=0.01)
+            except queue.Empty:
+                pass
+            else:
+                raise AssertionError(f"the job ended first: {reply['content']}")
+        return path.exists()
+
+    wait_until(reported, 120, "the task never reported the processes it started")
     pids = [int(pid) for pid in path.read_text().split()]
     if still_running:
         assert all(running(pid) for pid in pids), "the task's processes did not start"
@@ -94,7 +108,7 @@ def test_processes_end_when_the_job_is_cancelled(own_kernel, tmp_path):
     km, kc = own_kernel
     execute(kc, task_starting_processes(tmp_path, then="time.sleep(300)"))
     msg_id = kc.execute("#%submit_job()")
-    pids = started_pids(tmp_path)
+    pids = started_pids(tmp_path, kc=kc)
     km.interrupt_kernel()
     assert shell_reply(kc, msg_id, timeout=60)["content"]["status"] == "error"
     assert_all_ended(pids, "the job was cancelled")
