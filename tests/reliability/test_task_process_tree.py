@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 from pathlib import Path
 
 import pytest
@@ -72,12 +73,13 @@ def assert_all_ended(pids: list[int], when: str) -> None:
     try:
         wait_until(lambda: not any(running(pid) for pid in pids), 30,
                    f"processes still running after {when}: {[p for p in pids if running(p)]}")
-    finally:
-        for pid in pids:  # never leave them behind, whatever the outcome
-            try:
-                os.kill(pid, 9)
-            except (ProcessLookupError, PermissionError):
-                pass
+    except AssertionError:
+        # never leave them behind; only those still running: an ended one's pid may already
+        # be another process's
+        for pid in pids:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        raise
 
 
 @pytest.fixture
