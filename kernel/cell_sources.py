@@ -62,6 +62,9 @@ class CellSources:
         #: while the debugger is on, a cell's file name is the path of its file, written if
         #: missing (:mod:`kernel.debug_cells`), so breakpoints set in that file bind
         self.debug_files = False
+        #: label -> text of the cells a cell engine ran (pragma cells compile their own code
+        #: under the label; the debugger needs the text to name the cell's file)
+        self._engine_cells: OrderedDict[str, str] = OrderedDict()
 
     def register(self, source: str, label: str) -> str:
         """Put a cell's source into linecache under a new file name and return that name."""
@@ -80,6 +83,21 @@ class CellSources:
         self._recent[filename] = (bool(_DEFINES.search(source)), len(source))
         self._forget_old()
         return filename
+
+    def remember_engine_cell(self, label: str, source: str) -> None:
+        """The text of a cell the pragma engine runs (its tasks' code names it by label)."""
+        self._engine_cells.pop(label, None)
+        self._engine_cells[label] = source
+        while len(self._engine_cells) > self.max_defining:
+            self._engine_cells.popitem(last=False)
+
+    def code_file(self, label: str) -> str:
+        """The file name to compile code from cell ``label`` under: the label, or while
+        debugging the path of the cell's file (so its breakpoints bind)."""
+        source = self._engine_cells.get(label)
+        if not self.debug_files or source is None:
+            return label
+        return _debug_file(source)
 
     def _forget(self, filename: str) -> None:
         self._recent.pop(filename, None)

@@ -161,7 +161,10 @@ class Executor:
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
+        from pragma_kernel.kernel.cell_sources import cells
         from pragma_kernel.kernel.seam import CellError
+
+        cells.remember_engine_cell(context.cell_label, code)
 
         try:
             engine.run_cell(code, context)

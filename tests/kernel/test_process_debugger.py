@@ -185,3 +185,26 @@ def test_tracebacks_still_name_the_cell_while_debugging(debugged):
     text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["content"]["traceback"]))
     assert "Cell In[1], line 1" in text
     assert "pragma_kernel_" not in text  # the cell's file is the debugger's business
+
+
+def test_run_local_stops_at_a_breakpoint_in_the_tasks_cell(debugged):
+    """A task's code runs under the debugger with #%run_local: the breakpoint is set in the
+    cell that declared the task, as JupyterLab sets it (dumpCell of that cell's text)."""
+    kc, dap = debugged
+    task_cell = "#%task(name=scaled)\nv = 5\nw = v * 3\n"
+    reply, outputs = execute(kc, task_cell)
+    assert reply["content"]["status"] == "ok", outputs
+    path = dap.request("dumpCell", code=task_cell)["body"]["sourcePath"]
+    dap.request("setBreakpoints", source={"path": path}, breakpoints=[{"line": 3}])
+    dap.request("configurationDone")
+
+    msg_id = kc.execute("#%run_local(name=scaled)")
+    thread = dap.event("stopped")["body"]["threadId"]
+    frame = dap.top_frame(thread)
+    assert (frame["line"], frame["source"]["path"]) == (3, path)
+    assert dap.local_values(frame["id"])["v"] == "5"
+    dap.request("continue", threadId=thread)
+    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "ok"
+    collect_iopub(kc, msg_id, TIMEOUT)
+    _, outputs = execute(kc, "w")
+    assert outputs[0]["content"]["data"]["text/plain"] == "15"
