@@ -133,7 +133,7 @@ class Debugger:
         arguments = request.setdefault("arguments", {})
         arguments["connect"] = {"host": HOST, "port": self._port}
         arguments["rules"] = [{"path": KERNEL_PACKAGE, "include": False}]
-        arguments.setdefault("justMyCode", False)
+        arguments.setdefault("justMyCode", True)  # stop in cells and the user's files only
         connection = self._connection
         self._initialized.clear()
         pending = connection.send(request)

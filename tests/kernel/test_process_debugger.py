@@ -92,6 +92,12 @@ def test_kernel_info_advertises_the_debugger(kernel):
     assert "debugger" in content["supported_features"]
 
 
+def test_debugpy_is_not_loaded_until_the_debugger_is_used(kernel):
+    _, kc = kernel
+    _, outputs = execute(kc, "import sys\n'debugpy' in sys.modules, 'pydevd' in sys.modules")
+    assert outputs[0]["content"]["data"]["text/plain"] == "(False, False)"
+
+
 def test_the_kernelspec_advertises_the_debugger(kernel):
     km, _ = kernel
     assert km.kernel_spec.metadata.get("debugger") is True
@@ -118,6 +124,8 @@ def test_a_breakpoint_stops_the_cell_and_its_locals_can_be_read_stepped_and_cont
     frame = dap.top_frame(thread)
     assert frame["line"] == 3
     assert dap.local_values(frame["id"]) == {"a": "10", "b": "11"}
+    evaluated = dap.request("evaluate", expression="b * 100", frameId=frame["id"], context="repl")
+    assert evaluated["body"]["result"] == "1100"
     info = dap.request("debugInfo")["body"]
     assert info["stoppedThreads"] == [thread]
 
@@ -208,3 +216,18 @@ def test_run_local_stops_at_a_breakpoint_in_the_tasks_cell(debugged):
     collect_iopub(kc, msg_id, TIMEOUT)
     _, outputs = execute(kc, "w")
     assert outputs[0]["content"]["data"]["text/plain"] == "15"
+
+
+def test_an_exception_breakpoint_stops_where_the_exception_is_raised(debugged):
+    kc, dap = debugged
+    execute(kc, "warm = 1")  # what the kernel loads on its first cells raises and catches too
+    assert dap.request("setExceptionBreakpoints", filters=["raised"])["success"]
+    dap.request("configurationDone")
+    msg_id = kc.execute("values = [1, 2]\nvalues[5]\n")
+    stopped = dap.event("stopped")
+    assert stopped["body"]["reason"] == "exception"
+    thread = stopped["body"]["threadId"]
+    assert dap.top_frame(thread)["line"] == 2
+    dap.request("setExceptionBreakpoints", filters=[])
+    dap.request("continue", threadId=thread)
+    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "error"
