@@ -50,6 +50,7 @@ from pragma_kernel.pragmas.backends.base import (
 from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
 from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
 from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
+from pragma_kernel.pragmas.task_output import JobOutput
 
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
@@ -147,6 +148,7 @@ class _Worker:
 class _JobState:
     run: JobRun
     listener: Listener
+    output: JobOutput  #: what the cell is shown of the tasks' outputs, within their limits
     waiting: dict[str, int]  #: task -> dependencies not yet done
     replicas: dict[str, list[UnitReport | None]]
     #: task -> per replica: name -> ref in the kernel (exports, RESULT_KEY)
@@ -268,6 +270,7 @@ class _Scheduler:
         job = _JobState(
             run,
             listener,
+            JobOutput(run, notify=lambda event: self._notify(listener, event)),
             waiting={name: len(flow.deps[name]) for name in plan.tasks},
             replicas={name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()},
             flow=flow,
@@ -361,15 +364,7 @@ class _Scheduler:
         return refs
 
     def _on_output(self, unit: _Unit, output: Output) -> None:
-        result = unit.job.run.results[unit.task]
-        last = result.outputs[-1] if result.outputs else None
-        if last is not None and last.kind == output.kind == "stream" and last.name == output.name:
-            last.text += output.text
-        else:
-            result.outputs.append(
-                Output(output.kind, output.name, output.text, output.data, output.metadata)
-            )
-        self._notify(unit.job, TaskEvent(unit.task, "output", output=output, replica=unit.replica))
+        unit.job.output.add(unit.task, unit.replica, output)
 
     def _on_unit_done(self, unit: _Unit, report: UnitReport) -> None:
         job = unit.job
@@ -401,6 +396,7 @@ class _Scheduler:
             )
             self.ready.appendleft(unit)
             return
+        job.output.end(unit.task, unit.replica)  # its last run: the tail of its output
         if not report.ok:
             result.error = report.error
             result.finished = time.time()
@@ -573,6 +569,7 @@ class _Scheduler:
             if not result.state.final:
                 result.state, result.error = TaskState.FAILED, error
         if job is not None:
+            job.output.end_all()
             self.jobs.remove(job)
             self._release_values(job)
         run.finish()
@@ -586,6 +583,7 @@ class _Scheduler:
                 self._drop_parked(next(iter(self.parked)))
         else:
             self._release_values(job)
+        job.output.end_all()  # cancelled or killed replicas: what they held back
         self.jobs.remove(job)
         job.run.finish()
 
@@ -605,12 +603,12 @@ class _Scheduler:
 
     def _set_state(self, job: _JobState, name: str, state: TaskState) -> None:
         job.run.results[name].state = state
-        self._notify(job, TaskEvent(name, "state", state=state))
+        self._notify(job.listener, TaskEvent(name, "state", state=state))
 
     @staticmethod
-    def _notify(job: _JobState, event: TaskEvent) -> None:
+    def _notify(listener: Listener, event: TaskEvent) -> None:
         try:
-            job.listener(event)
+            listener(event)
         except Exception:  # noqa: BLE001 - a broken display must not stop the scheduler
             import traceback
 

@@ -3,7 +3,8 @@
 A worker runs one task replica at a time through :func:`pragma_kernel.pragmas.runtime.run_task` and talks to
 the kernel's scheduler over its pipe: ``("run", unit id, spec, input refs)``, ``("release",
 unit ids)`` and ``("stop",)`` come in; ``("out", unit id, Output)`` while the replica runs and
-``("done", unit id, UnitReport)`` go out. It keeps the large values it made until released.
+``("done", unit id, UnitReport)`` go out (the outputs in batches, see
+:mod:`pragmas.output_batch`; the kernel keeps them, the worker does not). It keeps the large values it made until released.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: ValueS
         text = f"an input of {spec.label} could not be read: {exc}"
         return UnitReport(False, TaskError("InputError", text, [f"InputError: {text}"],
                                             platform=True))  # fmt: skip
-    outcome = run_task(spec, inputs, emit, keep_packed=True)
+    outcome = run_task(spec, inputs, emit, keep_packed=True, keep_outputs=False)
     del inputs  # the task's inputs may be large; the outcome holds what must stay
     report = UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
     if outcome.ok:
