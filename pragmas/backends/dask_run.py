@@ -222,9 +222,10 @@ class DaskJobRun(JobRun):
                       attempt: str, report: TaskReport) -> None:
         """Outputs of an attempt not streamed (events may lag or be lost): from its report."""
         delivered = track.delivered.get(attempt, 0)
-        track.delivered[attempt] = len(report.outputs)
+        track.delivered[attempt] = max(delivered, len(report.outputs))
         for output in report.outputs[delivered:]:
             self._output(task, replica, output)
+        report.outputs = []  # the task's outputs hold what the kernel keeps of them
 
     # --- completions (the follow thread) ------------------------------------------------------
 
