@@ -96,6 +96,7 @@ class _LockedConnection:
 
 
 _DRAIN_MARK = b"\x00pragma-drain\x00\n"
+_RELAY_LINE = 65536  #: a line longer than this is relayed in pieces rather than held
 
 
 class _DescriptorOutput:
@@ -130,6 +131,8 @@ class _DescriptorOutput:
                 pending = pending[index + len(_DRAIN_MARK) :]
                 self._drained[fd].set()
             cut = pending.rfind(b"\n") + 1
+            if not cut and len(pending) >= _RELAY_LINE:  # a long line (\r progress bars): cut
+                cut = len(pending) - len(_DRAIN_MARK)  # (the start of a mark may end it)
             if cut:
                 self._forward(name, pending[:cut], original)
                 pending = pending[cut:]

@@ -186,6 +186,14 @@ def test_subprocess_output_reaches_the_task(backend):
     assert "from a child\n" in text and "after\n" in text
 
 
+def test_a_child_writing_one_endless_line_is_relayed_whole(backend):
+    code = ("import subprocess\n"
+            "subprocess.run(['bash', '-c', 'head -c 300000 /dev/zero | tr \"\\\\0\" x'], "
+            "check=True)")
+    job = run(backend, plan_of(task("child", code, output_limit=OutputLimit(None))))
+    assert "".join(o.text for o in job.results["child"].outputs) == "x" * 300_000
+
+
 def test_large_value_from_the_notebook_reaches_tasks(backend):
     np = pytest.importorskip("numpy")
     big = np.arange(2_000_000, dtype=np.int64)  # 16 MB: read from the kernel's memory
