@@ -42,9 +42,19 @@ def _comm_classes() -> tuple[type, type] | None:
             _publish(msg_type, content, metadata, buffers)
 
         def handle_msg(self, msg):
-            # BaseComm's version imports IPython to fire its events; this kernel has none.
-            if self._msg_callback:
-                self._msg_callback(msg)
+            # BaseComm's version fires IPython's events around the callback through
+            # IPython.get_ipython(); the same events of this kernel's get_ipython(), without
+            # importing IPython (ipympl and matplotlib redraw figures on post_execute)
+            if not self._msg_callback:
+                return
+            from pragma_kernel.kernel.ipython_compat import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                shell.events.trigger("pre_execute")
+            self._msg_callback(msg)
+            if shell is not None:
+                shell.events.trigger("post_execute")
 
     return KernelComm, CommManager
 

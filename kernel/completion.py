@@ -264,14 +264,14 @@ def _signature(obj: Any) -> str | None:
 def _source(obj: Any) -> str | None:
     try:
         return inspect.getsource(obj).rstrip("\n")
-    except (TypeError, OSError):
+    except (TypeError, OSError, SyntaxError):  # builtins; classes in cells with magics
         return None
 
 
 def _file(obj: Any) -> str | None:
     try:
         return inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except TypeError:
+    except (TypeError, OSError):  # builtins; objects of __main__ whose cell is unknown
         return None
 
 

@@ -103,14 +103,12 @@ class CellContext:
 
     # -- input -------------------------------------------------------------------------------
     def input(self, prompt: str = "", password: bool = False) -> str:
-        """A line from the frontend; StdinNotAllowed when it said allow_stdin=False."""
-        from pragma_kernel.kernel.stdin import StdinNotAllowed
+        """A line from the frontend; ``StdinNotImplementedError`` (a NotImplementedError, as
+        under ipykernel) when it said allow_stdin=False."""
+        from pragma_kernel.kernel.stdin import stdin_not_implemented
 
         if not self.allow_stdin:
-            raise StdinNotAllowed(
-                "input() is not available: this frontend does not support stdin "
-                "(the execute request had allow_stdin=False)"
-            )
+            raise stdin_not_implemented("getpass" if password else "raw_input")
         self.flush()
         return self.io.stdin.request(prompt, password, self.request)
 

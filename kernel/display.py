@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import importlib.abc
 import importlib.machinery
+import inspect
 import itertools
 import json
 import re
 import sys
 import traceback
+import types
 import uuid
 from collections.abc import Callable, Iterable
 from types import ModuleType
@@ -71,7 +73,10 @@ def format_mimebundle(
     exclude_set = set(exclude) if exclude else set()
     bundle_method = _real_method(obj, "_repr_mimebundle_")
     if bundle_method is not None:
-        result = _call_repr(bundle_method, "_repr_mimebundle_", include_set, exclude_set)
+        # keywords, as IPython passes them: ipywidgets' and ipympl's take only **kwargs
+        result = _call_repr(
+            bundle_method, "_repr_mimebundle_", include=include, exclude=exclude
+        )
         if isinstance(result, tuple) and len(result) == 2:
             result, bundle_md = result
             if isinstance(bundle_md, dict):
@@ -117,7 +122,47 @@ def plain_text(obj: Any) -> str:
         return printer.getvalue()
     if type(obj) in _CONTAINERS:
         return _pretty_container(obj, 0, 0, set())
-    return repr(obj)
+    return _printed_like_ipython(obj)
+
+
+_BUILTIN_MODULES = ("builtins", "__builtin__", "exceptions", None, "")
+
+
+def _printed_like_ipython(obj: Any) -> str:
+    """The text IPython's pretty printer gives classes (``int``, ``__main__.C``), functions
+    (``<function __main__.f(x)>``), exceptions (``__main__.E('x')``) and objects without a
+    ``__repr__`` of their own (``<__main__.C at 0x7f...>``); the repr for everything else."""
+    for cls in type(obj).__mro__:
+        if cls is type:
+            return _qualified_name(obj)
+        if cls in (types.FunctionType, types.BuiltinFunctionType):
+            return _function_text(obj)
+        if cls is BaseException:
+            args = ", ".join(plain_text(arg) for arg in getattr(obj, "args", ()))
+            return f"{_qualified_name(type(obj))}({args})"
+        if cls is not object and "__repr__" in vars(cls):  # a repr of its own wins
+            return repr(obj)
+    return f"<{_qualified_name(type(obj))} at 0x{id(obj):x}>"
+
+
+def _qualified_name(cls: type) -> str:
+    name = getattr(cls, "__qualname__", None)
+    if not isinstance(name, str):
+        name = cls.__name__
+    module = getattr(cls, "__module__", None)
+    return name if module in _BUILTIN_MODULES else f"{module}.{name}"
+
+
+def _function_text(function: Any) -> str:
+    name = getattr(function, "__qualname__", function.__name__)
+    module = getattr(function, "__module__", None)
+    if module not in _BUILTIN_MODULES:
+        name = f"{module}.{name}"
+    try:
+        name += str(inspect.signature(function))
+    except (TypeError, ValueError):  # builtins without a text signature
+        pass
+    return f"<function {name}>"
 
 
 _CONTAINERS = (list, tuple, dict, set, frozenset)
@@ -192,7 +237,7 @@ def _flat(item: Any, seen: set[int]) -> str:
             return repr(item)
         inner = seen | {id(item)}
         return open_text + ", ".join(_flat(i, inner) for i in items) + close_text
-    return plain_text(item) if _real_method(item, "_repr_pretty_") else repr(item)
+    return plain_text(item)
 
 
 def _pretty_item(item: Any, column: int, indent: int, seen: set[int]) -> str:
@@ -277,11 +322,14 @@ def _real_method(obj: Any, name: str) -> Callable[..., Any] | None:
     return method if callable(method) else None
 
 
-def _call_repr(method: Callable[..., Any], name: str, *args: Any) -> Any:
+def _call_repr(method: Callable[..., Any], name: str, **kwargs: Any) -> Any:
     """Call a ``_repr_*_`` method; a failing one is reported on stderr and that format skipped,
-    so one broken representation does not hide the others (IPython does the same)."""
+    so one broken representation does not hide the others (IPython does the same).
+    ``NotImplementedError`` means "no such representation" and is not reported."""
     try:
-        return method(*args)
+        return method(**kwargs)
+    except NotImplementedError:
+        return None
     except Exception:  # noqa: BLE001
         sys.stderr.write(f"Error in {name}:\n{traceback.format_exc()}")
         return None
@@ -392,7 +440,7 @@ def display(
         if raw:
             publish_display_data(obj, metadata, transient=transient, update=update)
             continue
-        if not update and _ipython_display(obj):
+        if not update and ipython_display(obj):
             continue
         data, md = format_mimebundle(obj, include, exclude)
         if metadata:
@@ -434,11 +482,17 @@ def clear_output(wait: bool = False) -> None:
     ctx.clear_output(wait=wait)
 
 
-def _ipython_display(obj: Any) -> bool:
+def ipython_display(obj: Any) -> bool:
+    """Let ``obj`` display itself with ``_ipython_display_``; False when it has no such method
+    or declines with ``NotImplementedError`` (ipympl's canvas does, to get its mime bundle used).
+    """
     method = _real_method(obj, "_ipython_display_")
     if method is None:
         return False
-    method()
+    try:
+        method()
+    except NotImplementedError:
+        return False
     return True
 
 

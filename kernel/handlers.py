@@ -79,7 +79,9 @@ class RequestHandlers:
     def complete(self, request: Message) -> dict[str, Any]:
         code, cursor = self._code_and_cursor(request)
         engine = self._pragma_engine(code)
-        reply = engine.complete(code, cursor) if engine is not None else None
+        reply = None
+        if engine is not None:
+            reply = engine.complete(code, cursor, self.executor.shell.user_variables())
         if reply is None:
             reply = self.executor.shell.complete(code, cursor)
         return {"status": "ok", "metadata": {}, **reply}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import importlib.util
 import inspect
 import io
 import os
@@ -398,20 +399,34 @@ def magic_pip(shell: PythonShell, args: str) -> None:
     print("Note: you may need to restart the kernel to use updated packages.")
 
 
-def magic_matplotlib(shell: PythonShell, args: str) -> None:
-    """%matplotlib [inline]: figures shown as PNG at the end of the cell (the default)."""
-    gui = args.strip() or "inline"
-    if gui != "inline":
-        raise MagicUsageError(
-            f"%matplotlib {gui}: only the inline backend is available in this kernel"
-        )
-    from pragma_kernel.kernel.mpl_backend import BACKEND
+#: %matplotlib's choices: the inline backend, and ipympl's widget (pip install ipympl)
+MATPLOTLIB_BACKENDS = {
+    "inline": "module://pragma_kernel.kernel.mpl_backend",
+    "widget": "module://ipympl.backend_nbagg",
+    "ipympl": "module://ipympl.backend_nbagg",
+}
 
-    os.environ["MPLBACKEND"] = BACKEND
-    if "matplotlib.pyplot" in sys.modules:
-        sys.modules["matplotlib.pyplot"].switch_backend(BACKEND)
-    elif "matplotlib" in sys.modules:
-        sys.modules["matplotlib"].use(BACKEND)
+
+def magic_matplotlib(shell: PythonShell, args: str) -> None:
+    """%matplotlib [inline|widget|ipympl]: inline shows figures as PNG at the end of the cell
+    (the default); widget (ipympl) shows interactive figures. Either also turns on matplotlib's
+    interactive mode, as IPython's magic does."""
+    gui = args.strip() or "inline"
+    backend = MATPLOTLIB_BACKENDS.get(gui)
+    if backend is None:
+        raise MagicUsageError(
+            f"%matplotlib {gui}: this kernel has {', '.join(MATPLOTLIB_BACKENDS)} (no GUI "
+            "event loops)"
+        )
+    if gui == "inline":  # subprocesses of the kernel (e.g. %run) use it too
+        os.environ["MPLBACKEND"] = backend
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if gui != "inline" and importlib.util.find_spec("ipympl") is None:
+        raise MagicUsageError(f"%matplotlib {gui} needs ipympl: %pip install ipympl")
+    matplotlib.interactive(True)
+    plt.switch_backend(backend)
 
 
 _CONFIG = re.compile(r"^InlineBackend\.figure_formats?\s*=\s*[\[{(]?\s*['\"](\w+)['\"]")

@@ -11,6 +11,7 @@ re-raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -61,7 +62,8 @@ class OutputContext(Protocol):
     def input(self, prompt: str = "", password: bool = False) -> str:
         """Ask the frontend for a line of input (``password``: not echoed).
 
-        Raises ``RuntimeError`` when the frontend does not support stdin, and
+        Raises ``StdinNotImplementedError`` (a ``NotImplementedError``, IPython's class when
+        IPython is installed) when the frontend does not support stdin, and
         ``KeyboardInterrupt`` when the user interrupts while it waits.
         """
 
@@ -79,9 +81,12 @@ class CellEngine(Protocol):
     def run_cell(self, code: str, context: OutputContext) -> None:
         """Run a claimed cell; raise :class:`CellError` to report a failure to the user."""
 
-    def complete(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
+    def complete(
+        self, code: str, cursor_pos: int, namespace: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """A complete_reply content (matches, cursor_start, cursor_end, metadata), or None
-        when the cursor is not on a pragma line (the kernel then completes Python)."""
+        when the cursor is not on a pragma line (the kernel then completes Python).
+        ``namespace``: the user's variables (what a task may import)."""
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any] | None:
         """An inspect_reply content (found, data, metadata), or None when not on a pragma."""

@@ -18,7 +18,16 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pragma_kernel.kernel import cell_syntax, completion, display, magics, tracebacks
+from pragma_kernel.kernel import (
+    cell_sources,
+    cell_syntax,
+    completion,
+    display,
+    ipython_compat,
+    library_adapters,
+    magics,
+    tracebacks,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -82,8 +91,13 @@ class PythonShell:
         self.last_exception: BaseException | None = None  # for %tb
         self._init_namespace()
         builtins.display = display.display  # type: ignore[attr-defined] - as in IPython
-        setattr(builtins, cell_syntax.CALLS_NAME, magics.MagicCalls(self))
+        self.magic_calls = magics.MagicCalls(self)
+        setattr(builtins, cell_syntax.CALLS_NAME, self.magic_calls)
         display.install_ipython_hook()
+        #: what get_ipython() returns; its events fire around every cell
+        self.ipython = ipython_compat.install(self)
+        library_adapters.install()
+        cell_sources.install_class_lookup()
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
 
     def _init_namespace(self) -> None:
@@ -113,23 +127,41 @@ class PythonShell:
     # execute
 
     def execute(self, code: str, ctx: CellContext, *, store_history: bool) -> ExecuteOutcome:
-        """Run one cell; its outputs go to ``ctx``. Never raises for errors of the user's code."""
+        """Run one cell; its outputs go to ``ctx``. Never raises for errors of the user's code.
+
+        IPython's events fire as in IPython's ``run_cell``: ``pre_execute`` (and, unless silent,
+        ``pre_run_cell``) before a non-blank cell, ``post_execute`` (and ``post_run_cell``)
+        after every cell, blank ones included.
+        """
         previous_context, self.context = self.context, ctx
         previous_display = display.set_shell_context(ctx)
+        info = ipython_compat.ExecutionInfo(code, store_history, ctx.silent, cell_id=_cell_id(ctx))
+        result = ipython_compat.ExecutionResult(info, ctx.execution_count if store_history else None)
+        events = self.ipython.events
         try:
             if store_history:
                 self._record_input(code, ctx.execution_count)
-            outcome = self._run_cell(code, ctx, store_history)
+            if code.strip():
+                events.trigger("pre_execute")
+                if not ctx.silent:
+                    events.trigger("pre_run_cell", info)
+            outcome = self._run_cell(code, ctx, store_history, result)
             if self.reloader is not None:
                 self.reloader.remember_new_modules()
             if not ctx.silent:
                 outcome = self._flush_figures(outcome)
             return outcome
         finally:
+            events.trigger("post_execute")
+            if not ctx.silent:
+                events.trigger("post_run_cell", result)
             display.set_shell_context(previous_display)
             self.context = previous_context
 
-    def _run_cell(self, code: str, ctx: CellContext, store_history: bool) -> ExecuteOutcome:
+    def _run_cell(
+        self, code: str, ctx: CellContext, store_history: bool,
+        result: ipython_compat.ExecutionResult,
+    ) -> ExecuteOutcome:
         if not code.strip():  # frontends send empty silent cells just to read the counter
             return ExecuteOutcome()
         try:
@@ -138,11 +170,13 @@ class PythonShell:
             value = self.run_source(code, ctx.cell_label)
             if isinstance(value, ExitRequest):  # bare `exit`, like IPython's autocall
                 value = value()
+            result.result = value
             if value is not None and not ctx.silent:
                 self._show_result(value, ctx, store_history)
         except BaseException as exc:  # noqa: BLE001
             # everything the user's code raises is the user's error
             self.last_exception = exc
+            result.error_in_exec = exc
             return ExecuteOutcome.from_exception(exc)
         return ExecuteOutcome()
 
@@ -212,6 +246,8 @@ class PythonShell:
                 ns["Out"][ctx.execution_count] = value
                 ns[f"_{ctx.execution_count}"] = value
                 self._hidden.add(f"_{ctx.execution_count}")
+        if display.ipython_display(value):  # it showed itself (IPython's displayhook: no Out)
+            return
         data, metadata = display.format_mimebundle(value)
         ctx.execute_result(data, metadata)
 
@@ -294,6 +330,13 @@ class PythonShell:
             name: value for name, value in self.namespace.items()
             if not name.startswith("_") and name not in self._hidden
         }
+
+
+def _cell_id(ctx: CellContext) -> str | None:
+    """The frontend's id of the cell (JupyterLab sends it in the request's metadata)."""
+    request = getattr(ctx, "request", None)  # contexts of unit tests have no request
+    cell_id = getattr(request, "metadata", {}).get("cellId")
+    return cell_id if isinstance(cell_id, str) else None
 
 
 def _main_module_namespace() -> dict[str, Any]:

@@ -27,8 +27,22 @@ from pragma_kernel.protocol.wire import (
 log = logging.getLogger(__name__)
 
 
-class StdinNotAllowed(RuntimeError):
-    """input() in a request whose frontend cannot answer (allow_stdin=False)."""
+class StdinNotImplementedError(NotImplementedError):
+    """input() in a request whose frontend cannot answer (allow_stdin=False): the class of
+    ``IPython.core.error`` under the same name, for when IPython is not installed."""
+
+
+def stdin_not_implemented(function: str) -> NotImplementedError:
+    """The error ipykernel raises when ``function`` ("raw_input", "getpass") needs a frontend
+    that cannot answer: IPython's ``StdinNotImplementedError`` when IPython is installed, as
+    library code catches that class (imported only now, on this rare path), else ours. Both
+    are ``NotImplementedError`` subclasses, with ipykernel's message."""
+    message = f"{function} was called, but this frontend does not support input requests."
+    try:
+        from IPython.core.error import StdinNotImplementedError as error_class
+    except ImportError:
+        error_class = StdinNotImplementedError
+    return error_class(message)
 
 
 class StdinChannel:
@@ -88,8 +102,8 @@ def _prompt_input(prompt: object = "") -> str:
     from pragma_kernel.kernel.context import current_context
 
     context = current_context()
-    if context is None:
-        raise StdinNotAllowed("input() outside of a request: no frontend to ask")
+    if context is None:  # no request to answer (a thread after every cell): no frontend
+        raise stdin_not_implemented("raw_input")
     return context.input(str(prompt), password=False)
 
 
@@ -98,7 +112,7 @@ def _prompt_getpass(prompt: str = "Password: ", stream: object = None) -> str:
 
     context = current_context()
     if context is None:
-        raise StdinNotAllowed("getpass() outside of a request: no frontend to ask")
+        raise stdin_not_implemented("getpass")
     return context.input(prompt, password=True)
 
 

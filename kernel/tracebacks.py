@@ -2,8 +2,9 @@
 headers for cell code, the kernel's own frames hidden, and a last line ``Ename: evalue``
 (JupyterLab renders only the traceback list, joined with newlines).
 
-Cells are compiled under a synthetic file name registered here with :func:`register_cell`, so the
-source lines come from :mod:`linecache` and the header shows the cell's label.
+Cells are compiled under a synthetic file name registered with :func:`register_cell`
+(:mod:`kernel.cell_sources`), so the source lines come from :mod:`linecache` and the header shows
+the cell's label.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import types
 from dataclasses import dataclass
 from typing import Any
+
+from pragma_kernel.kernel import cell_sources
 
 RED = "\x1b[0;31m"
 GREEN = "\x1b[0;32m"
@@ -27,31 +30,15 @@ _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 
-_cell_labels: dict[str, str] = {}  # compiled file name -> "Cell In[n]"
-_label_uses: dict[str, int] = {}  # label -> how many cells were registered under it
-
 
 def register_cell(source: str, label: str) -> str:
-    """Put a cell's source into linecache under a new file name and return that name.
-
-    The name is unique per registration (a label repeats for non-history runs), and linecache
-    keeps it because its mtime is None, so tracebacks and ``inspect.getsource`` of functions
-    defined in old cells keep working.
-    """
-    serial = _label_uses.get(label, 0) + 1
-    _label_uses[label] = serial
-    filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
-    _cell_labels[filename] = label
-    lines = source.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    linecache.cache[filename] = (len(source), None, lines, filename)
-    return filename
+    """Put a cell's source into linecache under a new file name and return that name."""
+    return cell_sources.cells.register(source, label)
 
 
 def cell_label(filename: str) -> str | None:
     """The label of a registered cell file name, or None for an ordinary file."""
-    return _cell_labels.get(filename)
+    return cell_sources.cells.label(filename)
 
 
 @dataclass

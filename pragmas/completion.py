@@ -1,7 +1,8 @@
 """Editor support for pragma lines: Tab completion, Shift-Tab inspection, is_complete.
 
-Pure functions of the cell text, the cursor and the registry (plus the current task names, to
-complete ``dep=[...]``); the engine forwards the kernel's requests here.
+Pure functions of the cell text, the cursor and the registry (plus the current tasks, to
+complete ``dep=[...]`` and ``import=[...]``, and the notebook's variables); the engine forwards
+the kernel's requests here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pragma_kernel.pragmas.cells import is_pragma_cell, is_pragma_line
 from pragma_kernel.pragmas.declaration import PragmaSpec
 from pragma_kernel.pragmas.errors import LocatedError
 from pragma_kernel.pragmas.parser import parse_line, split_cell
-from pragma_kernel.pragmas.reference import pragma_help
+from pragma_kernel.pragmas.reference import pragma_help, wrap_help
 
 _PREFIX = re.compile(r"[ \t]*#%[ \t]*")
 _WORD_TAIL = re.compile(r"[\w\-./:@~+]*\Z")
@@ -75,8 +76,13 @@ def _argument_context(text: str) -> tuple[str | None, str, int, bool]:
 
 
 def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
-             task_names: Iterable[str] = ()) -> dict[str, Any] | None:
-    """A complete_reply content, or None when the cursor is not on a pragma line."""
+             tasks: Mapping[str, Any] | Iterable[str] = (),
+             variables: Iterable[str] = ()) -> dict[str, Any] | None:
+    """A complete_reply content, or None when the cursor is not on a pragma line.
+
+    ``tasks``: the job's tasks by name (names alone will do); ``variables``: the names of the
+    notebook's variables. Both are what ``import=[...]`` can take.
+    """
     cur = _cursor(code, cursor_pos)
     if not is_pragma_line(cur.line):
         return None
@@ -97,7 +103,7 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
         return _reply([], cursor_pos, cursor_pos)
     key, partial, start, in_list = _argument_context(arguments)
     start += cur.line_start + prefix.end() + len(name) + 1
-    matches = _candidates(spec, key, partial, in_list, arguments, task_names, registry)
+    matches = _candidates(spec, key, partial, in_list, arguments, tasks, registry, variables)
     kind = "parameter" if key is None else "value"
     return _reply(matches, start, _word_end(cur, cursor_pos), kind)
 
@@ -110,7 +116,8 @@ def _word_end(cur: _Cursor, cursor_pos: int) -> int:
 
 
 def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, arguments: str,
-                task_names: Iterable[str], registry: Mapping[str, PragmaSpec]) -> list[str]:
+                tasks: Mapping[str, Any] | Iterable[str], registry: Mapping[str, PragmaSpec],
+                variables: Iterable[str]) -> list[str]:
     if key is None:
         given = set(re.findall(r"(\w+)\s*=", arguments))
         return [f"{p.name}=" for p in spec.params
@@ -123,7 +130,9 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
     elif param.kind == "flag":
         values = ["on", "off"]
     elif key in _TASK_PARAMS or (key == "name" and spec.name in _TASK_NAME_PRAGMAS):
-        values = list(task_names)
+        values = list(tasks)
+    elif key == "import":  # what a task can import: other tasks' exports, notebook variables
+        values = sorted(_exported(tasks) | set(variables))
     elif spec.name == "help" and key == "pragma":
         values = sorted(registry)
     elif param.kind == "path":
@@ -135,6 +144,12 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
     if param.kind == "list" and not in_list:
         return []
     return [v for v in values if v.startswith(partial)]
+
+
+def _exported(tasks: Mapping[str, Any] | Iterable[str]) -> set[str]:
+    if not isinstance(tasks, Mapping):
+        return set()
+    return {name for task in tasks.values() for name in getattr(task, "exports", None) or ()}
 
 
 def _paths(partial: str) -> list[str]:
@@ -168,7 +183,7 @@ def inspect(
     tail = re.match(r"\w*", cur.line[cur.column:]).group()
     param = spec.param((word.group() if word else "") + tail)
     if param is not None:
-        text = f"{param.name}: {param.help}\n\n{text}"
+        text = f"{wrap_help(f'{param.name}: {param.help}')}\n\n{text}"
     return {"status": "ok", "found": True, "data": {"text/plain": text}, "metadata": {}}
 
 

@@ -12,6 +12,8 @@ import copy
 import os
 import secrets
 import sys
+import types
+from collections.abc import Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -233,8 +235,11 @@ class PragmaEngine:
 
     # ------------------------------------------------------------------ editor support
 
-    def complete(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
-        return completion.complete(code, cursor_pos, self.registry, self.job.tasks)
+    def complete(self, code: str, cursor_pos: int,
+                 namespace: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        variables = [name for name, value in (namespace or {}).items()
+                     if not isinstance(value, types.ModuleType)]  # modules are not task inputs
+        return completion.complete(code, cursor_pos, self.registry, self.job.tasks, variables)
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any] | None:
         return completion.inspect(code, cursor_pos, self.registry)

@@ -118,6 +118,22 @@ def job_svg(job: Job, title: str, states: Mapping[str, str] | None = None) -> st
     return render(job_graph(job, title, states), "svg").decode()
 
 
+def job_text(job: Job, title: str, states: Mapping[str, str] | None = None) -> str:
+    """The job as text, for frontends that show no picture (consoles, untrusted notebooks
+    without PNG): one line per task, its state after a run and what it depends on."""
+    report = validate(job)
+    states = states or {}
+    lines = [f"<job {title}: {len(job.tasks)} tasks>"]
+    width = max((len(name) for name in job.tasks), default=0)
+    state_width = max((len(state) + 3 for state in states.values()), default=0)
+    for name in job.tasks:
+        state = f"[{states[name]}]" if name in states else ""
+        deps = report.deps.get(name) or []
+        after = f"<- {', '.join(deps)}" if deps else ""
+        lines.append(f"  {name:<{width}}  {state:<{state_width}}{after}".rstrip())
+    return "\n".join(lines)
+
+
 def to_dot(job: Job, title: str) -> str:
     """The dependency graph in dot: one node per task, one edge per existing dependency."""
     report = validate(job)

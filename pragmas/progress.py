@@ -73,7 +73,7 @@ class JobProgress:
         if output.kind == "stream":
             self.ctx.stream(output.name or "stdout", prefix_lines(output.text, f"[{label}] "))
         else:
-            self.ctx.display(output.data, output.metadata)
+            show_task_display(self.ctx, output, event.task, event.replica, caption=True)
 
     # -- the display ---------------------------------------------------------------------------
     def show(self) -> None:
@@ -257,6 +257,19 @@ class JobProgress:
             for name, state in states.items()
         )
         return f"<div style='max-width:40em;line-height:8px'>{cells}</div>"
+
+
+def show_task_display(ctx: OutputContext, output: Any, task: str, replica: int | None = None,
+                      caption: bool = True) -> None:
+    """A task's figure (or other rich output) in the cell, labelled with its task like its text
+    lines: a ``[task] figure:`` caption line before it, and ``pragma_kernel.task`` (and
+    ``.replica``) in its metadata for tools that read the notebook."""
+    label = task if replica is None else f"{task}[{replica}]"
+    if caption:
+        kind = "figure" if any(m.startswith("image/") for m in output.data) else "output"
+        ctx.stream("stdout", f"[{label}] {kind}:\n")
+    source = {"task": task} if replica is None else {"task": task, "replica": replica}
+    ctx.display(output.data, {**output.metadata, "pragma_kernel": source})
 
 
 def prefix_lines(text: str, prefix: str) -> str:

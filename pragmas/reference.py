@@ -7,6 +7,7 @@ README. Nothing here is written by hand per pragma: edit the declaration instead
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping
 
 from pragma_kernel.pragmas.declaration import ALL_BACKENDS, Param, PragmaSpec, declarations
@@ -42,8 +43,12 @@ def help_index(registry: Mapping[str, PragmaSpec] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+HELP_WIDTH = 79  #: columns of #%help and of the Shift-Tab tooltip (JupyterLab's is ~90 wide)
+_INDENT = "   "
+
+
 def _param_line(param: Param) -> str:
-    facts = [param.kind if param.kind != "choice" else "one of " + "|".join(param.choices)]
+    facts = [param.kind if param.kind != "choice" else "one of " + " | ".join(param.choices)]
     if param.required:
         facts.append("required")
     elif param.default not in (None, [], {}, ""):
@@ -55,20 +60,69 @@ def _param_line(param: Param) -> str:
 
 
 def pragma_help(spec: PragmaSpec) -> str:
-    """Full usage of one pragma, as ``#%help(pragma=NAME)`` prints it."""
-    lines = [f"#%{spec.name}(): {spec.summary}", "Usage:", f"   {spec.usage()}"]
+    """Full usage of one pragma, as ``#%help(pragma=NAME)`` prints it and Shift-Tab shows it:
+    lines wrapped at :data:`HELP_WIDTH`, continuations indented under their start."""
+    lines = [*_wrap(f"#%{spec.name}(): {spec.summary}", ""), "Usage:", *_usage_lines(spec)]
     if spec.params:
         lines.append("Parameters:")
-        lines += [f"   {_param_line(p)}" for p in spec.params]
-    lines.append(f"Body: {_BODY[spec.body]}")
-    lines.append(f"Backends: {backends_text(spec)}")
+        for param in spec.params:
+            lines += _wrap(_param_line(param), _INDENT, _INDENT + "   ")
+    lines += _wrap(f"Body: {_BODY[spec.body]}", "", "   ")
+    lines += _wrap(f"Backends: {backends_text(spec)}", "", "   ")
     if spec.aliases:
         lines.append(f"Also written: {', '.join('#%' + a for a in spec.aliases)}")
     if spec.details:
-        lines += ["", spec.details]
-    if spec.example:
-        lines += ["Example:", *(f"   {line}" for line in spec.example.splitlines())]
+        lines += ["", *_wrap(spec.details, "")]
+    if spec.example:  # code: never wrapped
+        lines += ["Example:", *(f"{_INDENT}{line}" for line in spec.example.splitlines())]
     return "\n".join(lines) + "\n"
+
+
+def wrap_help(text: str) -> str:
+    """A paragraph of help wrapped at :data:`HELP_WIDTH`."""
+    return "\n".join(_wrap(text, ""))
+
+
+def _wrap(text: str, indent: str, continuation: str | None = None) -> list[str]:
+    return textwrap.wrap(text, HELP_WIDTH, initial_indent=indent,
+                         subsequent_indent=indent if continuation is None else continuation,
+                         break_long_words=False, break_on_hyphens=False)  # fmt: skip
+
+
+def _usage_lines(spec: PragmaSpec) -> list[str]:
+    """The usage, broken between parameters (never inside one), continuations aligned after
+    the opening parenthesis."""
+    usage = spec.usage()
+    head, _, rest = usage.partition("(")
+    parts = _top_level_parts(rest[:-1])
+    if not parts or len(_INDENT + usage) <= HELP_WIDTH:
+        return [_INDENT + usage]
+    first = f"{_INDENT}{head}("
+    hang = " " * len(first)
+    lines, current = [], first
+    for index, part in enumerate(parts):
+        piece = part + (", " if index < len(parts) - 1 else ")")
+        if current not in (first, hang) and len(current + piece.rstrip()) > HELP_WIDTH:
+            lines.append(current.rstrip())
+            current = hang
+        current += piece
+    lines.append(current.rstrip())
+    return lines
+
+
+def _top_level_parts(arguments: str) -> list[str]:
+    """``a=1, [b=[x, y]]`` -> ``["a=1", "[b=[x, y]]"]``: commas inside brackets stay."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(arguments):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(arguments[start:index].strip())
+            start = index + 1
+    tail = arguments[start:].strip()
+    return [*parts, tail] if tail else parts
 
 
 def _markdown_params(params: Iterable[Param]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def last_states(engine: Any) -> dict[str, str]:
 @pragma(
     "draw_job",
     family="graph",
-    summary="draws the job's tasks and dependencies (SVG in the notebook, PNG with save=on)",
+    summary="draws the job's tasks and dependencies (in the notebook; a PNG file with save=on)",
     params=[
         Param("name", "word", help="the title (default: the job's name)"),
         Param("inline", "flag", default=True, help="show the picture in the notebook"),
@@ -37,23 +38,30 @@ def last_states(engine: Any) -> dict[str, str]:
     ],
     example="#%draw_job(save=on)",
     details="After a job ran, each task is coloured by its state: pending grey, running blue, "
-    "done green, failed red, skipped or cancelled light. inline=off only writes the PNG file. "
-    "Needs Graphviz's dot program.",
+    "done green, failed red, skipped or cancelled light. The picture is sent as SVG and PNG "
+    "(untrusted notebooks do not show SVG) with a text version for consoles. inline=off only "
+    "writes the PNG file. Needs Graphviz's dot program.",
 )  # fmt: skip
 def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     if not engine.job.tasks:
         ctx.stream("stdout", "The job has no task yet: nothing to draw.\n")
         return
     title = call.args["name"] or engine.job_name(ctx)
-    picture = graph.job_graph(engine.job, title, last_states(engine))
+    states = last_states(engine)
+    picture = graph.job_graph(engine.job, title, states)
     inline, save = call.args["inline"], call.args["save"]
+    png = graph.render(picture, "png")
     if inline:
-        svg = graph.render(picture, "svg").decode()
-        ctx.display({"image/svg+xml": svg, "text/plain": f"<job {title}: "
-                     f"{len(engine.job.tasks)} tasks>"})  # fmt: skip
+        # SVG for trusted notebooks (sharp at any zoom); PNG for untrusted ones, where JupyterLab
+        # refuses SVG (every notebook written by nbclient or papermill opens untrusted)
+        ctx.display({
+            "image/png": base64.b64encode(png).decode("ascii"),
+            "image/svg+xml": graph.render(picture, "svg").decode(),
+            "text/plain": graph.job_text(engine.job, title, states),
+        })
     if save or not inline:
         path = Path(f"{_file_stem(title)}.png")
-        path.write_bytes(graph.render(picture, "png"))
+        path.write_bytes(png)
         ctx.stream("stdout", f"Saved {path.resolve()}\n")
 
 

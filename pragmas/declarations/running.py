@@ -22,7 +22,7 @@ from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.model import CodeSegment
-from pragma_kernel.pragmas.progress import JobProgress, prefix_lines
+from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -480,8 +480,8 @@ def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
             _replay_text(result, output.name, output.text, ctx, header)
         elif output.kind == task_output.OMITTED:
             _replay_omitted(result, output, ctx, header)
-        else:
-            ctx.display(output.data, output.metadata)
+        else:  # the header names the task; print_task_output of one task needs no caption
+            show_task_display(ctx, output, result.name, caption=header)
     if not result.outputs and not header:
         ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
 

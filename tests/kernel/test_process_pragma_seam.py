@@ -29,6 +29,16 @@ def test_completion_and_inspection_of_a_pragma_line_come_from_the_engine(kernel)
     assert "lists every pragma" in inspection["data"]["text/plain"]
 
 
+def test_import_completion_offers_the_notebooks_variables(kernel):
+    _, kc = kernel
+    execute(kc, "import json\nthreshold_low = 1\nthreshold_high = 2\n_hidden = 3")
+    code = "#%task(name=t, import=[thr"
+    completion = shell_reply(kc, kc.complete(code, len(code)))["content"]
+    assert completion["matches"] == ["threshold_high", "threshold_low"]
+    code = "#%task(name=t, import=[js"
+    assert shell_reply(kc, kc.complete(code, len(code)))["content"]["matches"] == []  # a module
+
+
 def test_python_is_still_completed_by_the_shell_once_the_engine_is_loaded(kernel):
     _, kc = kernel
     execute(kc, "#%help()")

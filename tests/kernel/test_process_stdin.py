@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from tests.conftest import collect_iopub, execute, shell_reply
 
 
@@ -49,32 +51,37 @@ def test_input_fails_at_once_without_stdin(kernel):
     _, kc = kernel
     reply, outputs = execute(kc, "input('never asked')", allow_stdin=False)
     assert reply["content"]["status"] == "error"
-    assert reply["content"]["ename"] == "StdinNotAllowed"
-    assert "allow_stdin=False" in reply["content"]["evalue"]
+    assert reply["content"]["ename"] == "StdinNotImplementedError"  # ipykernel's
+    assert reply["content"]["evalue"] == (
+        "raw_input was called, but this frontend does not support input requests.")
     assert [m["msg_type"] for m in outputs] == ["error"]
 
 
-def test_prompt_output_is_flushed_before_the_input_request(kernel):
+def test_the_stdin_error_is_the_one_library_code_catches(kernel):
+    """IPython's class (a NotImplementedError) when IPython is installed, as ipykernel raises."""
     _, kc = kernel
-    msg_id = kc.execute("print('context first')\ninput('> ')", allow_stdin=True)
-    stream = None
-    while stream is None:
-        message = kc.get_iopub_msg(timeout=30)
-        if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
-            stream = message
-    answer_input(kc, "")
-    assert stream["content"]["text"] == "context first\n"
-    shell_reply(kc, msg_id)
-    collect_iopub(kc, msg_id)
-
-
-def test_interrupt_during_input(fresh_kernel):
-    km, kc = fresh_kernel
-    msg_id = kc.execute("input('waiting')", allow_stdin=True)
-    kc.get_stdin_msg(timeout=30)
-    km.interrupt_kernel()
-    reply = shell_reply(kc, msg_id)
-    assert reply["content"]["status"] == "error"
-    assert reply["content"]["ename"] == "KeyboardInterrupt"
-    reply, _ = execute(kc, "'answering again'")
+    code = (
+        "from IPython.core.error import StdinNotImplementedError\n"
+        "import getpass\n"
+        "for ask in (input, getpass.getpass):\n"
+        "    try:\n"
+        "        ask('never asked')\n"
+        "    except StdinNotImplementedError as error:\n"
+        "        print(isinstance(error, NotImplementedError), error)\n"
+    )
+    reply, outputs = execute(kc, code, allow_stdin=False)
     assert reply["content"]["status"] == "ok"
+    assert "".join(m["content"]["text"] for m in outputs) == (
+        "True raw_input was called, but this frontend does not support input requests.\n"
+        "True getpass was called, but this frontend does not support input requests.\n"
+    )
+
+
+def test_without_ipython_the_stdin_error_is_a_same_named_not_implemented_error(monkeypatch):
+    from pragma_kernel.kernel import stdin
+
+    monkeypatch.setitem(sys.modules, "IPython.core.error", None)  # import fails: not installed
+    error = stdin.stdin_not_implemented("raw_input")
+    assert type(error) is stdin.StdinNotImplementedError
+    assert isinstance(error, NotImplementedError)
+    assert str(error) == "raw_input was called, but this frontend does not support input requests."

@@ -3,6 +3,7 @@ support (the same code the kernel calls through ``pragma_kernel.kernel.seam.Cell
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import cloudpickle
@@ -372,6 +373,28 @@ def test_complete_task_names_in_dep():
     nb.run("#%task(name=train)\npass\n")
     assert completion("#%task(name=c, dep=[p", nb=nb)["matches"] == ["prepare"]
     assert completion("#%delete_task(name=t", nb=nb)["matches"] == ["train"]
+
+
+def test_complete_imports_with_the_exports_of_tasks_and_the_notebook_variables():
+    nb = Notebook()
+    nb.run("#%task(name=prepare, export=[frame, labels])\nframe = labels = 1\n")
+    namespace = {"learning_rate": 0.1, "frame_size": 3, "os": os}
+    reply = nb.engine.complete("#%task(name=train, import=[", 27, namespace)
+    assert reply["matches"] == ["frame", "frame_size", "labels", "learning_rate"]  # no module
+    code = "#%task(name=train, import=[learning_rate, fr"
+    reply = nb.engine.complete(code, len(code), namespace)
+    assert reply["matches"] == ["frame", "frame_size"]
+    assert reply["cursor_start"] == len(code) - 2
+
+
+def test_the_help_of_a_pragma_fits_a_tooltip():
+    nb = Notebook()
+    for name in ("task", "submit_job", "connect"):
+        text = nb.engine.inspect(f"#%{name}(", 4, 0)["data"]["text/plain"]
+        assert max(len(line) for line in text.splitlines()) <= 79, name
+    text = nb.engine.inspect("#%task(name=a, language=R)", 17, 0)["data"]["text/plain"]
+    assert text.startswith("language: the script language") and "Usage:\n   #%task(name=" in text
+    assert max(len(line) for line in text.splitlines()) <= 79
 
 
 def test_complete_pragma_names_for_help_and_types_for_jupyterlab():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pragma_kernel.pragmas import graph
 from pragma_kernel.pragmas.errors import GraphvizMissingError, PragmaUsageError
@@ -96,13 +98,29 @@ def build(nb: Notebook) -> None:
     nb.run("#%task(   name   =  location  , dep = [hi]  )\nresult = 123\n")
 
 
-def test_draw_job_displays_svg_of_the_job():
+def test_draw_job_displays_the_job_as_svg_png_and_text():
     nb = Notebook()
     build(nb)
-    out = nb.run("#%draw_job()")
+    out = nb.run("#%draw_job(name=demo)")
     (display,) = out.of_type("display_data")
+    assert set(display["data"]) == {"image/svg+xml", "image/png", "text/plain"}
     nodes, edges = svg_nodes_and_edges(display["data"]["image/svg+xml"])
     assert nodes == {"hi", "location"} and edges == {("hi", "location")}
+    # untrusted notebooks show the PNG (JupyterLab does not render their SVG)
+    assert base64.b64decode(display["data"]["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert display["data"]["text/plain"] == (
+        "<job demo: 2 tasks>\n"
+        "  hi\n"
+        "  location  <- hi"
+    )
+
+
+def test_the_text_of_a_drawn_job_shows_the_states_of_the_last_run():
+    job = sample_job()
+    states = {name: "done" for name in job.tasks} | {next(iter(job.tasks)): "failed"}
+    lines = graph.job_text(job, "sample", states).splitlines()
+    assert lines[0] == f"<job sample: {len(job.tasks)} tasks>"
+    assert "[failed]" in lines[1] and all("[done]" in line for line in lines[2:])
 
 
 def test_draw_job_save_writes_png(tmp_path, monkeypatch):

@@ -43,12 +43,17 @@ def test_one_display_updated_in_place_ending_with_the_summary(backend):
     assert "[a] one\n[a] two\n" in text
 
 
-def test_figures_from_tasks_are_shown(backend):
-    pytest.importorskip("matplotlib")
+def test_figures_from_tasks_are_shown_labelled_with_their_task(backend):
     plan = plan_of(task("plot", "import matplotlib.pyplot as plt\nplt.plot([1, 2])"))
     ctx, _ = run_with_progress(backend, plan)
     pictures = [c for c in ctx.of_type("display_data") if "image/png" in c["data"]]
     assert len(pictures) == 1
+    assert pictures[0]["metadata"]["pragma_kernel"] == {"task": "plot"}
+    kinds = [(kind, content.get("text")) for kind, content in ctx.outputs]
+    # the caption comes right before its picture, as "[task] ..." like the task's text lines
+    at = next(i for i, (kind, _) in enumerate(kinds) if kind == "display_data" and i > 0
+              and "image/png" in ctx.outputs[i][1]["data"])
+    assert kinds[at - 1] == ("stream", "[plot] figure:\n")
 
 
 def test_large_jobs_show_a_grid_not_a_table(backend):
