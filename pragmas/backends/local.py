@@ -24,6 +24,7 @@ kills its running workers (replaced at once) and cancels what was queued.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import queue
@@ -52,6 +53,7 @@ from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, 
 from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
 from pragma_kernel.pragmas.task_output import JobOutput
 
+log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
 MAX_PARKED = 1
@@ -68,6 +70,7 @@ class LocalBackend(Backend):
         self.workers = workers or os.cpu_count() or 1
         self._scheduler: _Scheduler | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
         run = _LocalRun(str(next(_job_ids)), plan, self)
@@ -82,6 +85,7 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True  # a start in the background that comes late does nothing
             scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.close()
@@ -92,6 +96,18 @@ class LocalBackend(Backend):
     def start(self) -> None:
         """Start the workers now instead of at the first job (a connect does this)."""
         self._get_scheduler()
+
+    def start_unless_closed(self) -> None:
+        """Start the workers now unless the backend was closed meanwhile (for a thread that
+        starts them ahead of the first job, which waits for them if they are not ready yet).
+        A failure is only logged: the first job tries again and reports it."""
+        try:
+            with self._lock:
+                if self._scheduler is None and not self._closed:
+                    self._scheduler = _Scheduler(self.workers)
+        except Exception:  # the first job starts them again, and says why it cannot
+            log.warning("starting the local workers ahead of the first job failed",
+                        exc_info=True)
 
     def _get_scheduler(self) -> _Scheduler:
         with self._lock:
@@ -173,7 +189,8 @@ class _Scheduler:
 
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker"])
+        self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker",
+                                             "pragma_kernel.kernel.display"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
