@@ -85,6 +85,8 @@ class KernelApp:
         self.shell.before_reply = self._set_aside_queued_requests
         self._set_aside: list[Message] = []
         self._exit_requested = threading.Event()
+        #: what the displays of jobs stopped at exit say
+        self._exit_reason = "kernel shutting down"
         self._exiting = threading.Lock()
         self._shell_warmed = False
 
@@ -182,8 +184,9 @@ class KernelApp:
                 self.exit(1)
 
     # -- exit --------------------------------------------------------------------------------
-    def request_exit(self) -> None:
+    def request_exit(self, restart: bool = False) -> None:
         """Exit once the current request's reply and idle are out (shutdown_request)."""
+        self._exit_reason = "kernel restarting" if restart else "kernel shutting down"
         self._exit_requested.set()
 
     def exit(self, status: int = 0) -> None:
@@ -191,7 +194,11 @@ class KernelApp:
         if not self._exiting.acquire(blocking=False):
             return
         try:
-            self._run_bounded(self.executor.shutdown_engine, EXIT_FLUSH_TIMEOUT, "engine shutdown")
+            self._run_bounded(
+                lambda: self.executor.shutdown_engine(self._exit_reason),
+                EXIT_FLUSH_TIMEOUT,
+                "engine shutdown",
+            )
             terminate_children()
             exiting = threading.current_thread()
             self._run_bounded(

@@ -78,6 +78,13 @@ class CellContext:
         self.flush()
         self.io.publisher.publish(msg_type, content, self.parent_header, buffers=buffers)
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        if self.silent or not text:
+            return
+        self.flush()  # after what the cell wrote before it
+        parent = {**self.parent_header, "msg_id": f"{self.parent_header.get('msg_id', '')}-session"}
+        self.io.publisher.publish("stream", {"name": name, "text": text}, parent)
+
     def display(
         self,
         data: dict[str, Any],

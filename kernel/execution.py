@@ -220,6 +220,6 @@ class Executor:
         self._pending_history = None
         self.history.store(count, code, context.result_text)
 
-    def shutdown_engine(self) -> None:
+    def shutdown_engine(self, reason: str = "kernel shutting down") -> None:
         if self._engine is not None:
-            self._engine.shutdown()
+            self._engine.shutdown(reason)

@@ -156,7 +156,7 @@ class RequestHandlers:
     # -- control (and shell, for old clients) ------------------------------------------------
     def shutdown(self, request: Message) -> dict[str, Any]:
         restart = bool(request.content.get("restart", False))
-        self.app.request_exit()
+        self.app.request_exit(restart=restart)
         return {"status": "ok", "restart": restart}
 
     def interrupt(self, request: Message) -> dict[str, Any]:

@@ -46,6 +46,13 @@ class OutputContext(Protocol):
     def stream(self, name: str, text: str) -> None:
         """Append ``text`` to ``stdout`` or ``stderr`` of the cell (batched like print)."""
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        """Write ``text`` for the client session that sent the request, outside the cell's
+        outputs: its parent header is the request's with another ``msg_id``. Terminal
+        frontends, which print what their session caused, show it; notebook frontends, which
+        file each output under the request that caused it, do not. For what a notebook shows
+        otherwise (the text of a display that terminals never see updated)."""
+
     def display(
         self,
         data: dict[str, Any],
@@ -94,5 +101,7 @@ class CellEngine(Protocol):
     def is_complete(self, code: str) -> dict[str, Any] | None:
         """An is_complete_reply content for a pragma cell, or None to let the kernel decide."""
 
-    def shutdown(self) -> None:
-        """Release backends, worker processes and clusters; called once when the kernel exits."""
+    def shutdown(self, reason: str = "kernel shutting down") -> None:
+        """Release backends, worker processes and clusters; called once when the kernel exits.
+        ``reason`` ("kernel restarting", "kernel shutting down") is what the displays of the
+        work it stops say."""

@@ -9,6 +9,8 @@ the cell's label.
 
 from __future__ import annotations
 
+import ast
+import functools
 import linecache
 import os
 import types
@@ -219,9 +221,46 @@ def _format_frame(entry: types.TracebackType) -> str:
     else:
         head = f"File {GREEN}{_compress_user(code.co_filename)}:{lineno}{RESET}"
     if code.co_name != "<module>":
-        name = getattr(code, "co_qualname", code.co_name)  # Python 3.11+: Class.method
+        name = code_qualname(code)
         head += f", in {CYAN}{name}{BLUE}({_arguments(code)}){RESET}"
     return head + "\n" + _source_excerpt(code.co_filename, lineno, _scope(code))
+
+
+def code_qualname(code: types.CodeType) -> str:
+    """``Class.method`` as IPython shows it: the code's own on Python 3.11+; on 3.10, found in
+    the source (as IPython finds it there through ``executing``), else the bare name."""
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is not None:
+        return qualname
+    return _qualname_from_source(code.co_filename, code.co_firstlineno, code.co_name)
+
+
+@functools.lru_cache(maxsize=512)
+def _qualname_from_source(filename: str, firstlineno: int, name: str) -> str:
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except (SyntaxError, ValueError):  # a cell with magics, or no source at all
+        return name
+    found = _find_definition(tree.body, "", firstlineno, name)
+    return found or name
+
+
+def _find_definition(body: list[ast.stmt], prefix: str, firstlineno: int, name: str) -> str | None:
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            found = _find_definition(node.body, f"{prefix}{node.name}.", firstlineno, name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # a decorated function's code starts at its first decorator
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if node.name == name and first == firstlineno:
+                return prefix + name
+            found = _find_definition(node.body, f"{prefix}{node.name}.<locals>.", firstlineno,
+                                     name)  # fmt: skip
+        else:
+            continue
+        if found:
+            return found
+    return None
 
 
 def _scope(code: types.CodeType) -> tuple[int, int] | None:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.base import Backend, JobRun
 
 
+#: seconds a backend has, at kernel exit, to end a run it was told to cancel
+STOP_WAIT = 1.0
+
+
 class PragmaEngine:
     """The pragma language of one kernel (implements ``pragma_kernel.kernel.seam.CellEngine``)."""
 
@@ -292,10 +296,17 @@ class PragmaEngine:
             self.set_backend(outcome.backend)
         ctx.stream(outcome.stream, outcome.notice + "\n")
 
-    def shutdown(self) -> None:
-        for run in self.submitted:
-            if not run.done:
-                run.cancel()
+    def shutdown(self, reason: str = "kernel shutting down") -> None:
+        """Stop the running jobs, saying why in their displays ("stopped: kernel
+        restarting"), then release the backend."""
+        stopping = [run for run in self.submitted if not run.done]
+        for run in stopping:
+            run.cancel(f"stopped: {reason}")
+        for run in stopping:
+            # the kernel is on its way out: a run its backend has not ended by now is said
+            # over, so that its display shows a final state
+            if not run.wait(timeout=STOP_WAIT):
+                run.finish()
         with self._backend_lock:
             self._shut_down = True  # workers starting in the background do not start
             backend, self.backend = self.backend, None

@@ -141,7 +141,12 @@ class JobRun:
         self.results: dict[str, TaskResult] = {n: TaskResult(n) for n in plan.tasks}
         self.submitted = time.time()
         self.finished: float | None = None
+        #: why the run was cancelled ("cancelled by an interrupt", "stopped: kernel restarting"),
+        #: None while it was not
+        self.stop_reason: str | None = None
         self._done = threading.Event()
+        self._finish_callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -159,11 +164,37 @@ class JobRun:
                 return False
         return True
 
-    def finish(self) -> None:
-        self.finished = time.time()
-        self._done.set()
+    @property
+    def over(self) -> bool:
+        """Every task is final (``finished`` is set), maybe before :attr:`done`: the finish
+        callbacks run in between."""
+        return self.finished is not None
 
-    def cancel(self) -> None:
+    def finish(self) -> None:
+        """All is final: run the finish callbacks, then wake the waiters, so that whoever
+        waits for the run finds what the callbacks publish (the job's final display) out."""
+        self.finished = time.time()
+        with self._callbacks_lock:
+            callbacks, self._finish_callbacks = self._finish_callbacks, []
+        try:
+            for callback in callbacks:
+                callback()
+        finally:
+            self._done.set()
+
+    def when_finished(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the run is over (at once if it is), before :meth:`wait`
+        returns; from the thread that finishes it. It must be quick and must not raise."""
+        with self._callbacks_lock:
+            if self.finished is None:
+                self._finish_callbacks.append(callback)
+                return
+        callback()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the run (see :meth:`Backend.cancel`); ``reason`` is what its display says."""
+        if self.stop_reason is None and not self.done:
+            self.stop_reason = reason
         self.backend.cancel(self)
 
     def fetch(self) -> None:

@@ -37,6 +37,20 @@ class NoSuchJobError(PragmaError):
     """A result pragma named a job this kernel never submitted."""
 
 
+class JobInterruptedError(PragmaError):
+    """An interrupt while a cell waited for a job: it says what became of the job. Its
+    ``ename`` stays ``KeyboardInterrupt``, what frontends and tools know an interrupt by."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.ename = "KeyboardInterrupt"
+        self.traceback = [f"{self.ename}: {message}"]
+
+
+#: what the display of a job cancelled by an interrupt says
+INTERRUPT_REASON = "cancelled by an interrupt"
+
+
 @dataclass
 class _Submission:
     """What the kernel remembers about one submitted run beyond the backend's JobRun."""
@@ -173,14 +187,20 @@ def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
 
 
 def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
-    """Wait for the run; an interrupt cancels it (when this cell started it) and re-raises."""
+    """Wait for the run. An interrupt cancels it (when this cell started it) or only stops the
+    waiting; either way the cell ends with an interrupt that says which."""
     try:
         run.wait()
     except KeyboardInterrupt:
-        if cancel_on_interrupt:
-            run.cancel()
-            progress.stop()
-        raise
+        if not cancel_on_interrupt:
+            raise JobInterruptedError(
+                f"stopped waiting for job {run.name} (id {run.job_id}), which goes on: "
+                "#%wait_job() waits for it again") from None
+        run.cancel(INTERRUPT_REASON)
+        progress.stop()
+        raise JobInterruptedError(
+            f"job {run.name} (id {run.job_id}) was cancelled: {_counts_text(run)}. The results "
+            "of its done tasks are kept: #%get_job_result()") from None
     progress.stop()
 
 

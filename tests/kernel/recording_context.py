@@ -26,6 +26,9 @@ class RecordingContext:
     def stream(self, name: str, text: str) -> None:
         self.outputs.append(("stream", {"name": name, "text": text}))
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        self.outputs.append(("session_stream", {"name": name, "text": text}))
+
     def display(self, data, metadata=None, *, display_id=None, update=False) -> None:
         if self.silent:
             return

@@ -538,6 +538,10 @@ def test_exception_groups_show_each_exception_and_end_with_the_group(shell):
         "        fail(n)\n"
         "    except ValueError as e:\n"
         "        errors.append(e)\n"
+        "try:\n"
+        "    ExceptionGroup\n"
+        "except NameError:  # Python 3.10: the backport (anyio, trio and pytest use it)\n"
+        "    from exceptiongroup import ExceptionGroup\n"
         "raise ExceptionGroup('two failures', errors)"
     )
     outcome, _, _ = run(shell, code, 8)

@@ -26,6 +26,9 @@ class CellContext:
     def stream(self, name: str, text: str) -> None:
         self.outputs.append((name, text))
 
+    def stream_to_session(self, name: str, text: str) -> None:
+        self.outputs.append(("session", text))
+
     def display(self, data, metadata=None, *, display_id=None, update=False) -> None:
         self.outputs.append(("display", data))
 

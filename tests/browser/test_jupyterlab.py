@@ -1,0 +1,133 @@
+"""The kernel in a real JupyterLab 4, in a real browser (headless Debian chromium, Playwright).
+
+- the demo notebook runs: the DAG picture, the job display's final state and a task's figure are
+  on the page, and the browser console has no error;
+- the job display is readable in JupyterLab Light and Dark (WCAG contrast of each text with its
+  background, from computed styles and from the screenshot's pixels), with the screenshots kept;
+- a widget renders as a slider (ipywidgets);
+- a kernel restart in the middle of a job leaves no display claiming that it runs.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pragma_kernel.pragmas.progress import STALE_AFTER
+
+from tests.browser.lab import LabPage
+from tests.conftest import ROOT
+
+DEMO = ROOT / "notebooks" / "demo.ipynb"
+MIN_CONTRAST = 4.5  #: WCAG AA for normal text
+THEMES = ("JupyterLab Light", "JupyterLab Dark")
+
+
+@pytest.fixture(scope="module")
+def demo(browser, lab):
+    """The demo notebook, run once in its own page for the tests of this module that read it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    raw = context.new_page()
+    errors: list[str] = []
+    raw.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error"
+           else None)
+    raw.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page = LabPage(raw, lab, errors)
+    page.open(lab.add_notebook("demo.ipynb", source=DEMO))
+    page.run_all()
+    yield page
+    context.close()
+
+
+def test_the_demo_shows_its_dag_its_final_job_state_and_a_task_figure(demo):
+    dag = demo.cell_of("#%draw_job()").locator(".jp-OutputArea-output img, "
+                                               ".jp-OutputArea-output svg")
+    assert dag.count() >= 1 and dag.first.bounding_box()["width"] > 100
+    submit = demo.cell_of("#%submit_job()")
+    job = submit.locator(".pragma-job")
+    assert job.count() == 1
+    headline = job.locator("b").first.inner_text()
+    assert headline.startswith("Job monte_carlo_pi (finished on local"), headline
+    assert headline.endswith("4/4 done"), headline
+    assert "wall time" in job.inner_text() and "speed-up" in job.inner_text()
+    assert job.locator(".pragma-job-stale").count() == 0
+    figure = submit.locator(".jp-RenderedImage img")
+    assert figure.count() >= 1 and figure.first.bounding_box()["height"] > 100
+    text = submit.inner_text()
+    assert "[generate] 4,000,000 random points" in text and "[job " not in text
+    assert demo.errors == []
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_job_display_is_readable_in_light_and_dark(demo, theme, tmp_path_factory):
+    demo.use_theme(theme)
+    job = demo.cell_of("#%submit_job()").locator(".pragma-job")
+    job.scroll_into_view_if_needed()
+    contrasts = demo.text_contrasts(job)
+    assert len(contrasts) >= 10  # headline, time, each task's name, state and time, summary
+    weak = [c for c in contrasts if c["ratio"] < MIN_CONTRAST]
+    assert not weak, f"{theme}: text hard to read: {weak}"
+    shot = tmp_path_factory.mktemp("screenshots") / f"job-{theme.split()[-1].lower()}.png"
+    job.screenshot(path=str(shot))
+    assert _pixel_contrast(shot.read_bytes()) >= MIN_CONTRAST, shot
+    print(f"{theme}: {shot}")
+    assert demo.errors == []
+
+
+def _pixel_contrast(png: bytes) -> float:
+    """The contrast between the picture's dominant colour (the background) and its pixel that
+    stands out most from it (text): what a reader's eye gets."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = picture.getcolors(maxcolors=1 << 20)
+    background = max(colours)[1]
+    lum = [_luminance(c) for _, c in colours]
+    back = _luminance(background)
+    far = max(lum, key=lambda value: abs(value - back))
+    hi, lo = max(far, back), min(far, back)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    def linear(v: int) -> float:
+        v = v / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_a_widget_renders_as_a_slider(page, lab):
+    page.open(lab.add_notebook("widgets.ipynb",
+                               cells=["import ipywidgets\nipywidgets.IntSlider(value=3, max=9)"]))
+    page.run_all()
+    slider = page.cell(0).locator(".jp-OutputArea-output .widget-slider")
+    slider.first.wait_for(state="visible", timeout=30_000)
+    assert page.cell(0).locator(".widget-readout").first.inner_text() == "3"
+    assert "Error" not in page.cell(0).inner_text()
+    assert page.errors == []
+
+
+def test_a_restart_mid_job_leaves_no_display_claiming_it_runs(page, lab):
+    cells = ["#%connect(backend=local, workers=1)",
+             "#%task(name=sleeper)\nimport time\nprint('asleep')\ntime.sleep(120)",
+             "#%submit_job(wait=off)"]
+    page.open(lab.add_notebook("restart.ipynb", cells=cells))
+    page.run_all()
+    job = page.cell(2).locator(".pragma-job")
+    stale = job.locator(".pragma-job-stale")
+    # while the kernel updates the display, its stale note stays hidden, also past its delay
+    page.page.wait_for_function(
+        "([cell, after]) => { const m = cell.innerText.match(/1 running\\s+([\\d.]+) s/); "
+        "return m && Number(m[1]) > after; }",
+        arg=[page.cell(2).element_handle(), STALE_AFTER + 2], timeout=60_000)
+    assert not stale.is_visible()
+    # JupyterLab's restart drops every message of the old kernel from the moment it is asked
+    page.page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    stale.wait_for(state="visible", timeout=60_000)
+    assert re.search(r"No news from the kernel for \d+ s", stale.inner_text())
+    assert stale.bounding_box()["height"] > 5
+    assert page.errors == []
