@@ -50,6 +50,8 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False  #: the value must be above ``minimum``, not equal to it
+    #: values Tab offers for a free-form parameter (any other value may be valid too)
+    suggestions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -44,6 +44,27 @@ class CodeSegment:
 
 
 DEFAULT_MAX_LOOP_ROUNDS = 1000  #: see FlowInfo.max_rounds; #%loop(max_rounds=N) changes it
+MAX_LOOP_ROUNDS = 1_000_000  #: the most #%loop(max_rounds=N) accepts
+
+
+DEFAULT_OUTPUT_LINES = 10_000  #: see OutputLimit
+OUTPUT_CHARS_PER_LINE = 500  #: an output limit of N lines also stops at N * 500 characters
+
+
+@dataclass(frozen=True)
+class OutputLimit:
+    """How much of each replica's text the cell shows as it comes: ``lines`` (None: all) and
+    ``lines * OUTPUT_CHARS_PER_LINE`` characters; beyond it the text goes to a log file and the
+    cell shows the last tenth when the replica ends (``pragma_kernel.pragmas.task_output``)."""
+
+    lines: int | None = DEFAULT_OUTPUT_LINES
+
+    @property
+    def chars(self) -> int | None:
+        return None if self.lines is None else self.lines * OUTPUT_CHARS_PER_LINE
+
+    def __str__(self) -> str:
+        return "off" if self.lines is None else str(self.lines)
 
 
 @dataclass
@@ -87,6 +108,7 @@ class Task:
     precious_result: bool = False
     retries: int = 0
     timeout: float | None = None
+    output_limit: OutputLimit | None = None  #: None: the job's, else the default
     pre_script: Script | None = None
     post_script: Script | None = None
     # ProActive-only attachments, carried into its job; other backends say they do not apply.
@@ -114,6 +136,7 @@ class Job:
     job_selection_script: Script | None = None
     job_fork_env: Script | None = None
     runtime_env: dict[str, Any] | None = None
+    output_limit: OutputLimit | None = None  #: None: the default; a task's own wins
 
     def define(self, task: Task) -> Task | None:
         """Add or replace a task by name (re-running a cell is idempotent); return the old one."""

@@ -40,12 +40,14 @@ class ConnectError(PragmaError):
     params=[
         Param("backend", "choice", choices=("local", "dask", "proactive"),
               help="local (default), dask or proactive (implied by host/login/path)"),
-        Param("workers", "int", minimum=1, maximum=MAX_WORKERS, help="local: number of worker processes (default: one per "
-              "core); dask without url: workers of the cluster started here"),
+        Param("workers", "int", minimum=1, maximum=MAX_WORKERS,
+              help="local: number of worker processes (default: one per core); dask without "
+              "url: workers of the cluster started here"),
         Param("url", "url", help="dask: tcp://HOST:PORT of a scheduler; ProActive: "
               "http(s)://HOST:PORT of the server"),
         Param("host", "word", help="ProActive: the server's host"),
-        Param("port", "int", minimum=1, maximum=65535, help="ProActive: the server's port (default 8080)"),
+        Param("port", "int", minimum=1, maximum=65535,
+              help="ProActive: the server's port (default 8080)"),
         Param("login", "word", help="ProActive: your login (asked for when missing)"),
         Param("password", "word", help="ProActive: your password (asked for, unechoed, when "
               "missing; better not written in the notebook)"),

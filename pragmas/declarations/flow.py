@@ -32,6 +32,7 @@ from pragma_kernel.pragmas.declarations.tasks import (
 from pragma_kernel.pragmas.errors import PragmaStateError
 from pragma_kernel.pragmas.model import (
     DEFAULT_MAX_LOOP_ROUNDS,
+    MAX_LOOP_ROUNDS,
     FlowInfo,
     Script,
     SourceLocation,
@@ -261,8 +262,8 @@ def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
 
 @pragma("loop", family="flow", summary="creates the last task of a loop control",
         params=[*_step_params("loop"),
-                Param("max_rounds", "int", default=DEFAULT_MAX_LOOP_ROUNDS,
-                      help=f"local and Dask: the most rounds the loop may run (default "
+                Param("max_rounds", "int", default=DEFAULT_MAX_LOOP_ROUNDS, minimum=1,
+                      maximum=MAX_LOOP_ROUNDS, help=f"local and Dask: the most rounds the loop may run (default "
                       f"{DEFAULT_MAX_LOOP_ROUNDS}); a condition that still says loop after "
                       "the last one fails the loop task (LoopLimitError)")],
         body="optional",
@@ -270,8 +271,6 @@ def condition(engine: Any, call: PragmaCall, ctx: Any) -> None:
         details=f"Depends on the start task; runs the condition to go round again (each round "
         f"sees PA_TASK_ITERATION, from 0). Loop control: {_order('loop')}.")
 def loop(engine: Any, call: PragmaCall, ctx: Any) -> None:
-    if call.args["max_rounds"] < 1:
-        raise call.error("max_rounds must be at least 1", "max_rounds")
     control = _advance(engine, call, ("loop",))
     first = control.tasks["start"]
     flow = FlowInfo(block="end", action="loop", script=control.script, target=first,

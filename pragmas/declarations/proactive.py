@@ -18,7 +18,8 @@ from pragma_kernel.pragmas.private_files import write_private
 PORTAL_PARAMS = [
     Param("host", "word", help="the server's host name as your browser reaches it (default: "
           "the host connected to)"),
-    Param("height", "int", default=600, minimum=1, maximum=100_000, help="height of the embedded portal in pixels"),
+    Param("height", "int", default=600, minimum=1, maximum=100_000,
+          help="height of the embedded portal in pixels"),
     Param("width", "word", default="100%", help="width of the embedded portal (pixels or %)"),
 ]  # fmt: skip
 

@@ -17,10 +17,11 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pragma_kernel.pragmas import task_output
 from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
-from pragma_kernel.pragmas.model import CodeSegment
+from pragma_kernel.pragmas.model import CodeSegment, SourceLocation
 from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -483,6 +484,8 @@ def print_job_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     summary="prints what one task wrote (of the last job by default)",
     params=[Param("task_name", "name", required=True, help="the task"), *JOB_SELECTORS],
     example="#%print_task_output(task_name=train)",
+    details="All of it, also what the cell left out beyond the task's output_limit (read "
+    "back from the task's log file).",
 )
 def print_task_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     run = find_run(engine, call)
@@ -492,16 +495,32 @@ def print_task_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None
 
 
 def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
+    """Everything the task wrote, in order: what its cell left out is read from its log."""
     if header:
         ctx.stream("stdout", f"--- {result.name} ({result.state.value}) ---\n")
     for output in result.outputs:
         if output.kind == "stream":
-            text = prefix_lines(output.text, f"[{result.name}] ") if header else output.text
-            ctx.stream(output.name or "stdout", text)
+            _replay_text(result, output.name, output.text, ctx, header)
+        elif output.kind == task_output.OMITTED:
+            _replay_omitted(result, output, ctx, header)
         else:  # the header names the task; print_task_output of one task needs no caption
             show_task_display(ctx, output, result.name, caption=header)
     if not result.outputs and not header:
         ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
+
+
+def _replay_text(result: TaskResult, name: str, text: str, ctx: OutputContext,
+                 header: bool) -> None:
+    ctx.stream(name or "stdout", prefix_lines(text, f"[{result.name}] ") if header else text)
+
+
+def _replay_omitted(result: TaskResult, output: Any, ctx: OutputContext, header: bool) -> None:
+    try:
+        for text in task_output.read_omitted(output):
+            _replay_text(result, output.name, text, ctx, header)
+    except OSError as error:
+        ctx.stream("stderr", f"({output.metadata['length']:,} bytes of the output of task "
+                   f"{result.name} were in its log, which cannot be read now: {error})\n")
 
 
 @pragma(
@@ -547,8 +566,13 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     variables = TaskVariables({**engine.job.variables, **task.variables})
     variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
     namespace.update(variables=variables, replication=0)
+    segments = [
+        CodeSegment(segment.code, SourceLocation(ctx.code_file(segment.source.label),
+                                                 segment.source.first_line))
+        for segment in task.segments or [CodeSegment(task.code, task.source)]
+    ]
     try:
-        value = run_segments(task.segments or [CodeSegment(task.code, task.source)], namespace)
+        value = run_segments(segments, namespace)
     except Exception as exc:  # noqa: BLE001 - the user's code: shown like a cell's error
         error = user_error(exc)
         raise CellError(error.ename, error.evalue, error.traceback) from None

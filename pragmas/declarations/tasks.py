@@ -15,11 +15,14 @@ from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaStateError
 from pragma_kernel.pragmas.model import (
     DEFAULT_LANGUAGE,
+    DEFAULT_OUTPUT_LINES,
     MAX_RETRIES,
     MAX_RUNS,
     MAX_TIMEOUT,
+    OUTPUT_CHARS_PER_LINE,
     FlowInfo,
     Job,
+    OutputLimit,
     SourceLocation,
     Task,
 )
@@ -45,6 +48,14 @@ DEP = Param("dep", "list", default=[], help="tasks that must finish first")
 GENERIC_INFO = Param("generic_info", "pairs", default={}, help="ProActive generic information")
 PATH = Param("path", "path", help="take the code from this file instead of the cell")
 
+MAX_OUTPUT_LINES = 10**9  #: beyond that a typo, not a limit
+OUTPUT_LIMIT = Param(
+    "output_limit", "word", suggestions=("off", "100000"),
+    help=f"how many lines of each replica's output the cell shows as it comes (default "
+    f"{DEFAULT_OUTPUT_LINES:,}; also at most {OUTPUT_CHARS_PER_LINE} characters per line of the "
+    "limit); beyond that the rest goes to a log file, the cell shows its last tenth when the "
+    "replica ends and #%print_task_output all of it (local and Dask); off: all in the cell")
+
 TASK_PARAMS = (
     NAME,
     DEP,
@@ -65,7 +76,22 @@ TASK_PARAMS = (
     Param("timeout", "number", minimum=0, exclusive_minimum=True, maximum=MAX_TIMEOUT,
           help="seconds after which the task is stopped and fails (local and Dask); "
           "at most 2147483 (about 24.8 days)"),
+    OUTPUT_LIMIT,
 )  # fmt: skip
+
+
+def output_limit(call: PragmaCall) -> OutputLimit | None:
+    """The ``output_limit`` given: a whole number of lines, or off (None: not given)."""
+    if "output_limit" not in call.given:
+        return None
+    text = str(call.args["output_limit"]).strip().replace("_", "")
+    if text.lower() == "off":
+        return OutputLimit(None)
+    lines = int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else 0
+    if not 1 <= lines <= MAX_OUTPUT_LINES:
+        raise call.error(f"expected a number of lines from 1 to {MAX_OUTPUT_LINES} or off, "
+                         f"not {text!r}", "output_limit")
+    return OutputLimit(lines)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -174,6 +200,7 @@ def _set_options(call: PragmaCall, task: Task) -> None:
     task.precious_result = bool(args.get("precious_result", False))
     task.retries = args.get("retries", 0)
     task.timeout = args.get("timeout")
+    task.output_limit = output_limit(call)
 
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
@@ -279,10 +306,16 @@ def configure(engine: Any, call: PragmaCall, ctx: Any) -> None:
               "to use spaces"),
         Param("variables", "pairs", default={}, help="job variables, seen by every task"),
         GENERIC_INFO,
+        Param("output_limit", "word", suggestions=OUTPUT_LIMIT.suggestions,
+              help="the output_limit of every task that sets none (see #%task)"),
     ],
     example="#%job(name=training, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')])",
     details="Given variables and generic information replace the previous ones (unlike "
-    "Activeeon's kernel, they are never ignored).",
+    "Activeeon's kernel, they are never ignored). output_limit=N: the cell shows the first N "
+    "lines of each task replica's output as they come; beyond them the output goes to a log "
+    "file under Jupyter's data folder, and when the replica ends the cell shows one line "
+    "saying how much was left out and where, then the last N/10 lines. "
+    "#%print_task_output shows all of it.",
 )
 def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     current = engine.job
@@ -292,6 +325,9 @@ def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         current.variables = dict(call.args["variables"])
     if "generic_info" in call.given:
         current.generic_info = dict(call.args["generic_info"])
+    if "output_limit" in call.given:
+        current.output_limit = output_limit(call)
     if not call.given:
-        raise PragmaStateError("#%job: give at least one of name, variables, generic_info")
+        raise PragmaStateError("#%job: give at least one of name, variables, generic_info, "
+                               "output_limit")
     ctx.stream("stdout", f"Job {current.name or '(unnamed)'} updated.\n")

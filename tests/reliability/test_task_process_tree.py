@@ -15,9 +15,10 @@ from tests.conftest import execute, shell_reply, start_kernel, stop_kernel
 from tests.reliability.wire_helpers import wait_until
 
 #: a daemon: forks, leaves the session and the process group, forks again, writes its pid
+#: (whole: written aside, then renamed, so a reader never sees an empty file)
 DAEMON = ("import os, sys, time\nif os.fork(): os._exit(0)\nos.setsid()\n"
-          "if os.fork(): os._exit(0)\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
-          "time.sleep(300)")
+          "if os.fork(): os._exit(0)\nopen(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\n"
+          "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\ntime.sleep(300)")
 
 
 def task_starting_processes(folder: Path, then: str = "") -> str:
