@@ -84,9 +84,9 @@ def test_a_line_printed_before_a_pause_shows_while_the_task_still_runs(job, tmp_
 def test_output_limit_is_validated_completed_and_documented(kernel):
     _, kc = kernel
     _, text = failing(kc, "#%task(name=x, output_limit=lots)\npass")
-    assert "output_limit" in text and "expected a number of lines (1 or more) or off" in text
+    assert "output_limit" in text and "expected a number of lines from 1 to 1000000000 or off" in text
     _, text = failing(kc, "#%job(output_limit=0)")
-    assert "expected a number of lines (1 or more) or off, not '0'" in text
+    assert "expected a number of lines from 1 to 1000000000 or off, not '0'" in text
     code = "#%task(name=x, output_limit="
     msg_id = kc.complete(code, len(code))
     assert "off" in shell_reply(kc, msg_id)["content"]["matches"]

@@ -80,7 +80,7 @@ def test_a_loop_that_never_stops_fails_at_its_max_rounds(notebook):
 def test_max_rounds_must_be_positive(notebook):
     notebook.run("#%start(name=start8)\npass")
     notebook.run("#%condition()\nloop = False")
-    with pytest.raises(Exception, match="max_rounds must be at least 1"):
+    with pytest.raises(Exception, match="max_rounds.: expected a whole number from 1 to"):
         notebook.run("#%loop(name=loop8, max_rounds=0)\npass")
 
 
