@@ -56,9 +56,6 @@ class FlowFinding:
     name: str
     message: str  #: with the cell and line, ready to show
 
-    @property
-    def is_note(self) -> bool:
-        return self.kind in ("unread_export", "dataless_dep")
 
 
 @dataclass
@@ -111,12 +108,17 @@ class JobFlow:
         return found
 
     def _dataless_deps(self, job: Job, task: Task) -> list[FlowFinding]:
-        if task.language != "Python":
-            return []
         sources = self.sources.get(task.name, set())
         found = []
         for dep in self.tasks[task.name].dep:
-            if dep not in job.tasks or job.tasks[dep].language != "Python":
+            if dep not in job.tasks:
+                continue
+            other = next((t for t in (task, job.tasks[dep]) if t.language != "Python"), None)
+            if other is not None:
+                found.append(FlowFinding(task.name, "cannot_infer", dep, (
+                    f"{_where(task, None)}task '{task.name}' depends on '{dep}': flow=auto "
+                    f"cannot infer what flows along it, '{other.name}' being a "
+                    f"{other.language} task (keep it written)")))
                 continue
             if not any(s == dep or _is_ancestor(job, self, s, dep) for s in sources):
                 found.append(FlowFinding(task.name, "dataless_dep", dep, (
