@@ -52,11 +52,14 @@ class CodeFacts:
     variables_read: dict[str, int] = field(default_factory=dict)  #: ProActive variable keys
     variables_put: dict[str, int] = field(default_factory=dict)
     limits: list[CodeLimit] = field(default_factory=list)
+    _defines: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def defines(self) -> dict[str, int]:
         """Data the code leaves behind: assigned or mutated names that no import binds."""
-        names = {**self.mutated, **self.assigned}
-        return {n: line for n, line in names.items() if n not in self.modules}
+        if self._defines is None:
+            names = {**self.mutated, **self.assigned}
+            self._defines = {n: line for n, line in names.items() if n not in self.modules}
+        return self._defines
 
 
 @lru_cache(maxsize=4096)
@@ -65,14 +68,15 @@ def code_facts(code: str) -> CodeFacts:
     does not compile has no facts; its syntax error is reported elsewhere."""
     try:
         tree = ast.parse(code)
-        table = symtable.symtable(code, "<task>", "exec")
     except (SyntaxError, ValueError):
         return CodeFacts()
     walker = _ModuleWalker()
     for statement in tree.body:
         walker.visit(statement)
     facts = walker.facts
-    for name in _global_references(table):
+    if not walker.function_lines:  # no function, lambda or class: nothing runs later
+        return facts
+    for name in _global_references(symtable.symtable(code, "<task>", "exec")):
         if name not in facts.assigned and name not in facts.mutated:
             facts.reads.setdefault(name, walker.function_lines.get(name, 1))
     return facts

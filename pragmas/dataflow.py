@@ -91,7 +91,8 @@ class JobFlow:
         return {(dep, name) for name, flow in self.tasks.items() for dep in flow.inferred_dep}
 
     def notes(self, job: Job) -> list[FlowFinding]:
-        """At validation: exports nobody reads, dependencies no variable flows along."""
+        """At validation: exports nobody reads, dependencies no variable flows along (the
+        lists are this flow's: ``job`` as written will do)."""
         found = []
         readers = {(p, v) for (p, _), names in self.edge_variables.items() for v in names}
         for task in job.tasks.values():
@@ -241,16 +242,20 @@ def reads_after(history: Sequence[str] | None) -> dict[str, int]:
     return last
 
 
-def _first_run(history: Sequence[str] | None, task: Task) -> int | None:
-    """Where the cell that defined ``task`` first appears in ``In`` (its text, re-runs of the
-    notebook included), or None when the kernel did not see it."""
+def _first_runs(history: Sequence[str] | None) -> dict[str, int]:
+    """Cell text -> where it first appears in ``In`` (re-runs of the notebook included)."""
+    first: dict[str, int] = {}
+    for index, cell in enumerate(history or ()):
+        if isinstance(cell, str):
+            first.setdefault(cell, index)
+    return first
+
+
+def _first_run(history: Sequence[str] | None, first: Mapping[str, int], task: Task) -> int | None:
+    """Where the cell that defined ``task`` first ran, or None when the kernel did not see it."""
     if not history or not task.cell or task.cell >= len(history):
         return None
-    code = history[task.cell]
-    for index, cell in enumerate(history):
-        if cell == code:
-            return index
-    return None
+    return first.get(history[task.cell])
 
 
 class _Inference:
@@ -361,12 +366,13 @@ class _Inference:
 
     def _exports(self) -> None:
         last_read = reads_after(self.history)
+        first = _first_runs(self.history)
         last_provider: dict[str, str] = {}
         for name, indexes in self.providers.items():
             last_provider[name] = self.names[indexes[-1]]
         for task in self.job.tasks.values():
             flow = self.flow.tasks[task.name]
-            start = _first_run(self.history, task)
+            start = _first_run(self.history, first, task)
             later = {n for n in self.offers[task.name]
                      if start is not None and last_read.get(n, -1) > start}  # fmt: skip
             self.flow.later_reads[task.name] = later

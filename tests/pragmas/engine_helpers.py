@@ -35,7 +35,8 @@ class Notebook:
         assert not self.engine.claims(code), code
         self.count += 1
         self._record(code)
-        exec(compile(code, f"Cell In[{self.count}]", "exec"), self.namespace)
+        # the user's cell, as the shell runs it
+        exec(compile(code, f"Cell In[{self.count}]", "exec"), self.namespace)  # noqa: S102
 
     def _record(self, code: str) -> None:
         """``In`` as the kernel keeps it: In[n] is the cell of execution count n."""
