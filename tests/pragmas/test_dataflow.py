@@ -184,3 +184,25 @@ def test_inference_reproduces_at_least_95_percent_of_written_flow_and_the_checke
     assert total.entries >= 100
     assert ratio >= 0.95
     assert total.unreported() == []
+
+
+# --------------------------------------------------------------------------- drawing, completion
+
+
+def test_draw_job_shows_inferred_edges_dashed_and_labelled_with_their_variables():
+    nb = Notebook()
+    nb.run("#%task(name=measure, flow=auto)\nlengths = [1, 2]")
+    nb.run("#%task(name=average, flow=auto)\nmean_length = sum(lengths) / len(lengths)")
+    data = nb.run("#%draw_job()").of_type("display_data")[0]["data"]
+    assert "average  <- measure (inferred)" in data["text/plain"]
+    assert "inferred: lengths" in data["image/svg+xml"]
+    assert "stroke-dasharray" in data["image/svg+xml"]
+
+
+def test_completion_inside_import_and_export_offers_the_inferred_names_first():
+    nb = Notebook(zeta=1, data=2)
+    cell = "#%task(name=t, import=[], export=[])\nmodel = fit(data)\nscore = len(model)"
+    imports = nb.engine.complete(cell, cell.index("import=[") + 8, nb.namespace)["matches"]
+    assert imports[:2] == ["fit", "data"] and "zeta" in imports[2:]
+    exports = nb.engine.complete(cell, cell.index("export=[") + 8, nb.namespace)["matches"]
+    assert exports == ["model", "score"]
