@@ -77,6 +77,9 @@ class JobFlow:
     sources: dict[str, set[str]] = field(default_factory=dict)
     findings: list[FlowFinding] = field(default_factory=list)  #: cannot-infer, unprovided
     later_reads: dict[str, set[str]] = field(default_factory=dict)  #: task -> names read after
+    #: the tasks after whose cell the kernel has run an ordinary cell: only of those can it say
+    #: that nothing after them reads an export (a notebook's first run has not shown them yet)
+    seen_after: set[str] = field(default_factory=set)
 
     def applied(self, job: Job) -> Job:
         """A copy of ``job`` whose tasks carry the inferred lists (the job left as written)."""
@@ -99,7 +102,7 @@ class JobFlow:
             flow = self.tasks.get(task.name)
             if flow is None:
                 continue
-            for name in flow.exports:
+            for name in flow.exports if task.name in self.seen_after else ():
                 if (task.name, name) not in readers and name not in self.later_reads.get(
                         task.name, ()):  # fmt: skip
                     found.append(FlowFinding(task.name, "unread_export", name, (
@@ -231,15 +234,18 @@ def _offers(job: Job, task: Task, given: frozenset[str]) -> set[str]:
 # --------------------------------------------------------------------------- inference
 
 
-def reads_after(history: Sequence[str] | None) -> dict[str, int]:
-    """Name -> the last index of ``In`` where an ordinary cell reads it."""
+def reads_after(history: Sequence[str] | None) -> tuple[dict[str, int], int]:
+    """Name -> the last index of ``In`` where an ordinary cell reads it; and the index of the
+    last ordinary cell (-1 for none)."""
     last: dict[str, int] = {}
+    last_cell = -1
     for index, cell in enumerate(history or ()):
         if not isinstance(cell, str) or not cell.strip() or is_pragma_cell(cell):
             continue
+        last_cell = index
         for name in code_facts(cell).reads:
             last[name] = index
-    return last
+    return last, last_cell
 
 
 def _first_runs(history: Sequence[str] | None) -> dict[str, int]:
@@ -365,7 +371,7 @@ class _Inference:
         return min(candidates, key=self.order.__getitem__)
 
     def _exports(self) -> None:
-        last_read = reads_after(self.history)
+        last_read, last_cell = reads_after(self.history)
         first = _first_runs(self.history)
         last_provider: dict[str, str] = {}
         for name, indexes in self.providers.items():
@@ -376,6 +382,8 @@ class _Inference:
             later = {n for n in self.offers[task.name]
                      if start is not None and last_read.get(n, -1) > start}  # fmt: skip
             self.flow.later_reads[task.name] = later
+            if start is not None and last_cell > start:
+                self.flow.seen_after.add(task.name)
             flow.exports = list(task.exports)
             if not is_auto(self.job, task) or task.language != "Python":
                 continue

@@ -93,7 +93,7 @@ class Task:
     data_flow: str | None = None
     #: the execution count of the cell that defined the task (0: unknown), to find the cells
     #: run after it in ``In``
-    cell: int = 0
+    cell: int = field(default=0, compare=False)
 
 
 @dataclass

@@ -160,9 +160,13 @@ def test_at_submission_unread_exports_and_dataless_dependencies_are_noted():
     nb = Notebook()
     nb.run("#%task(name=a, export=[x])\nx = 1")
     nb.run("#%task(name=b, dep=[a])\nprint('after a')")
+    first = text(nb.run("#%submit_job()"), "stdout")
+    assert "exports 'x'" not in first  # nothing after the tasks seen yet: no opinion
+    nb.run_python("y = 2")
     out = text(nb.run("#%submit_job()"), "stdout")
     assert ("Note: Cell In[1], line 1: task 'a' exports 'x', which no later task imports and no "
             "cell run after it reads") in out
+    assert "Note: Cell In[2], line 1: task 'b' depends on 'a' but takes no variable" in first
     assert "Note: Cell In[2], line 1: task 'b' depends on 'a' but takes no variable from it" in out
 
 
