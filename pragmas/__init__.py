@@ -10,7 +10,8 @@ __all__ = ["create_engine", "is_pragma_cell"]
 
 
 def create_engine():
-    """The pragma engine, implementing ``pragma_kernel.kernel.seam.CellEngine``."""
+    """The pragma engine, implementing ``pragma_kernel.kernel.seam.CellEngine``; its first
+    pragma cell starts the local workers in the background."""
     from pragma_kernel.pragmas.engine import PragmaEngine
 
-    return PragmaEngine()
+    return PragmaEngine(start_workers_early=True)

@@ -139,6 +139,8 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
         values = sorted(registry)
     elif param.kind == "path":
         values = _paths(partial)
+    elif param.suggestions:
+        values = list(param.suggestions)
     else:
         values = []
     if param.kind == "list" and not in_list:

@@ -44,6 +44,8 @@ class Param:
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] = ()
+    #: values Tab offers for a free-form parameter (any other value may be valid too)
+    suggestions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import threading
 import types
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -47,7 +48,10 @@ STOP_WAIT = 1.0
 class PragmaEngine:
     """The pragma language of one kernel (implements ``pragma_kernel.kernel.seam.CellEngine``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_workers_early: bool = False) -> None:
+        #: the first pragma cell starts the default backend's workers in the background (the
+        #: kernel's engine); otherwise the first job starts them
+        self.start_workers_early = start_workers_early
         self.registry = declarations()
         self.job = Job()
         self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
@@ -59,18 +63,23 @@ class PragmaEngine:
         self._last_defined: str | None = None
         self._generated_name: str | None = None
         self._started = False
+        self._workers_asked = False
+        self._backend_lock = threading.Lock()  #: the workers may be started by a thread
+        self._shut_down = False
 
     # ------------------------------------------------------------------ backend
 
     def get_backend(self) -> Backend:
-        if self.backend is None:
-            from pragma_kernel.pragmas.backends.local import LocalBackend
+        with self._backend_lock:
+            if self.backend is None:
+                from pragma_kernel.pragmas.backends.local import LocalBackend
 
-            self.backend = LocalBackend()
-        return self.backend
+                self.backend = LocalBackend()
+            return self.backend
 
     def set_backend(self, backend: Backend) -> None:
-        previous, self.backend = self.backend, backend
+        with self._backend_lock:
+            previous, self.backend = self.backend, backend
         if previous is not None and previous is not backend:
             previous.close()
 
@@ -119,6 +128,7 @@ class PragmaEngine:
             self._append_to_last_task(code, ctx)
             return
         calls = self._parse_cell(code, ctx)
+        self._start_workers_early(calls)
         for call in calls:
             try:
                 call.spec.handler(self, call, ctx)
@@ -129,6 +139,26 @@ class PragmaEngine:
                     raise
                 where = Location(call.line, call.lineno, call.columns.get("", 0))
                 raise error.shown_at(ctx.cell_label, where) from None
+
+    def _start_workers_early(self, calls: list[PragmaCall]) -> None:
+        """At the first pragma cell, start the default backend's workers in the background, so
+        that the first job need not wait for them; not when that cell connects elsewhere."""
+        if not self.start_workers_early or self._workers_asked:
+            return
+        self._workers_asked = True
+        if self.backend is None and not any(c.spec.name == "connect" for c in calls):
+            threading.Thread(target=self._start_default_workers, name="local-workers-start",
+                             daemon=True).start()  # fmt: skip
+
+    def _start_default_workers(self) -> None:
+        # on a thread: importing the backend is part of what the cell need not wait for
+        from pragma_kernel.pragmas.backends.local import LocalBackend
+
+        with self._backend_lock:
+            if self.backend is not None or self._shut_down:
+                return  # a later cell connected meanwhile, the first job came, or the end
+            self.backend = backend = LocalBackend()
+        backend.start_unless_closed()
 
     def _parse_cell(self, code: str, ctx: OutputContext) -> list[PragmaCall]:
         parts = split_cell(code)
@@ -285,8 +315,10 @@ class PragmaEngine:
             # over, so that its display shows a final state
             if not run.wait(timeout=STOP_WAIT):
                 run.finish()
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = None
+        with self._backend_lock:
+            self._shut_down = True  # workers starting in the background do not start
+            backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.close()
         if "pragma_kernel.pragmas.proactive_jvm" in sys.modules:  # only if export_xml or ProActive started it
             sys.modules["pragma_kernel.pragmas.proactive_jvm"].shutdown()

@@ -46,6 +46,26 @@ class CodeSegment:
 DEFAULT_MAX_LOOP_ROUNDS = 1000  #: see FlowInfo.max_rounds; #%loop(max_rounds=N) changes it
 
 
+DEFAULT_OUTPUT_LINES = 10_000  #: see OutputLimit
+OUTPUT_CHARS_PER_LINE = 500  #: an output limit of N lines also stops at N * 500 characters
+
+
+@dataclass(frozen=True)
+class OutputLimit:
+    """How much of each replica's text the cell shows as it comes: ``lines`` (None: all) and
+    ``lines * OUTPUT_CHARS_PER_LINE`` characters; beyond it the text goes to a log file and the
+    cell shows the last tenth when the replica ends (``pragma_kernel.pragmas.task_output``)."""
+
+    lines: int | None = DEFAULT_OUTPUT_LINES
+
+    @property
+    def chars(self) -> int | None:
+        return None if self.lines is None else self.lines * OUTPUT_CHARS_PER_LINE
+
+    def __str__(self) -> str:
+        return "off" if self.lines is None else str(self.lines)
+
+
 @dataclass
 class FlowInfo:
     """ProActive control flow: the block a task opens/closes and its flow script."""
@@ -78,6 +98,7 @@ class Task:
     precious_result: bool = False
     retries: int = 0
     timeout: float | None = None
+    output_limit: OutputLimit | None = None  #: None: the job's, else the default
     pre_script: Script | None = None
     post_script: Script | None = None
     # ProActive-only attachments, carried into its job; other backends say they do not apply.
@@ -112,6 +133,7 @@ class Job:
     job_fork_env: Script | None = None
     runtime_env: dict[str, Any] | None = None
     data_flow: str = "written"  #: "auto" or "written", for tasks that do not say (#%job(flow=))
+    output_limit: OutputLimit | None = None  #: None: the default; a task's own wins
 
     def define(self, task: Task) -> Task | None:
         """Add or replace a task by name (re-running a cell is idempotent); return the old one."""

@@ -8,8 +8,10 @@ CONTRACT (stable; the Dask and ProActive backends call only this)::
 
 ``inputs`` maps each import name to its value (a list of replica values when the source task
 has runs>1) plus the key ``"__variables__"``: the ProActive-style variables put by ancestors.
-``emit`` (optional) receives each :class:`Output` as it is produced (stdout/stderr line by
-line, ``display()`` bundles, figures), for streaming; the outcome lists them all as well.
+``emit`` (optional) receives each :class:`Output` as it is produced (stdout/stderr in batches
+of whole lines, at most ``output_batch.DELAY`` seconds late; ``display()`` bundles, figures),
+for streaming; the outcome lists the same items as well (``keep_outputs=False``: it lists
+none, for a caller that keeps what it was emitted).
 ``run_task`` never raises for the user's errors: ``outcome.ok`` / ``outcome.error`` say.
 Exports, ``result`` and put variables are checked serialisable (cloudpickle) by the runtime,
 so every backend reports "export 'x' cannot be serialised: ..." the same way;
@@ -26,6 +28,8 @@ backend applies it); helper :func:`gather_inputs`. Variables put by ancestors ov
 task variables; ``PA_TASK_ITERATION`` is 0 outside loops. ``from_plan`` takes the run's
 ``job_id`` (backends pass it) for ProActive's ``PA_JOB_ID`` and ``PA_TASK_ID``. Bash bodies get
 the language's ``#%import`` code too, and every variable as ``$NAME`` and ``$variables_NAME``.
+``run_task`` gained ``keep_outputs``; output is emitted in batches, no longer line by line, and
+``outcome.outputs`` lists those batches unmerged (the n-th emitted item is the n-th listed).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from pragma_kernel.pragmas.model import (
     Script,
     SourceLocation,
 )
+from pragma_kernel.pragmas.output_batch import OutputBatcher
 from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -269,9 +274,10 @@ def run_task(
     emit: Callable[[Output], None] | None = None,
     *,
     keep_packed: bool = False,
+    keep_outputs: bool = True,
 ) -> TaskOutcome:
     """Run one replica of a task; see the module docstring."""
-    capture = OutputCapture(spec.label, emit)
+    capture = OutputCapture(spec.label, emit, keep=keep_outputs)
     outcome = TaskOutcome(ok=False, started=time.time())
     try:
         with capture:
@@ -627,16 +633,17 @@ def _pump(pipe: Any, name: str, capture: OutputCapture) -> None:
 class OutputCapture:
     """stdout/stderr, ``display()`` and figures of a running task, as :class:`Output` items.
 
-    Text is handed to ``emit`` line by line as it is written (so a long task shows progress),
-    and kept in ``outputs`` with consecutive text of one stream merged.
+    Text is handed to ``emit`` in batches of whole lines as it is written (so a long task shows
+    progress without a message per line; see :mod:`pragmas.output_batch`), and with ``keep``
+    also listed in ``outputs``, in the same batches.
     """
 
-    def __init__(self, label: str, emit: Callable[[Output], None] | None):
+    def __init__(self, label: str, emit: Callable[[Output], None] | None, keep: bool = True):
         self.label = label
         self.emit = emit
+        self.keep = keep
         self.outputs: list[Output] = []
-        self._pending = {"stdout": "", "stderr": ""}
-        self._lock = threading.Lock()
+        self._batcher = OutputBatcher(self._add, timed=emit is not None)
         self._saved: tuple[Any, Any, Any] | None = None
 
     def __enter__(self) -> OutputCapture:  # noqa: PYI034
@@ -652,7 +659,7 @@ class OutputCapture:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.flush()
+        self._batcher.send_all()
         global _active
         from pragma_kernel.kernel import display as rich
 
@@ -661,19 +668,10 @@ class OutputCapture:
         rich.set_shell_context(previous)
 
     def write(self, name: str, text: str) -> None:
-        with self._lock:
-            pending = self._pending[name] + text
-            cut = pending.rfind("\n") + 1
-            self._pending[name] = pending[cut:]
-        if cut:
-            self._add(Output("stream", name=name, text=pending[:cut]))
+        self._batcher.write(name, text)
 
     def flush(self) -> None:
-        for name in ("stdout", "stderr"):
-            with self._lock:
-                text, self._pending[name] = self._pending[name], ""
-            if text:
-                self._add(Output("stream", name=name, text=text))
+        self._batcher.flush()
 
     @staticmethod
     def display_objects(*objects: Any, **kwargs: Any) -> Any:
@@ -709,8 +707,8 @@ class OutputCapture:
         display_id: str | None = None,
         update: bool = False,
     ) -> None:
-        self.flush()
-        self._add(Output("display", data=dict(data), metadata=dict(metadata or {})))
+        self._batcher.send_all(then=Output("display", data=dict(data),
+                                           metadata=dict(metadata or {})))
 
     def flush_figures(self) -> None:
         if "matplotlib.pyplot" in sys.modules:
@@ -719,13 +717,8 @@ class OutputCapture:
             figures.flush_figures()
 
     def _add(self, output: Output) -> None:
-        last = self.outputs[-1] if self.outputs else None
-        if last is not None and output.kind == last.kind == "stream" and last.name == output.name:
-            last.text += output.text
-        else:
-            self.outputs.append(
-                Output(output.kind, output.name, output.text, output.data, output.metadata)
-            )
+        if self.keep:
+            self.outputs.append(output)
         if self.emit is not None:
             self.emit(output)
 

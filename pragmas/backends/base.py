@@ -73,7 +73,9 @@ class JobPlan:
 class Output:
     """One output of a task, in the order it was produced (a Jupyter output, minus the cell)."""
 
-    kind: str  #: "stream" | "display"
+    #: "stream" | "display" | "omitted" (text the cell left out, in a log file: its place is in
+    #: ``metadata``; see ``pragma_kernel.pragmas.task_output``)
+    kind: str
     name: str = ""  #: stream name: "stdout" | "stderr"
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)  #: mime bundle for "display"

@@ -31,6 +31,7 @@ from pragma_kernel.pragmas.backends.base import (
 )
 from pragma_kernel.pragmas.backends.dask_graph import JobGraph, RemoteExports
 from pragma_kernel.pragmas.backends.dask_task import TaskFailed, TaskReport, report_of
+from pragma_kernel.pragmas.task_output import JobOutput
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.dask import DaskBackend
@@ -74,6 +75,7 @@ class DaskJobRun(JobRun):
         self._lock = threading.RLock()
         self._reported = threading.Condition(self._lock)
         self._early: list[dict] | None = []  #: events that came before submit() returned
+        self.output = JobOutput(self, self._emit)  #: the tasks' outputs (under the lock)
         self._completions: as_completed | None = None
 
     # --- bookkeeping used while submitting --------------------------------------------------
@@ -120,6 +122,7 @@ class DaskJobRun(JobRun):
                 track.future = None
         self.helper_futures.clear()
         self.graph.drop_futures()
+        self.output.end_all()
         super().finish()
         self.backend.forget(self)
 
@@ -219,9 +222,10 @@ class DaskJobRun(JobRun):
                       attempt: str, report: TaskReport) -> None:
         """Outputs of an attempt not streamed (events may lag or be lost): from its report."""
         delivered = track.delivered.get(attempt, 0)
-        track.delivered[attempt] = len(report.outputs)
+        track.delivered[attempt] = max(delivered, len(report.outputs))
         for output in report.outputs[delivered:]:
             self._output(task, replica, output)
+        report.outputs = []  # the task's outputs hold what the kernel keeps of them
 
     # --- completions (the follow thread) ------------------------------------------------------
 
@@ -320,6 +324,7 @@ class DaskJobRun(JobRun):
             self._settle_task(task)
 
     def _settle_task(self, task: str) -> None:
+        self.output.end_task(task)  # the tails of what its replicas printed
         tracks = self.replicas[task]
         states = [t.state for t in tracks]
         state = next((s for s in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED)
@@ -421,14 +426,7 @@ class DaskJobRun(JobRun):
         self._emit(TaskEvent(task, "state", state=state))
 
     def _output(self, task: str, replica: int | None, output: Output) -> None:
-        outputs = self.results[task].outputs
-        last = outputs[-1] if outputs else None
-        if last is not None and last.kind == output.kind == "stream" and last.name == output.name:
-            last.text += output.text  # kept like the local backend keeps them: streams merged
-        else:
-            outputs.append(Output(output.kind, output.name, output.text, output.data,
-                                  output.metadata))
-        self._emit(TaskEvent(task, "output", output=output, replica=replica))
+        self.output.add(task, replica, output)  # recorded, and shown within the task's limit
 
     def _emit(self, event: TaskEvent) -> None:
         try:

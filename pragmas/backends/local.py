@@ -24,6 +24,7 @@ kills its running workers (replaced at once) and cancels what was queued.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import queue
@@ -50,7 +51,9 @@ from pragma_kernel.pragmas.backends.base import (
 from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
 from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
 from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
+from pragma_kernel.pragmas.task_output import JobOutput
 
+log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
 MAX_PARKED = 1
@@ -67,6 +70,7 @@ class LocalBackend(Backend):
         self.workers = workers or os.cpu_count() or 1
         self._scheduler: _Scheduler | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
         run = _LocalRun(str(next(_job_ids)), plan, self)
@@ -81,6 +85,7 @@ class LocalBackend(Backend):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True  # a start in the background that comes late does nothing
             scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.close()
@@ -91,6 +96,18 @@ class LocalBackend(Backend):
     def start(self) -> None:
         """Start the workers now instead of at the first job (a connect does this)."""
         self._get_scheduler()
+
+    def start_unless_closed(self) -> None:
+        """Start the workers now unless the backend was closed meanwhile (for a thread that
+        starts them ahead of the first job, which waits for them if they are not ready yet).
+        A failure is only logged: the first job tries again and reports it."""
+        try:
+            with self._lock:
+                if self._scheduler is None and not self._closed:
+                    self._scheduler = _Scheduler(self.workers)
+        except Exception:  # the first job starts them again, and says why it cannot
+            log.warning("starting the local workers ahead of the first job failed",
+                        exc_info=True)
 
     def _get_scheduler(self) -> _Scheduler:
         with self._lock:
@@ -147,6 +164,7 @@ class _Worker:
 class _JobState:
     run: JobRun
     listener: Listener
+    output: JobOutput  #: what the cell is shown of the tasks' outputs, within their limits
     waiting: dict[str, int]  #: task -> dependencies not yet done
     replicas: dict[str, list[UnitReport | None]]
     #: task -> per replica: name -> ref in the kernel (exports, RESULT_KEY)
@@ -171,7 +189,8 @@ class _Scheduler:
 
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker"])
+        self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker",
+                                             "pragma_kernel.kernel.display"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
@@ -268,6 +287,7 @@ class _Scheduler:
         job = _JobState(
             run,
             listener,
+            JobOutput(run, notify=lambda event: self._notify(listener, event)),
             waiting={name: len(flow.deps[name]) for name in plan.tasks},
             replicas={name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()},
             flow=flow,
@@ -361,15 +381,7 @@ class _Scheduler:
         return refs
 
     def _on_output(self, unit: _Unit, output: Output) -> None:
-        result = unit.job.run.results[unit.task]
-        last = result.outputs[-1] if result.outputs else None
-        if last is not None and last.kind == output.kind == "stream" and last.name == output.name:
-            last.text += output.text
-        else:
-            result.outputs.append(
-                Output(output.kind, output.name, output.text, output.data, output.metadata)
-            )
-        self._notify(unit.job, TaskEvent(unit.task, "output", output=output, replica=unit.replica))
+        unit.job.output.add(unit.task, unit.replica, output)
 
     def _on_unit_done(self, unit: _Unit, report: UnitReport) -> None:
         job = unit.job
@@ -401,6 +413,7 @@ class _Scheduler:
             )
             self.ready.appendleft(unit)
             return
+        job.output.end(unit.task, unit.replica)  # its last run: the tail of its output
         if not report.ok:
             result.error = report.error
             result.finished = time.time()
@@ -573,6 +586,7 @@ class _Scheduler:
             if not result.state.final:
                 result.state, result.error = TaskState.FAILED, error
         if job is not None:
+            job.output.end_all()
             self.jobs.remove(job)
             self._release_values(job)
         run.finish()
@@ -586,6 +600,7 @@ class _Scheduler:
                 self._drop_parked(next(iter(self.parked)))
         else:
             self._release_values(job)
+        job.output.end_all()  # cancelled or killed replicas: what they held back
         self.jobs.remove(job)
         job.run.finish()
 
@@ -605,12 +620,12 @@ class _Scheduler:
 
     def _set_state(self, job: _JobState, name: str, state: TaskState) -> None:
         job.run.results[name].state = state
-        self._notify(job, TaskEvent(name, "state", state=state))
+        self._notify(job.listener, TaskEvent(name, "state", state=state))
 
     @staticmethod
-    def _notify(job: _JobState, event: TaskEvent) -> None:
+    def _notify(listener: Listener, event: TaskEvent) -> None:
         try:
-            job.listener(event)
+            listener(event)
         except Exception:  # noqa: BLE001 - a broken display must not stop the scheduler
             import traceback
 

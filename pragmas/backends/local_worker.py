@@ -3,7 +3,8 @@
 A worker runs one task replica at a time through :func:`pragma_kernel.pragmas.runtime.run_task` and talks to
 the kernel's scheduler over its pipe: ``("run", unit id, spec, input refs)``, ``("release",
 unit ids)`` and ``("stop",)`` come in; ``("out", unit id, Output)`` while the replica runs and
-``("done", unit id, UnitReport)`` go out. It keeps the large values it made until released.
+``("done", unit id, UnitReport)`` go out (the outputs in batches, see
+:mod:`pragmas.output_batch`; the kernel keeps them, the worker does not). It keeps the large values it made until released.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class _LockedConnection:
 
 
 _DRAIN_MARK = b"\x00pragma-drain\x00\n"
+_RELAY_LINE = 65536  #: a line longer than this is relayed in pieces rather than held
 
 
 class _DescriptorOutput:
@@ -129,6 +131,8 @@ class _DescriptorOutput:
                 pending = pending[index + len(_DRAIN_MARK) :]
                 self._drained[fd].set()
             cut = pending.rfind(b"\n") + 1
+            if not cut and len(pending) >= _RELAY_LINE:  # a long line (\r progress bars): cut
+                cut = len(pending) - len(_DRAIN_MARK)  # (the start of a mark may end it)
             if cut:
                 self._forward(name, pending[:cut], original)
                 pending = pending[cut:]
@@ -173,7 +177,7 @@ def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: ValueS
         text = f"an input of {spec.label} could not be read: {exc}"
         return UnitReport(False, TaskError("InputError", text, [f"InputError: {text}"],
                                             platform=True))  # fmt: skip
-    outcome = run_task(spec, inputs, emit, keep_packed=True)
+    outcome = run_task(spec, inputs, emit, keep_packed=True, keep_outputs=False)
     del inputs  # the task's inputs may be large; the outcome holds what must stay
     report = UnitReport(outcome.ok, outcome.error, outcome.started, outcome.finished)
     if outcome.ok:

@@ -17,6 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pragma_kernel.pragmas import task_output
 from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
@@ -480,6 +481,8 @@ def print_job_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     summary="prints what one task wrote (of the last job by default)",
     params=[Param("task_name", "name", required=True, help="the task"), *JOB_SELECTORS],
     example="#%print_task_output(task_name=train)",
+    details="All of it, also what the cell left out beyond the task's output_limit (read "
+    "back from the task's log file).",
 )
 def print_task_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     run = find_run(engine, call)
@@ -489,16 +492,32 @@ def print_task_output(engine: Any, call: PragmaCall, ctx: OutputContext) -> None
 
 
 def _replay(result: TaskResult, ctx: OutputContext, header: bool) -> None:
+    """Everything the task wrote, in order: what its cell left out is read from its log."""
     if header:
         ctx.stream("stdout", f"--- {result.name} ({result.state.value}) ---\n")
     for output in result.outputs:
         if output.kind == "stream":
-            text = prefix_lines(output.text, f"[{result.name}] ") if header else output.text
-            ctx.stream(output.name or "stdout", text)
+            _replay_text(result, output.name, output.text, ctx, header)
+        elif output.kind == task_output.OMITTED:
+            _replay_omitted(result, output, ctx, header)
         else:  # the header names the task; print_task_output of one task needs no caption
             show_task_display(ctx, output, result.name, caption=header)
     if not result.outputs and not header:
         ctx.stream("stdout", f"(task {result.name} wrote nothing)\n")
+
+
+def _replay_text(result: TaskResult, name: str, text: str, ctx: OutputContext,
+                 header: bool) -> None:
+    ctx.stream(name or "stdout", prefix_lines(text, f"[{result.name}] ") if header else text)
+
+
+def _replay_omitted(result: TaskResult, output: Any, ctx: OutputContext, header: bool) -> None:
+    try:
+        for text in task_output.read_omitted(output):
+            _replay_text(result, output.name, text, ctx, header)
+    except OSError as error:
+        ctx.stream("stderr", f"({output.metadata['length']:,} bytes of the output of task "
+                   f"{result.name} were in its log, which cannot be read now: {error})\n")
 
 
 @pragma(

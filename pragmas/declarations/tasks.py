@@ -14,7 +14,16 @@ from typing import Any
 from pragma_kernel.pragmas.dataflow import FLOW_CHOICES, check_task, infer_flow, is_auto
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaStateError
-from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, FlowInfo, Job, SourceLocation, Task
+from pragma_kernel.pragmas.model import (
+    DEFAULT_LANGUAGE,
+    DEFAULT_OUTPUT_LINES,
+    OUTPUT_CHARS_PER_LINE,
+    FlowInfo,
+    Job,
+    OutputLimit,
+    SourceLocation,
+    Task,
+)
 from pragma_kernel.pragmas.validation import check_python_syntax, unknown_deps
 
 #: ProActive's script languages (the SDK's ``ProactiveScriptLanguage``), Python first.
@@ -37,6 +46,13 @@ DEP = Param("dep", "list", default=[], help="tasks that must finish first")
 GENERIC_INFO = Param("generic_info", "pairs", default={}, help="ProActive generic information")
 PATH = Param("path", "path", help="take the code from this file instead of the cell")
 
+OUTPUT_LIMIT = Param(
+    "output_limit", "word", suggestions=("off", "100000"),
+    help=f"how many lines of each replica's output the cell shows as it comes (default "
+    f"{DEFAULT_OUTPUT_LINES:,}; also at most {OUTPUT_CHARS_PER_LINE} characters per line of the "
+    "limit); beyond that the rest goes to a log file, the cell shows its last tenth when the "
+    "replica ends and #%print_task_output all of it (local and Dask); off: all in the cell")
+
 TASK_PARAMS = (
     NAME,
     DEP,
@@ -55,10 +71,24 @@ TASK_PARAMS = (
           "(local and Dask)"),
     Param("timeout", "number", help="seconds after which the task is stopped and fails "
           "(local and Dask)"),
+    OUTPUT_LIMIT,
     Param("flow", "choice", choices=FLOW_CHOICES, help="auto: import, export and dep are "
           "inferred from the code (written entries are kept); written: as written (default: "
           "the job's flow)"),
 )  # fmt: skip
+
+
+def output_limit(call: PragmaCall) -> OutputLimit | None:
+    """The ``output_limit`` given: a whole number of lines, or off (None: not given)."""
+    if "output_limit" not in call.given:
+        return None
+    text = str(call.args["output_limit"]).strip().replace("_", "")
+    if text.lower() == "off":
+        return OutputLimit(None)
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise call.error(f"expected a number of lines (1 or more) or off, not {text!r}",
+                         "output_limit")
+    return OutputLimit(int(text))
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -189,6 +219,7 @@ def _set_options(call: PragmaCall, task: Task) -> None:
     if timeout is not None and timeout <= 0:
         raise call.error("timeout must be a positive number of seconds", "timeout")
     task.timeout = timeout
+    task.output_limit = output_limit(call)
 
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:
@@ -294,13 +325,19 @@ def configure(engine: Any, call: PragmaCall, ctx: Any) -> None:
               "to use spaces"),
         Param("variables", "pairs", default={}, help="job variables, seen by every task"),
         GENERIC_INFO,
+        Param("output_limit", "word", suggestions=OUTPUT_LIMIT.suggestions,
+              help="the output_limit of every task that sets none (see #%task)"),
         Param("flow", "choice", choices=FLOW_CHOICES, help="auto: every task's import, export "
               "and dep are inferred from its code (written entries are kept; a task's own "
               "flow= wins); written (the default): as written"),
     ],
     example="#%job(name=training, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')])",
     details="Given variables and generic information replace the previous ones (unlike "
-    "Activeeon's kernel, they are never ignored).",
+    "Activeeon's kernel, they are never ignored). output_limit=N: the cell shows the first N "
+    "lines of each task replica's output as they come; beyond them the output goes to a log "
+    "file under Jupyter's data folder, and when the replica ends the cell shows one line "
+    "saying how much was left out and where, then the last N/10 lines. "
+    "#%print_task_output shows all of it.",
 )
 def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     current = engine.job
@@ -312,6 +349,9 @@ def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         current.generic_info = dict(call.args["generic_info"])
     if "flow" in call.given:
         current.data_flow = call.args["flow"]
+    if "output_limit" in call.given:
+        current.output_limit = output_limit(call)
     if not call.given:
-        raise PragmaStateError("#%job: give at least one of name, variables, generic_info, flow")
+        raise PragmaStateError("#%job: give at least one of name, variables, generic_info, "
+                               "output_limit, flow")
     ctx.stream("stdout", f"Job {current.name or '(unnamed)'} updated.\n")

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -23,7 +24,8 @@ from pragma_kernel.pragmas.backends.dask import (
     RemoteExports,
     StaleCodeError,
 )
-from pragma_kernel.pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.model import Job, OutputLimit, SourceLocation, Task
+from pragma_kernel.pragmas.task_output import read_omitted
 from pragma_kernel.pragmas.validation import validate
 
 from tests.e2e.dask_cluster import DaskTestCluster, shared_cluster
@@ -599,3 +601,18 @@ def test_a_lost_scheduler_fails_the_unfinished_tasks_instead_of_hanging():
         backend.close()
     finally:
         cluster.stop()
+
+
+def test_a_loud_task_shows_its_head_one_line_and_its_tail_and_loses_nothing(backend):
+    run, recorder = run_job(backend, task("loud", "for i in range(3000):\n    print(f'line {i}')",
+                                          output_limit=OutputLimit(100)))
+    everything = "".join(f"line {i}\n" for i in range(3000))
+    shown = "".join(e.output.text for e in recorder.outputs("loud"))
+    assert shown.startswith("".join(f"line {i}\n" for i in range(100)) + "… output limit")
+    left_out = next(line for line in shown.splitlines() if "left out" in line)
+    assert left_out.startswith("… 2,890 lines") and "job_id=" in left_out
+    assert shown.endswith("".join(f"line {i}\n" for i in range(2990, 3000)))
+    assert Path(left_out.rsplit(" or ", 1)[1]).read_text() == everything
+    replayed = "".join(o.text if o.kind == "stream" else "".join(read_omitted(o))
+                       for o in run.results["loud"].outputs)
+    assert replayed == everything

@@ -482,3 +482,53 @@ def test_say_once():
     for _ in range(3):
         nb.engine.say_once("k", "selection_script does not apply on the local backend", ctx)
     assert text(ctx) == "selection_script does not apply on the local backend\n"
+
+
+def _pragma_workers() -> list:
+    import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if p.name == "pragma-worker"]
+
+
+def _join_worker_starts() -> None:
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "local-workers-start":
+            thread.join(60)
+
+
+def test_the_first_pragma_cell_starts_the_workers_and_the_first_job_uses_them():
+    nb = Notebook()
+    nb.engine.start_workers_early = True
+    nb.run("#%task(name=a, export=[x])\nx = 6 * 7")
+    _join_worker_starts()  # no job submitted: the workers started on their own
+    try:
+        started = {p.pid for p in _pragma_workers()}
+        assert len(started) == (os.cpu_count() or 1)
+        nb.run("#%submit_job()")
+        assert nb.namespace["x"] == 42
+        assert {p.pid for p in _pragma_workers()} == started  # the same ones ran the job
+    finally:
+        nb.engine.shutdown()
+    assert _pragma_workers() == []
+
+
+def test_workers_starting_in_the_background_do_not_outlive_a_shutdown():
+    nb = Notebook()
+    nb.engine.start_workers_early = True
+    nb.run("#%task(name=a)\npass")
+    nb.engine.shutdown()  # while they may still be starting
+    _join_worker_starts()
+    assert _pragma_workers() == []
+
+
+def test_a_first_cell_that_connects_starts_only_what_it_connects():
+    nb = Notebook()
+    nb.engine.start_workers_early = True
+    nb.run("#%connect(backend=local, workers=1)")
+    _join_worker_starts()
+    try:
+        assert len(_pragma_workers()) == 1
+    finally:
+        nb.engine.shutdown()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import cloudpickle
 import pytest
 from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask, TaskState
 from pragma_kernel.pragmas.backends.local import LocalBackend
-from pragma_kernel.pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.model import Job, OutputLimit, SourceLocation, Task
+from pragma_kernel.pragmas.task_output import read_omitted
 
 
 def task(name: str, code: str, line: int = 2, **options) -> Task:
@@ -184,6 +186,14 @@ def test_subprocess_output_reaches_the_task(backend):
     assert "from a child\n" in text and "after\n" in text
 
 
+def test_a_child_writing_one_endless_line_is_relayed_whole(backend):
+    code = ("import subprocess\n"
+            "subprocess.run(['bash', '-c', 'head -c 300000 /dev/zero | tr \"\\\\0\" x'], "
+            "check=True)")
+    job = run(backend, plan_of(task("child", code, output_limit=OutputLimit(None))))
+    assert "".join(o.text for o in job.results["child"].outputs) == "x" * 300_000
+
+
 def test_large_value_from_the_notebook_reaches_tasks(backend):
     np = pytest.importorskip("numpy")
     big = np.arange(2_000_000, dtype=np.int64)  # 16 MB: read from the kernel's memory
@@ -206,3 +216,31 @@ def test_timeout_also_kills_what_the_task_started(backend):
             break
         time.sleep(0.1)
     assert found.returncode != 0, "the task's child process survived the timeout"
+
+
+def test_a_loud_task_shows_its_head_one_line_and_its_tail_and_loses_nothing(backend):
+    loop = ("import sys\nfor i in range(5000):\n    print(f'line {i}')\n"
+            "    if i % 1000 == 999:\n        print(f'warning {i}', file=sys.stderr)")
+    events = []
+    job = run(backend, plan_of(task("loud", loop, output_limit=OutputLimit(200))), events)
+    shown = "".join(e.output.text for e in events if e.kind == "output")
+    everything = [f"line {i}\n" + (f"warning {i}\n" if i % 1000 == 999 else "")
+                  for i in range(5000)]
+    assert shown.startswith("".join(f"line {i}\n" for i in range(200)) + "… output limit")
+    left_out = next(line for line in shown.splitlines() if "left out" in line)
+    assert left_out.startswith("… 4,785 lines")  # 5,005 lines, 200 shown first, 20 last
+    assert shown.endswith("".join("".join(everything).splitlines(keepends=True)[-20:]))
+    log = Path(left_out.rsplit(" or ", 1)[1])
+    assert log.read_text() == "".join(everything)
+    replayed = "".join(o.text if o.kind == "stream" else "".join(read_omitted(o))
+                       for o in job.results["loud"].outputs)
+    assert replayed == "".join(everything)
+
+
+def test_many_printed_lines_reach_the_kernel_in_few_messages(backend):
+    events = []
+    run(backend, plan_of(task("loud", "for i in range(20000):\n    print(i)",
+                              output_limit=OutputLimit(None))), events)  # fmt: skip
+    outputs = [e.output.text for e in events if e.kind == "output"]
+    assert "".join(outputs) == "".join(f"{i}\n" for i in range(20000))
+    assert len(outputs) < 50, len(outputs)  # batched on the worker, not one per line
