@@ -14,6 +14,21 @@ from tests.pragmas.engine_helpers import Notebook, text
 from tests.pragmas.proactive_standin import engine_on_the_standin
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def notebook():
+    """``notebook(**namespace)``: a new Notebook, its engine (and the workers its first pragma
+    cell starts) shut down after the test."""
+    made: list[Notebook] = []
+
+    def new(**namespace) -> Notebook:
+        made.append(Notebook(**namespace))
+        return made[-1]
+
+    yield new
+    for each in made:
+        each.engine.shutdown()
 ACTIVEEON = sorted((ROOT / "tests/e2e/notebooks/activeeon").glob("*.ipynb"))
 
 
@@ -74,8 +89,8 @@ def test_what_cannot_be_seen_through_is_a_limit_with_its_line(code, what, line):
 # --------------------------------------------------------------------------- flow=auto
 
 
-def test_bare_tasks_get_import_dep_and_export_from_their_code():
-    nb = Notebook()
+def test_bare_tasks_get_import_dep_and_export_from_their_code(notebook):
+    nb = notebook()
     nb.run_python("seed = 3")
     nb.run("#%job(flow=auto)")
     defined = text(nb.run("#%task(name=prep)\ndata = [seed, seed + 1]\nscratch = 0"))
@@ -91,8 +106,8 @@ def test_bare_tasks_get_import_dep_and_export_from_their_code():
     assert flow.inferred_edges() == {("prep", "train"), ("train", "report")}
 
 
-def test_an_ancestor_is_preferred_to_a_later_defined_task_and_mutation_makes_a_provider():
-    nb = Notebook()
+def test_an_ancestor_is_preferred_to_a_later_defined_task_and_mutation_makes_a_provider(notebook):
+    nb = notebook()
     nb.run("#%task(name=a, flow=auto)\nrows = [1]")
     nb.run("#%task(name=b, flow=auto)\nrows = [2]")
     nb.run("#%task(name=c, dep=[a], flow=auto)\nrows.append(3)")
@@ -103,8 +118,8 @@ def test_an_ancestor_is_preferred_to_a_later_defined_task_and_mutation_makes_a_p
     assert flow.tasks["b"].exports == []
 
 
-def test_a_name_an_ordinary_cell_reads_after_the_task_is_exported():
-    nb = Notebook()
+def test_a_name_an_ordinary_cell_reads_after_the_task_is_exported(notebook):
+    nb = notebook()
     nb.run("#%task(name=fit, flow=auto)\nweights = [1, 2]\nloss = 0.5")
     assert nb.engine.data_flow(nb.namespace).tasks["fit"].exports == []
     with pytest.raises(NameError):  # the job has not run: the cell fails, but it was seen
@@ -112,8 +127,8 @@ def test_a_name_an_ordinary_cell_reads_after_the_task_is_exported():
     assert nb.engine.data_flow(nb.namespace).tasks["fit"].exports == ["loss"]
 
 
-def test_a_variable_put_by_an_earlier_task_makes_an_inferred_dependency():
-    nb = Notebook()
+def test_a_variable_put_by_an_earlier_task_makes_an_inferred_dependency(notebook):
+    nb = notebook()
     nb.run("#%job(flow=auto)")
     nb.run("#%task(name=put)\nvariables.put('path', '/tmp/x')")
     nb.run("#%task(name=get)\nprint(variables.get('path'), variables.get('PA_JOB_ID'))")
@@ -122,8 +137,8 @@ def test_a_variable_put_by_an_earlier_task_makes_an_inferred_dependency():
     assert flow.edge_variables[("put", "get")] == ["variables['path']"]
 
 
-def test_a_job_of_bare_tasks_runs_with_the_inferred_flow():
-    nb = Notebook()
+def test_a_job_of_bare_tasks_runs_with_the_inferred_flow(notebook):
+    nb = notebook()
     nb.run_python("base = 10")
     for cell in ("#%job(flow=auto)", "#%task(name=one)\nvalues = [base, base + 1]",
                  "#%task(name=two)\ntotal = sum(values)"):
@@ -138,8 +153,8 @@ def test_a_job_of_bare_tasks_runs_with_the_inferred_flow():
 # --------------------------------------------------------------------------- the checker
 
 
-def test_written_lists_are_checked_at_definition_with_the_line():
-    nb = Notebook()
+def test_written_lists_are_checked_at_definition_with_the_line(notebook):
+    nb = notebook()
     out = text(nb.run("#%task(name=t, import=[a, unused], export=[b, never])\n"
                       "b = a + 1\nprint(b, missing)"), "stderr")
     assert ("Cell In[1], line 3: task 't' reads 'missing', which no import, ancestor or "
@@ -149,15 +164,15 @@ def test_written_lists_are_checked_at_definition_with_the_line():
     assert "'b'" not in out
 
 
-def test_a_flow_auto_task_says_what_it_cannot_infer_with_the_line():
-    nb = Notebook()
+def test_a_flow_auto_task_says_what_it_cannot_infer_with_the_line(notebook):
+    nb = notebook()
     out = text(nb.run("#%task(name=t, flow=auto)\nx = 1\nexec('y = x')\nprint(y)"), "stderr")
     assert "Cell In[1], line 3: task 't': cannot infer the data flow through exec()" in out
     assert "Cell In[1], line 4: task 't' reads 'y'" in out
 
 
-def test_at_submission_unread_exports_and_dataless_dependencies_are_noted():
-    nb = Notebook()
+def test_at_submission_unread_exports_and_dataless_dependencies_are_noted(notebook):
+    nb = notebook()
     nb.run("#%task(name=a, export=[x])\nx = 1")
     nb.run("#%task(name=b, dep=[a])\nprint('after a')")
     first = text(nb.run("#%submit_job()"), "stdout")
@@ -173,15 +188,15 @@ def test_at_submission_unread_exports_and_dataless_dependencies_are_noted():
 # --------------------------------------------------------------------------- the corpus
 
 
-def test_inference_reproduces_at_least_95_percent_of_written_flow_and_the_checker_reports_the_rest():
+def test_inference_reproduces_95_percent_of_written_flow_and_the_checker_the_rest(notebook):
     total = Comparison()
     for path in ACTIVEEON:  # written for ProActive: some tasks are Jython
-        written, twin = Notebook(), Notebook()
+        written, twin = notebook(), notebook()
         written.engine, twin.engine = engine_on_the_standin(), engine_on_the_standin()
         compare(notebook_cells(path), written, twin, total)
-    compare(notebook_cells(ROOT / "notebooks/demo.ipynb"), Notebook(), Notebook(), total)
+    compare(notebook_cells(ROOT / "notebooks/demo.ipynb"), notebook(), notebook(), total)
     for cells in NOTEBOOKS.values():
-        compare(cells, Notebook(), Notebook(), total)
+        compare(cells, notebook(), notebook(), total)
     ratio = total.matched / total.entries
     print(f"inferred {total.matched} of {total.entries} written entries ({ratio:.0%}); "
           f"misses: {total.misses}")
@@ -193,8 +208,8 @@ def test_inference_reproduces_at_least_95_percent_of_written_flow_and_the_checke
 # --------------------------------------------------------------------------- drawing, completion
 
 
-def test_draw_job_shows_inferred_edges_dashed_and_labelled_with_their_variables():
-    nb = Notebook()
+def test_draw_job_shows_inferred_edges_dashed_and_labelled_with_their_variables(notebook):
+    nb = notebook()
     nb.run("#%task(name=measure, flow=auto)\nlengths = [1, 2]")
     nb.run("#%task(name=average, flow=auto)\nmean_length = sum(lengths) / len(lengths)")
     data = nb.run("#%draw_job()").of_type("display_data")[0]["data"]
@@ -203,8 +218,8 @@ def test_draw_job_shows_inferred_edges_dashed_and_labelled_with_their_variables(
     assert "stroke-dasharray" in data["image/svg+xml"]
 
 
-def test_completion_inside_import_and_export_offers_the_inferred_names_first():
-    nb = Notebook(zeta=1, data=2)
+def test_completion_inside_import_and_export_offers_the_inferred_names_first(notebook):
+    nb = notebook(zeta=1, data=2)
     cell = "#%task(name=t, import=[], export=[])\nmodel = fit(data)\nscore = len(model)"
     imports = nb.engine.complete(cell, cell.index("import=[") + 8, nb.namespace)["matches"]
     assert imports[:2] == ["fit", "data"] and "zeta" in imports[2:]
