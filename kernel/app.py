@@ -33,6 +33,7 @@ from pragma_kernel.kernel.interrupts import InterruptGate, keep_sigint_off_this_
 from pragma_kernel.kernel.iostream import OutStream
 from pragma_kernel.kernel.publisher import IOPubPublisher
 from pragma_kernel.kernel.stdin import StdinChannel, install_input_functions
+from pragma_kernel.kernel.threads import ServiceThread
 from pragma_kernel.protocol.channels import open_sockets
 from pragma_kernel.protocol.connection import ConnectionInfo
 from pragma_kernel.protocol.heartbeat import Heartbeat
@@ -99,12 +100,10 @@ class KernelApp:
         sys.stdout, sys.stderr = self.io.stdout, self.io.stderr
         install_input_functions()
         self.gate.install()
-        threading.Thread(target=self._serve_control, name="control", daemon=True).start()
+        ServiceThread(self._serve_control, "control").start()
         parent = os.environ.get("JPY_PARENT_PID")
         if parent and parent.isdigit() and os.name == "posix":
-            threading.Thread(
-                target=self._watch_parent, args=(int(parent),), name="parent-poller", daemon=True
-            ).start()
+            ServiceThread(self._watch_parent, "parent-poller", (int(parent),)).start()
 
     def flush_output(self) -> None:
         self.io.stdout.flush()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import os
 import re
 from collections import OrderedDict
 from typing import Any
@@ -58,20 +59,49 @@ class CellSources:
         self._recent: OrderedDict[str, tuple[bool, int]] = OrderedDict()
         self._defining: OrderedDict[str, int] = OrderedDict()
         self._defining_chars = 0
+        #: while the debugger is on, a cell's file name is the path of its file, written if
+        #: missing (:mod:`kernel.debug_cells`), so breakpoints set in that file bind
+        self.debug_files = False
+        #: label -> text of the cells a cell engine ran (pragma cells compile their own code
+        #: under the label; the debugger needs the text to name the cell's file)
+        self._engine_cells: OrderedDict[str, str] = OrderedDict()
 
     def register(self, source: str, label: str) -> str:
         """Put a cell's source into linecache under a new file name and return that name."""
         serial = self._uses.get(label, 0) + 1
         self._uses[label] = serial
-        filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
+        if self.debug_files:
+            filename = _debug_file(source)
+        else:
+            filename = f"<{label}>" if serial == 1 else f"<{label}#{serial}>"
         self._labels[filename] = label
         lines = source.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         linecache.cache[filename] = (len(source), None, lines, filename)
+        self._forget(filename)  # a debugged cell run again has the same file name
         self._recent[filename] = (bool(_DEFINES.search(source)), len(source))
         self._forget_old()
         return filename
+
+    def remember_engine_cell(self, label: str, source: str) -> None:
+        """The text of a cell the pragma engine runs (its tasks' code names it by label)."""
+        self._engine_cells.pop(label, None)
+        self._engine_cells[label] = source
+        while len(self._engine_cells) > self.max_defining:
+            self._engine_cells.popitem(last=False)
+
+    def code_file(self, label: str) -> str:
+        """The file name to compile code from cell ``label`` under: the label, or while
+        debugging the path of the cell's file (so its breakpoints bind)."""
+        source = self._engine_cells.get(label)
+        if not self.debug_files or source is None:
+            return label
+        return _debug_file(source)
+
+    def _forget(self, filename: str) -> None:
+        self._recent.pop(filename, None)
+        self._defining_chars -= self._defining.pop(filename, 0)
 
     def label(self, filename: str) -> str | None:
         """The label of a cell file name ("Cell In[3]"), or None for an ordinary file."""
@@ -111,6 +141,15 @@ class CellSources:
             if _defines_class(linecache.getlines(filename), cls.__qualname__):
                 return filename
         return None
+
+
+def _debug_file(source: str) -> str:
+    from pragma_kernel.kernel import debug_cells
+
+    path = debug_cells.cell_path(source)
+    if not os.path.exists(path):
+        debug_cells.write_cell(source)
+    return path
 
 
 def _defines_class(lines: list[str], qualname: str) -> bool:

@@ -58,6 +58,11 @@ class CellContext:
     def cell_label(self) -> str:
         return f"Cell In[{self.execution_count}]"
 
+    def code_file(self, label: str) -> str:
+        from pragma_kernel.kernel.cell_sources import cells
+
+        return cells.code_file(label)
+
     @property
     def parent_header(self) -> dict[str, Any]:
         return self.request.header

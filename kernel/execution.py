@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pragma_kernel.kernel.context import CellContext, KernelIO, activate
@@ -64,6 +65,8 @@ class Executor:
         self._engine = None
         self._engine_missing = False
         self._pending_history: tuple[int, str, CellContext] | None = None
+        #: called on the main thread before each cell (the debugger traces that thread)
+        self.before_cell: Callable[[], None] | None = None
 
     # -- lazily loaded collaborators ---------------------------------------------------------
     @property
@@ -138,6 +141,8 @@ class Executor:
         # and an interrupt sent meanwhile must not be lost.
         try:
             with self.gate.user_code():
+                if self.before_cell is not None:
+                    self.before_cell()
                 engine = self.engine_for(code)
                 shell = self.shell
                 context.namespace = shell.namespace
@@ -156,7 +161,10 @@ class Executor:
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
+        from pragma_kernel.kernel.cell_sources import cells
         from pragma_kernel.kernel.seam import CellError
+
+        cells.remember_engine_cell(context.cell_label, code)
 
         try:
             engine.run_cell(code, context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -13,6 +15,7 @@ from pragma_kernel.protocol.wire import Message
 
 if TYPE_CHECKING:
     from pragma_kernel.kernel.app import KernelApp
+    from pragma_kernel.kernel.debugger import Debugger
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,15 @@ def kernel_info_content() -> dict[str, Any]:
             "(#%help() lists them)."
         ),
         "help_links": [{"text": "Python Reference", "url": "https://docs.python.org/3/"}],
-        "debugger": False,
-        "supported_features": [],
+        "debugger": debugger_available(),
+        "supported_features": ["debugger"] if debugger_available() else [],
     }
+
+
+@functools.cache
+def debugger_available() -> bool:
+    """debugpy can be imported (checked without importing it: it loads on first use)."""
+    return importlib.util.find_spec("debugpy") is not None
 
 
 class RequestHandlers:
@@ -55,6 +64,8 @@ class RequestHandlers:
     def __init__(self, app: KernelApp):
         self.app = app
         self.executor = app.executor
+        self._debugger: Debugger | None = None
+        self._debug_parent: dict[str, Any] = {}
 
     # -- shell -------------------------------------------------------------------------------
     def kernel_info(self, request: Message) -> dict[str, Any]:
@@ -159,6 +170,34 @@ class RequestHandlers:
         self.app.request_exit(restart=restart)
         return {"status": "ok", "restart": restart}
 
+    def debug(self, request: Message) -> dict[str, Any]:
+        """debug_request: a DAP request in, the DAP response out (events go to IOPub)."""
+        if not debugger_available():
+            raise RuntimeError("the debugger needs debugpy: pip install debugpy")
+        self._debug_parent = request.header
+        return self.debugger.handle(request.content)
+
+    @property
+    def debugger(self) -> Debugger:
+        if self._debugger is None:
+            from pragma_kernel.kernel.debugger import Debugger
+
+            self._debugger = Debugger(self._publish_debug_event, self._user_namespace,
+                                      self._rich_value)
+            self.executor.before_cell = self._debugger.trace_this_thread
+        return self._debugger
+
+    def _publish_debug_event(self, event: dict[str, Any]) -> None:
+        self.app.publisher.publish("debug_event", event, self._debug_parent)
+
+    def _user_namespace(self) -> dict[str, Any]:
+        return self.executor.shell.namespace
+
+    def _rich_value(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from pragma_kernel.kernel.display import format_mimebundle
+
+        return format_mimebundle(self._user_namespace()[name])
+
     def interrupt(self, request: Message) -> dict[str, Any]:
         from pragma_kernel.kernel.interrupts import interrupt_kernel
 
@@ -189,4 +228,5 @@ def control_table(handlers: RequestHandlers) -> dict[str, Handler]:
         "kernel_info_request": handlers.kernel_info,
         "shutdown_request": handlers.shutdown,
         "interrupt_request": handlers.interrupt,
+        "debug_request": handlers.debug,
     }

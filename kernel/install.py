@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pragma_kernel.kernel.handlers import debugger_available
+
 KERNEL_NAME = "pragma"
 RESOURCES = Path(__file__).parent / "resources"
 #: the top-level kernel.json of a checkout (editable install), else the copy a regular install
@@ -36,6 +38,8 @@ def kernel_spec(python: str | None = None) -> dict[str, Any]:
         )
     spec = json.loads(KERNEL_JSON.read_text(encoding="utf-8"))
     spec["argv"] = [python or sys.executable, *spec["argv"][1:]]
+    if python is None or python == sys.executable:  # another interpreter: kernel.json's word
+        spec.setdefault("metadata", {})["debugger"] = debugger_available()
     return spec
 
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import zmq
 from pragma_kernel.kernel.interrupts import keep_sigint_off_this_thread
+from pragma_kernel.kernel.threads import ServiceThread
 from pragma_kernel.protocol.messages import MessageFactory
 from pragma_kernel.protocol.wire import Message, Signer, serialize
 
@@ -48,7 +49,7 @@ class IOPubPublisher:
         self._schedule_lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
-        self._thread = threading.Thread(target=self._watch, name="iopub", daemon=True)
+        self._thread = ServiceThread(self._watch, "iopub")
 
     def start(self) -> None:
         self._thread.start()

@@ -43,6 +43,11 @@ class OutputContext(Protocol):
     namespace: dict[str, Any]  #: the kernel's local (user) namespace, live
     notebook_name: str | None  #: the notebook's name when the frontend told it, else None
 
+    def code_file(self, label: str) -> str:
+        """The file name under which to compile code of the cell ``label`` (``"Cell In[3]"``)
+        to run it here: ``label`` itself, or, while JupyterLab's debugger is on, the path of the
+        cell's file, so breakpoints set in that cell bind (``#%run_local``)."""
+
     def stream(self, name: str, text: str) -> None:
         """Append ``text`` to ``stdout`` or ``stderr`` of the cell (batched like print)."""
 

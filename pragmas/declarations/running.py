@@ -21,7 +21,7 @@ from pragma_kernel.pragmas import task_output
 from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
-from pragma_kernel.pragmas.model import CodeSegment
+from pragma_kernel.pragmas.model import CodeSegment, SourceLocation
 from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -563,8 +563,13 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     variables = TaskVariables({**engine.job.variables, **task.variables})
     variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
     namespace.update(variables=variables, replication=0)
+    segments = [
+        CodeSegment(segment.code, SourceLocation(ctx.code_file(segment.source.label),
+                                                 segment.source.first_line))
+        for segment in task.segments or [CodeSegment(task.code, task.source)]
+    ]
     try:
-        value = run_segments(task.segments or [CodeSegment(task.code, task.source)], namespace)
+        value = run_segments(segments, namespace)
     except Exception as exc:  # noqa: BLE001 - the user's code: shown like a cell's error
         error = user_error(exc)
         raise CellError(error.ename, error.evalue, error.traceback) from None

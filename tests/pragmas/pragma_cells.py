@@ -23,6 +23,9 @@ class CellContext:
     def cell_label(self) -> str:
         return f"Cell In[{self.execution_count}]"
 
+    def code_file(self, label: str) -> str:
+        return label
+
     def stream(self, name: str, text: str) -> None:
         self.outputs.append((name, text))
 
