@@ -104,6 +104,8 @@ def complete(code: str, cursor_pos: int, registry: Mapping[str, PragmaSpec],
     key, partial, start, in_list = _argument_context(arguments)
     start += cur.line_start + prefix.end() + len(name) + 1
     matches = _candidates(spec, key, partial, in_list, arguments, tasks, registry, variables)
+    if key in ("import", "export") and in_list:
+        matches = _inferred_first(code, key, partial, matches)
     kind = "parameter" if key is None else "value"
     return _reply(matches, start, _word_end(cur, cursor_pos), kind)
 
@@ -144,6 +146,19 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
     if param.kind == "list" and not in_list:
         return []
     return [v for v in values if v.startswith(partial)]
+
+
+def _inferred_first(code: str, key: str, partial: str, matches: list[str]) -> list[str]:
+    """What the cell's body reads before assigning (import) or defines (export) comes first,
+    in the order of the body; the other candidates follow."""
+    from pragma_kernel.pragmas.code_facts import code_facts
+    from pragma_kernel.pragmas.dataflow import GIVEN_NAMES
+
+    facts = code_facts(split_cell(code).body)
+    names = facts.reads if key == "import" else facts.defines()
+    inferred = [n for n in sorted(names, key=names.__getitem__)
+                if n.startswith(partial) and n not in GIVEN_NAMES]  # fmt: skip
+    return inferred + [m for m in matches if m not in inferred]
 
 
 def _exported(tasks: Mapping[str, Any] | Iterable[str]) -> set[str]:

@@ -8,7 +8,6 @@ take one, call the handlers in order. :meth:`PragmaEngine.plan` freezes the job 
 
 from __future__ import annotations
 
-import copy
 import os
 import secrets
 import sys
@@ -22,6 +21,7 @@ import cloudpickle
 from pragma_kernel.pragmas import completion
 from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
 from pragma_kernel.pragmas.cells import is_pragma_cell
+from pragma_kernel.pragmas.dataflow import JobFlow, infer_flow
 from pragma_kernel.pragmas.declaration import PragmaCall, declarations
 from pragma_kernel.pragmas.errors import (
     JobValidationError,
@@ -232,12 +232,15 @@ class PragmaEngine:
         """Validate the job (every problem in one error) and freeze it for a backend."""
         if not self.job.tasks:
             raise PragmaStateError("the job has no task yet: define one with #%task(name=...)")
-        report = validate(self.job, ctx.namespace)
+        flow = self.data_flow(ctx.namespace)
+        frozen = flow.applied(self.job)  # a copy with the inferred lists (flow=auto)
+        report = validate(frozen, ctx.namespace)
         for warning in report.warnings:
             ctx.stream("stderr", f"Warning: {warning}.\n")
         if report.errors:
             raise JobValidationError(report.errors)
-        frozen = copy.deepcopy(self.job)
+        for note in flow.notes(frozen):
+            ctx.stream("stdout", f"Note: {note.message}.\n")
         tasks = {
             task: PlannedTask(frozen.tasks[task], report.deps[task], report.import_sources[task])
             for task in report.order
@@ -266,6 +269,11 @@ class PragmaEngine:
         if problems:
             raise JobValidationError(problems)
         return values
+
+    def data_flow(self, namespace: Mapping[str, Any] | None) -> JobFlow:
+        """The job's data flow, with the cells the kernel has run (``In``) as later readers."""
+        history = (namespace or {}).get("In")
+        return infer_flow(self.job, namespace, history if isinstance(history, list) else None)
 
     # ------------------------------------------------------------------ editor support
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydot
@@ -54,8 +54,10 @@ def require_dot() -> None:
         raise GraphvizMissingError()
 
 
-def job_graph(job: Job, title: str, states: Mapping[str, str] | None = None) -> pydot.Dot:
-    """The pydot graph of ``job``; ``states`` maps task names to ``TaskState`` values."""
+def job_graph(job: Job, title: str, states: Mapping[str, str] | None = None,
+              flow: EdgeLabels | None = None) -> pydot.Dot:
+    """The pydot graph of ``job``; ``states`` maps task names to ``TaskState`` values;
+    ``flow``: which edges were inferred (dashed) and the labels of edges."""
     report = validate(job)
     graph = pydot.Dot(title, graph_type="digraph", rankdir="TB", label=title, labelloc="t",
                       fontname="Helvetica")  # fmt: skip
@@ -76,13 +78,34 @@ def job_graph(job: Job, title: str, states: Mapping[str, str] | None = None) -> 
         graph.add_node(pydot.Node(_dot_id(name), **attributes))
     for name, deps in report.deps.items():
         for dep in deps:
-            graph.add_edge(pydot.Edge(_dot_id(dep), _dot_id(name)))
+            graph.add_edge(pydot.Edge(_dot_id(dep), _dot_id(name), **_data_edge(flow, dep, name)))
     for name, task in job.tasks.items():
         for target, label in _flow_edges(task):
             if target in job.tasks:
                 graph.add_edge(pydot.Edge(_dot_id(name), _dot_id(target), label=label,
                                           **_FLOW_EDGE_STYLE))
     return graph
+
+
+@dataclass(frozen=True)
+class EdgeLabels:
+    """What ``flow=auto`` adds to a drawing: its edges dashed, variables written on edges."""
+
+    inferred: frozenset[tuple[str, str]] = frozenset()  #: (dep, dependent)
+    labels: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _data_edge(flow: EdgeLabels | None, dep: str, name: str) -> dict[str, str]:
+    if flow is None:
+        return {}
+    attributes = {}
+    label = flow.labels.get((dep, name), "")
+    if (dep, name) in flow.inferred:
+        attributes["style"] = "dashed"
+        label = f"inferred: {label}" if label else "inferred"
+    if label:
+        attributes["label"] = label
+    return attributes
 
 
 def _dot_id(name: str) -> str:
@@ -119,7 +142,8 @@ def job_svg(job: Job, title: str, states: Mapping[str, str] | None = None) -> st
     return render(job_graph(job, title, states), "svg").decode()
 
 
-def job_text(job: Job, title: str, states: Mapping[str, str] | None = None) -> str:
+def job_text(job: Job, title: str, states: Mapping[str, str] | None = None,
+             flow: EdgeLabels | None = None) -> str:
     """The job as text, for frontends that show no picture (consoles, untrusted notebooks
     without PNG): one line per task, its state after a run and what it depends on."""
     report = validate(job)
@@ -129,7 +153,8 @@ def job_text(job: Job, title: str, states: Mapping[str, str] | None = None) -> s
     state_width = max((len(state) + 3 for state in states.values()), default=0)
     for name in job.tasks:
         state = f"[{states[name]}]" if name in states else ""
-        deps = report.deps.get(name) or []
+        deps = [f"{d} (inferred)" if flow and (d, name) in flow.inferred else d
+                for d in report.deps.get(name) or []]  # fmt: skip
         after = f"<- {', '.join(deps)}" if deps else ""
         lines.append(f"  {name:<{width}}  {state:<{state_width}}{after}".rstrip())
     return "\n".join(lines)

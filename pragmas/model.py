@@ -119,6 +119,12 @@ class Task:
     #: a runtime can compile them one by one and keep every traceback on its own cell. Empty
     #: when ``code`` comes from one place (``source``).
     segments: list[CodeSegment] = field(default_factory=list)
+    #: "auto": import, export and dep are inferred from the code (``flow=auto``); "written":
+    #: as written; None: as the job says (``Job.data_flow``)
+    data_flow: str | None = None
+    #: the execution count of the cell that defined the task (0: unknown), to find the cells
+    #: run after it in ``In``
+    cell: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -136,6 +142,7 @@ class Job:
     job_selection_script: Script | None = None
     job_fork_env: Script | None = None
     runtime_env: dict[str, Any] | None = None
+    data_flow: str = "written"  #: "auto" or "written", for tasks that do not say (#%job(flow=))
     output_limit: OutputLimit | None = None  #: None: the default; a task's own wins
 
     def define(self, task: Task) -> Task | None:

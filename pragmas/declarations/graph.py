@@ -36,12 +36,15 @@ def last_states(engine: Any) -> dict[str, str]:
         Param("inline", "flag", default=True, help="show the picture in the notebook"),
         Param("save", "flag", default=False, help="also write <title>.png in the working "
               "directory"),
+        Param("variables", "flag", default=False, help="label every edge with the variables "
+              "that flow along it (edges inferred by flow=auto are always labelled)"),
     ],
     example="#%draw_job(save=on)",
     details="After a job ran, each task is coloured by its state: pending grey, running blue, "
     "done green, failed red, skipped or cancelled light. The picture is sent as SVG and PNG "
     "(untrusted notebooks do not show SVG) with a text version for consoles. inline=off only "
-    "writes the PNG file. Needs Graphviz's dot program.",
+    "writes the PNG file. Edges that flow=auto inferred are dashed, labelled with their "
+    "variables. Needs Graphviz's dot program.",
 )  # fmt: skip
 def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     if not engine.job.tasks:
@@ -49,7 +52,13 @@ def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         return
     title = call.args["name"] or engine.job_name(ctx)
     states = last_states(engine)
-    picture = graph.job_graph(engine.job, title, states)
+    flow = engine.data_flow(ctx.namespace)
+    job = flow.applied(engine.job)
+    inferred = frozenset(flow.inferred_edges())
+    labels = {edge: ", ".join(names) for edge, names in flow.edge_variables.items()
+              if call.args["variables"] or edge in inferred}  # fmt: skip
+    edges = graph.EdgeLabels(inferred, labels)
+    picture = graph.job_graph(job, title, states, edges)
     inline, save = call.args["inline"], call.args["save"]
     png = graph.render(picture, "png")
     if inline:
@@ -58,7 +67,7 @@ def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         ctx.display({
             "image/png": base64.b64encode(png).decode("ascii"),
             "image/svg+xml": graph.render(picture, "svg").decode(),
-            "text/plain": graph.job_text(engine.job, title, states),
+            "text/plain": graph.job_text(job, title, states, edges),
         })
     if save or not inline:
         path = Path(f"{_file_stem(title)}.png")

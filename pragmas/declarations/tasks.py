@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pragma_kernel.pragmas.dataflow import FLOW_CHOICES, check_task, infer_flow, is_auto
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaStateError
 from pragma_kernel.pragmas.model import (
@@ -77,6 +78,9 @@ TASK_PARAMS = (
           help="seconds after which the task is stopped and fails (local and Dask); "
           "at most 2147483 (about 24.8 days)"),
     OUTPUT_LIMIT,
+    Param("flow", "choice", choices=FLOW_CHOICES, help="auto: import, export and dep are "
+          "inferred from the code (written entries are kept); written: as written (default: "
+          "the job's flow)"),
 )  # fmt: skip
 
 
@@ -171,7 +175,8 @@ def define_task(
     code, source = load_body(call, ctx)
     task = Task(name=name, code=code, language=language, source=source, dep=dep,
                 path=args.get("path"), generic_info=dict(args.get("generic_info") or {}),
-                flow=flow or FlowInfo())  # fmt: skip
+                flow=flow or FlowInfo(), data_flow=args.get("flow"),
+                cell=getattr(ctx, "execution_count", 0) or 0)  # fmt: skip
     if "variables" in args:
         task.variables = dict(args["variables"] or {})
     _set_options(call, task)
@@ -184,8 +189,22 @@ def define_task(
     engine.note_defined(name)
     warn_unknown_deps(engine.job, task, ctx)
     verb = "replaced" if old is not None else "defined"
-    ctx.stream("stdout", f"Task '{name}' {verb}.\n")
+    ctx.stream("stdout", f"Task '{name}' {verb}{_inferred_so_far(engine.job, task, ctx)}.\n")
+    for finding in check_task(engine.job, task, ctx.namespace):
+        ctx.stream("stderr", f"Warning: {finding.message}.\n")
     return task
+
+
+def _inferred_so_far(job: Job, task: Task, ctx: Any) -> str:
+    """For a flow=auto task: what it takes from the tasks before it and the notebook (its
+    exports depend on the cells after it, known at submission)."""
+    if not is_auto(job, task) or task.language != "Python":
+        return ""
+    flow = infer_flow(job, ctx.namespace).tasks[task.name]
+    parts = [f"import=[{', '.join(flow.imports)}]"]
+    if flow.inferred_dep:
+        parts.append(f"dep=[{', '.join(flow.inferred_dep)}] (inferred)")
+    return f" (flow=auto: {', '.join(parts)})"
 
 
 def _set_options(call: PragmaCall, task: Task) -> None:
@@ -308,6 +327,9 @@ def configure(engine: Any, call: PragmaCall, ctx: Any) -> None:
         GENERIC_INFO,
         Param("output_limit", "word", suggestions=OUTPUT_LIMIT.suggestions,
               help="the output_limit of every task that sets none (see #%task)"),
+        Param("flow", "choice", choices=FLOW_CHOICES, help="auto: every task's import, export "
+              "and dep are inferred from its code (written entries are kept; a task's own "
+              "flow= wins); written (the default): as written"),
     ],
     example="#%job(name=training, variables=[(EPOCHS, 10), (DATA, 'data/train.csv')])",
     details="Given variables and generic information replace the previous ones (unlike "
@@ -325,9 +347,11 @@ def job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         current.variables = dict(call.args["variables"])
     if "generic_info" in call.given:
         current.generic_info = dict(call.args["generic_info"])
+    if "flow" in call.given:
+        current.data_flow = call.args["flow"]
     if "output_limit" in call.given:
         current.output_limit = output_limit(call)
     if not call.given:
         raise PragmaStateError("#%job: give at least one of name, variables, generic_info, "
-                               "output_limit")
+                               "output_limit, flow")
     ctx.stream("stdout", f"Job {current.name or '(unnamed)'} updated.\n")

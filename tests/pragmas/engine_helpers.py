@@ -26,8 +26,24 @@ class Notebook:
         """Run a cell through the engine (it must claim it); return what it published."""
         assert self.engine.claims(code), code
         self.last = ctx = self.context()
+        self._record(code)
         self.engine.run_cell(code, ctx)
         return ctx
+
+    def run_python(self, code: str) -> None:
+        """Run an ordinary cell in the namespace, as the kernel's shell would."""
+        assert not self.engine.claims(code), code
+        self.count += 1
+        self._record(code)
+        # the user's cell, as the shell runs it
+        exec(compile(code, f"Cell In[{self.count}]", "exec"), self.namespace)  # noqa: S102
+
+    def _record(self, code: str) -> None:
+        """``In`` as the kernel keeps it: In[n] is the cell of execution count n."""
+        inputs = self.namespace.setdefault("In", [""])
+        while len(inputs) <= self.count:
+            inputs.append("")
+        inputs[self.count] = code
 
     @property
     def job(self):
