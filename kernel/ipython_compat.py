@@ -109,17 +109,8 @@ class EventCallbacks:
 class DisplayPublisher:
     """``get_ipython().display_pub``: publishes to the running request."""
 
-    def publish(
-        self,
-        data: dict[str, Any],
-        metadata: dict[str, Any] | None = None,
-        source: Any = None,
-        *,
-        transient: dict[str, Any] | None = None,
-        update: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        display.publish_display_data(data, metadata, transient=transient, update=update)
+    # IPython's DisplayPublisher.publish signature, which publish_display_data has
+    publish = staticmethod(display.publish_display_data)
 
     def clear_output(self, wait: bool = False) -> None:
         display.clear_output(wait=wait)

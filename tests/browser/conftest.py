@@ -57,11 +57,6 @@ def browser(lab):
 def page(browser, lab):
     """A :class:`LabPage` in a new browser context; ``page.errors`` collects the console's
     errors and the page's uncaught exceptions."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    raw = context.new_page()
-    errors: list[str] = []
-    raw.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error"
-           else None)
-    raw.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    yield LabPage(raw, lab, errors)
-    context.close()
+    page = LabPage.new(browser, lab)
+    yield page
+    page.page.context.close()

@@ -194,6 +194,18 @@ class LabPage:
         self.server = server
         self.errors = errors  #: the console's errors and the page's uncaught exceptions
 
+    @classmethod
+    def new(cls, browser, server: LabServer) -> LabPage:
+        """A page in a new browser context, collecting the console's errors and the page's
+        uncaught exceptions (close it with ``page.page.context.close()``)."""
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        raw = context.new_page()
+        errors: list[str] = []
+        raw.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error"
+               else None)
+        raw.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        return cls(raw, server, errors)
+
     def open(self, notebook: str, timeout: float = 120) -> None:
         """Open the notebook and wait for its kernel to be ready."""
         self.page.goto(self.server.lab_url(notebook))

@@ -27,17 +27,11 @@ THEMES = ("JupyterLab Light", "JupyterLab Dark")
 @pytest.fixture(scope="module")
 def demo(browser, lab):
     """The demo notebook, run once in its own page for the tests of this module that read it."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    raw = context.new_page()
-    errors: list[str] = []
-    raw.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error"
-           else None)
-    raw.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    page = LabPage(raw, lab, errors)
+    page = LabPage.new(browser, lab)
     page.open(lab.add_notebook("demo.ipynb", source=DEMO))
     page.run_all()
     yield page
-    context.close()
+    page.page.context.close()
 
 
 def test_the_demo_shows_its_dag_its_final_job_state_and_a_task_figure(demo):
