@@ -85,6 +85,14 @@ def debugged():
     stop_kernel(km, kc)
 
 
+def value_after_the_cell(kc, msg_id: str, name: str) -> str:
+    """Once the continued cell ``msg_id`` ended well, the text/plain of ``name``."""
+    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "ok"
+    collect_iopub(kc, msg_id, TIMEOUT)
+    _, outputs = execute(kc, name)
+    return outputs[0]["content"]["data"]["text/plain"]
+
+
 def test_kernel_info_advertises_the_debugger(kernel):
     _, kc = kernel
     content = kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]
@@ -130,10 +138,7 @@ def test_a_breakpoint_stops_the_cell_and_its_locals_can_be_read_stepped_and_cont
     assert info["stoppedThreads"] == [thread]
 
     assert dap.request("continue", threadId=thread)["success"]
-    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "ok"
-    collect_iopub(kc, msg_id, TIMEOUT)
-    _, outputs = execute(kc, "z")
-    assert outputs[0]["content"]["data"]["text/plain"] == "22"
+    assert value_after_the_cell(kc, msg_id, "z") == "22"
 
 
 def test_step_in_and_step_out_follow_the_call(debugged):
@@ -212,10 +217,7 @@ def test_run_local_stops_at_a_breakpoint_in_the_tasks_cell(debugged):
     assert (frame["line"], frame["source"]["path"]) == (3, path)
     assert dap.local_values(frame["id"])["v"] == "5"
     dap.request("continue", threadId=thread)
-    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "ok"
-    collect_iopub(kc, msg_id, TIMEOUT)
-    _, outputs = execute(kc, "w")
-    assert outputs[0]["content"]["data"]["text/plain"] == "15"
+    assert value_after_the_cell(kc, msg_id, "w") == "15"
 
 
 def test_an_exception_breakpoint_stops_where_the_exception_is_raised(debugged):
