@@ -30,7 +30,9 @@ from pragma_kernel.kernel.history import HistoryStore
 from pragma_kernel.kernel.interrupts import InterruptGate, keep_sigint_off_this_thread
 from pragma_kernel.kernel.iostream import OutStream
 from pragma_kernel.kernel.publisher import IOPubPublisher
+from pragma_kernel.kernel.shell_router import ShellRouter
 from pragma_kernel.kernel.stdin import StdinChannel, install_input_functions
+from pragma_kernel.kernel.subshells import ShellLoop, Subshells
 from pragma_kernel.kernel.threads import ServiceThread
 from pragma_kernel.protocol.channels import open_sockets
 from pragma_kernel.protocol.connection import ConnectionInfo
@@ -78,10 +80,12 @@ class KernelApp:
         self.executor = Executor(self.io, self.history, self.gate)
         self.comms = KernelComms()
         handlers = RequestHandlers(self)
-        self.shell = Channel("shell", self.shell_socket, shell_table(handlers), self)
+        self.router = ShellRouter(self.shell_socket, self._parse_shell_request)
+        self.shell = Channel("shell", self.shell_socket, shell_table(handlers), self,
+                             send=self.router.send)
         self.control = Channel("control", self.control_socket, control_table(handlers), self)
-        self.shell.before_reply = self._set_aside_queued_requests
-        self._set_aside: list[Message] = []
+        self.main_shell = ShellLoop(self.shell, self.executor, self.router.queued_requests)
+        self.subshells = Subshells(self)
         self._exit_requested = threading.Event()
         #: what the displays of jobs stopped at exit say
         self._exit_reason = "kernel shutting down"
@@ -118,41 +122,16 @@ class KernelApp:
                 self.exit()
 
     def _serve_one_shell_request(self) -> None:
-        request = self.shell.receive()
+        request = self.router.next_request()
         if request is None:
             return
-        self.shell.dispatch(request)
+        self.main_shell.serve(request)
         if not self._shell_warmed:
             self._shell_warmed = True
             threading.Thread(target=_import_shell, name="warm-up", daemon=True).start()
-        self.executor.write_pending_history()
-        if self.executor.abort_pending:
-            self._abort_queued_executes()
 
-    def _set_aside_queued_requests(self, request: Message) -> None:
-        """After a failed cell with stop_on_error, before its reply leaves: take what is queued
-        now. Those requests were all sent before the frontend could know of the error."""
-        if not self.executor.abort_pending:
-            return
-        while True:
-            try:
-                queued = self.shell.receive(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if queued is not None:
-                self._set_aside.append(queued)
-
-    def _abort_queued_executes(self) -> None:
-        """Each execute set aside is aborted (busy, aborted reply, idle); other requests set
-        aside are served normally."""
-        self.executor.abort_pending = False
-        queued, self._set_aside = self._set_aside, []
-        for request in queued:
-            if request.msg_type == "execute_request":
-                self.shell.dispatch(request, lambda _request: self.executor.aborted_reply())
-            else:
-                self.shell.dispatch(request)
-                self.executor.write_pending_history()
+    def _parse_shell_request(self, frames: list[bytes]) -> Message | None:
+        return self.shell.parse(frames)
 
     def _serve_control(self) -> None:
         keep_sigint_off_this_thread()
@@ -180,6 +159,10 @@ class KernelApp:
                 self.exit(1)
 
     # -- exit --------------------------------------------------------------------------------
+    @property
+    def exit_requested(self) -> bool:
+        return self._exit_requested.is_set()
+
     def request_exit(self, restart: bool = False) -> None:
         """Exit once the current request's reply and idle are out (shutdown_request)."""
         self._exit_reason = "kernel restarting" if restart else "kernel shutting down"
@@ -207,13 +190,19 @@ class KernelApp:
         """Close the sockets the exiting thread owns, then terminate the contexts so the last
         messages leave (bounded by linger). A thread blocked on a socket of a terminated
         context gets ETERM and closes it; the main thread's sockets are left alone unless it
-        is the one exiting, since it may be running user code."""
+        is the one exiting, since it may be running user code. Once subshells exist the shell
+        socket is the router thread's, which closes it; the main thread then owns no socket."""
         self.publisher.close()
-        if exiting is threading.main_thread():  # shutdown_request on shell
+        if exiting.name == "control":
+            self.control_socket.close(linger=1000)
+        elif self.router.routing:  # shutdown_request on shell, to the main shell or a subshell
+            self.router.stop()
+            self.io.stdin.close()
+            self.shell_context.term()
+        elif exiting is threading.main_thread():  # shutdown_request on shell
             self.shell_socket.close(linger=1000)
             self.io.stdin.close()  # its reader thread closes the stdin socket on ETERM
             self.shell_context.term()
-        elif exiting.name == "control":
             self.control_socket.close(linger=1000)
         self.io_context.term()
 

@@ -30,6 +30,7 @@ import inspect
 import linecache
 import os
 import re
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -71,9 +72,14 @@ class CellSources:
         #: label -> text of the cells a cell engine ran (pragma cells compile their own code
         #: under the label; the debugger needs the text to name the cell's file)
         self._engine_cells: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()  #: subshells register cells at the same time
 
     def register(self, source: str, label: str) -> str:
         """Put a cell's source into linecache under a new file name and return that name."""
+        with self._lock:
+            return self._register(source, label)
+
+    def _register(self, source: str, label: str) -> str:
         serial = self._uses.get(label, 0) + 1
         self._uses[label] = serial
         if self.debug_files:
@@ -92,10 +98,11 @@ class CellSources:
 
     def remember_engine_cell(self, label: str, source: str) -> None:
         """The text of a cell the pragma engine runs (its tasks' code names it by label)."""
-        self._engine_cells.pop(label, None)
-        self._engine_cells[label] = source
-        while len(self._engine_cells) > self.max_defining:
-            self._engine_cells.popitem(last=False)
+        with self._lock:
+            self._engine_cells.pop(label, None)
+            self._engine_cells[label] = source
+            while len(self._engine_cells) > self.max_defining:
+                self._engine_cells.popitem(last=False)
 
     def code_file(self, label: str) -> str:
         """The file name to compile code from cell ``label`` under: the label, or while

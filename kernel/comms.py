@@ -10,6 +10,7 @@ Output widget routes correctly). Without the ``comm`` package no comm can exist:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,57 @@ def _comm_classes() -> tuple[type, type] | None:
             if shell is not None:
                 shell.events.trigger("post_execute")
 
-    return KernelComm, CommManager
+    class KernelCommManager(CommManager):
+        """The ``comm`` package's manager with its tables behind a lock: the main shell and
+        the subshells open, use and close comms at the same time (JupyterLab sends widget
+        traffic to a subshell). Callbacks run outside the lock, on the thread of the request."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._lock = threading.RLock()
+
+        def register_target(self, target_name, f) -> None:
+            with self._lock:
+                super().register_target(target_name, f)
+
+        def unregister_target(self, target_name, f):
+            with self._lock:
+                return super().unregister_target(target_name, f)
+
+        def register_comm(self, comm) -> str:
+            with self._lock:
+                return super().register_comm(comm)
+
+        def unregister_comm(self, comm) -> None:
+            with self._lock:
+                super().unregister_comm(comm)
+
+        def get_comm(self, comm_id):
+            with self._lock:
+                return super().get_comm(comm_id)
+
+        def comms_of(self, target_name: str | None) -> dict[str, str]:
+            """comm_id -> target name, of ``target_name`` (None: of every target)."""
+            with self._lock:
+                return {comm_id: comm.target_name for comm_id, comm in self.comms.items()
+                        if target_name is None or comm.target_name == target_name}
+
+        def comm_close(self, stream, ident, msg) -> None:
+            # BaseComm's version reads the table twice: a close from another shell in between
+            # made it raise KeyError
+            comm_id = msg["content"]["comm_id"]
+            with self._lock:
+                comm = self.comms.pop(comm_id, None)
+            if comm is None:
+                log.warning("comm_close: no comm %s", comm_id)
+                return
+            comm._closed = True
+            try:
+                comm.handle_close(msg)
+            except Exception:  # the library's callback: logged, as the comm package does
+                log.exception("comm_close of %s: the callback failed", comm_id)
+
+    return KernelComm, KernelCommManager
 
 
 class KernelComms:
@@ -66,21 +117,24 @@ class KernelComms:
         self._manager = None
         self._comm_class: type | None = None
         self._installed = False
+        self._installing = threading.Lock()
 
     def install(self) -> None:
         """Hook the ``comm`` package (once; cheap, so done before the first cell)."""
         if self._installed:
             return
-        self._installed = True
-        classes = _comm_classes()
-        if classes is None:
-            return
-        import comm
+        with self._installing:
+            if self._installed:
+                return
+            classes = _comm_classes()
+            if classes is not None:
+                import comm
 
-        self._comm_class, manager_class = classes
-        self._manager = manager_class()
-        comm.create_comm = self._comm_class
-        comm.get_comm_manager = lambda: self._manager
+                self._comm_class, manager_class = classes
+                self._manager = manager_class()
+                comm.create_comm = self._comm_class
+                comm.get_comm_manager = lambda: self._manager
+            self._installed = True
 
     def register_target(self, name: str, callback: Callable) -> None:
         self.install()
@@ -92,11 +146,8 @@ class KernelComms:
         self.install()
         if self._manager is None:
             return {}
-        return {
-            comm_id: {"target_name": comm.target_name}
-            for comm_id, comm in list(self._manager.comms.items())
-            if target_name is None or comm.target_name == target_name
-        }
+        comms = self._manager.comms_of(target_name)
+        return {comm_id: {"target_name": target} for comm_id, target in comms.items()}
 
     def handle(self, request: Message, context: CellContext) -> None:
         """Route a frontend comm message (``context`` is already the current one)."""

@@ -8,13 +8,17 @@ background thread, after the cell ended) is routed to that request's output area
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from pragma_kernel.kernel.iostream import OutStream
     from pragma_kernel.kernel.publisher import IOPubPublisher
     from pragma_kernel.kernel.stdin import StdinChannel
     from pragma_kernel.protocol.wire import Message
+
+T = TypeVar("T")
 
 
 class KernelIO:
@@ -129,23 +133,80 @@ _current: CellContext | None = None  # the request the main thread runs (or ran 
 _latest_visible: CellContext | None = None  # the latest non-silent one
 _main_thread_id = threading.main_thread().ident
 _current_lock = threading.Lock()
+#: ident of each subshell's thread -> the request it runs (or ran last); see kernel.subshells
+_subshell_current: dict[int, CellContext | None] = {}
 
 
 def current_context() -> CellContext | None:
     """The context of the request now running, or of the latest one (for background threads).
 
-    Background threads write to the latest request that shows output: a frontend polling with
-    silent executes (variable inspectors) must not swallow a thread's prints.
+    The main thread and each subshell's thread have their own. Other threads write to the
+    latest request that shows output: a frontend polling with silent executes (variable
+    inspectors) must not swallow a thread's prints.
     """
-    if threading.get_ident() == _main_thread_id or _latest_visible is None:
+    ident = threading.get_ident()
+    if ident == _main_thread_id:
+        return _current
+    if _subshell_current:
+        own = _subshell_current.get(ident, _current_lock)  # the lock: "not a subshell's"
+        if own is not _current_lock:
+            return own
+    if _latest_visible is None:
         return _current
     return _latest_visible
 
 
 def activate(context: CellContext) -> None:
-    """Make ``context`` the one ``print``, ``display`` and ``input`` go to."""
+    """Make ``context`` the one ``print``, ``display`` and ``input`` go to (of this thread's
+    shell: the main shell's, or a subshell's on its thread)."""
     global _current, _latest_visible
+    ident = threading.get_ident()
     with _current_lock:
-        _current = context
+        if ident in _subshell_current:
+            _subshell_current[ident] = context
+        else:
+            _current = context
         if not context.silent:
             _latest_visible = context
+
+
+def in_subshell() -> bool:
+    """True on a subshell's thread."""
+    return bool(_subshell_current) and threading.get_ident() in _subshell_current
+
+
+@contextmanager
+def subshell_thread() -> Iterator[None]:
+    """Around the life of a subshell's thread: it has its own current request."""
+    ident = threading.get_ident()
+    with _current_lock:
+        _subshell_current[ident] = None
+    try:
+        yield
+    finally:
+        with _current_lock:
+            _subshell_current.pop(ident, None)
+
+
+class PerShell(Generic[T]):
+    """A value kept per shell: one for the main shell, which every thread that is not a
+    subshell's shares (the kernel's, those a cell starts), and one per subshell thread."""
+
+    def __init__(self, default: T) -> None:
+        self.main = default
+        self._default = default
+        self._own = threading.local()
+
+    def get(self) -> T:
+        if in_subshell():
+            return getattr(self._own, "value", self._default)
+        return self.main
+
+    def set(self, value: T) -> T:
+        """Set this shell's value; returns the previous one."""
+        previous = self.get()
+        if in_subshell():
+            self._own.value = value
+        else:
+            self.main = value
+        return previous

@@ -48,19 +48,24 @@ class ChannelOwner(Protocol):
 
 
 class Channel:
-    """One ROUTER socket (shell or control) with its handler table; used by one thread only."""
+    """One ROUTER socket (shell or control) with its handler table; used by one thread only.
+
+    A subshell is a channel of its own without a socket: its requests come from the shell
+    router and its replies leave through ``send`` (:mod:`kernel.shell_router`)."""
 
     def __init__(
         self,
         name: str,
-        socket: zmq.Socket,
+        socket: zmq.Socket | None,
         handlers: dict[str, Handler],
         kernel: ChannelOwner,
+        send: Callable[[list[bytes]], None] | None = None,
     ):
         self.name = name
         self.socket = socket
         self.handlers = handlers
         self._kernel = kernel
+        self._send = send if send is not None else socket.send_multipart
         self.digests = DigestHistory()  #: this channel's accepted signatures (replays)
         #: called after the handler, before its reply leaves (see KernelApp: stop_on_error)
         self.before_reply: Callable[[Message], None] | None = None
@@ -106,4 +111,4 @@ class Channel:
 
     def send_reply(self, request: Message, content: dict[str, Any]) -> None:
         reply = self._kernel.factory.reply(request, content)
-        self.socket.send_multipart(serialize(reply, self._kernel.signer))
+        self._send(serialize(reply, self._kernel.signer))

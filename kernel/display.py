@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+from pragma_kernel.kernel.context import PerShell, current_context
+
 #: mime type -> the ``_repr_*_`` method that produces it, in IPython's order
 REPR_METHODS: dict[str, str] = {
     "text/html": "_repr_html_",
@@ -40,23 +42,21 @@ REPR_METHODS: dict[str, str] = {
 _BINARY_TYPES = {"image/png", "image/jpeg", "application/pdf"}
 _PLAIN_WIDTH = 79
 
-_shell_context: Any = None  # set by PythonShell while a cell runs on the main thread
+#: set by PythonShell while a cell runs (one per shell: the main shell's and each subshell's)
+_shell_context: PerShell[Any] = PerShell(None)
 
 
 def active_context() -> Any:
     """The output context of the running cell (or the latest one, for background threads)."""
-    if _shell_context is not None:
-        return _shell_context
-    from pragma_kernel.kernel.context import current_context  # the process engineer's module; cheap
-
+    ctx = _shell_context.get()
+    if ctx is not None:
+        return ctx
     return current_context()
 
 
 def set_shell_context(ctx: Any) -> Any:
     """Make ``ctx`` the context ``display()`` publishes to; returns the previous one."""
-    global _shell_context
-    previous, _shell_context = _shell_context, ctx
-    return previous
+    return _shell_context.set(ctx)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from pragma_kernel.kernel.context import CellContext, KernelIO, activate
+from pragma_kernel.kernel.context import CellContext, KernelIO, activate, in_subshell
 from pragma_kernel.kernel.history import HistoryStore
 from pragma_kernel.kernel.interrupts import InterruptGate
 from pragma_kernel.pragmas.cells import is_pragma_cell
@@ -53,20 +55,48 @@ def notebook_name_from_env() -> str | None:
     return name.removesuffix(".ipynb") or None
 
 
+class ConcurrentPragmaCell(Exception):
+    """A pragma cell sent to a subshell while another pragma cell runs."""
+
+
+class _ShellState(threading.local):
+    """What each shell (the main one, each subshell: one thread each) keeps to itself."""
+
+    abort_pending = False  #: set after a failed cell with stop_on_error
+    pending_history: tuple[int, str, CellContext] | None = None
+
+
 class Executor:
+    """Runs execute requests, of the main shell and of the subshells at the same time: the
+    execution counter, the history, the namespace and the pragma engine are shared (as in
+    ipykernel 7), pragma cells take turns (:meth:`_engine_turn`)."""
+
     def __init__(self, io: KernelIO, history: HistoryStore, gate: InterruptGate):
         self.io = io
         self.history = history
         self.gate = gate
         self.execution_count = 0
-        self.abort_pending = False  #: set after a failed cell with stop_on_error
         self.notebook_name = notebook_name_from_env()
         self._shell = None
         self._engine = None
         self._engine_missing = False
-        self._pending_history: tuple[int, str, CellContext] | None = None
-        #: called on the main thread before each cell (the debugger traces that thread)
+        self._state = _ShellState()
+        self._count_lock = threading.Lock()
+        self._loading = threading.Lock()  #: the shell and the engine are made once
+        #: held while a pragma cell runs: the engine runs one cell at a time
+        self._engine_busy = threading.Lock()
+        self._engine_cell: CellContext | None = None  #: the pragma cell holding it
+        #: called on the thread of each cell before it runs (the debugger traces that thread)
         self.before_cell: Callable[[], None] | None = None
+
+    @property
+    def abort_pending(self) -> bool:
+        """This shell's last cell failed with stop_on_error: its queued executes are aborted."""
+        return self._state.abort_pending
+
+    @abort_pending.setter
+    def abort_pending(self, value: bool) -> None:
+        self._state.abort_pending = value
 
     # -- lazily loaded collaborators ---------------------------------------------------------
     @property
@@ -74,7 +104,9 @@ class Executor:
         if self._shell is None:
             from pragma_kernel.kernel.shell import PythonShell
 
-            self._shell = PythonShell()
+            with self._loading:
+                if self._shell is None:
+                    self._shell = PythonShell()
         return self._shell
 
     @property
@@ -91,7 +123,9 @@ class Executor:
         try:
             from pragma_kernel.pragmas import create_engine
 
-            self._engine = create_engine()
+            with self._loading:
+                if self._engine is None:
+                    self._engine = create_engine()
         except ImportError as error:
             if error.name != "pragma_kernel.pragmas.engine":
                 raise
@@ -113,12 +147,14 @@ class Executor:
             raise TypeError("execute_request content.code must be a string")
         silent = bool(content.get("silent", False))
         store_history = bool(content.get("store_history", not silent)) and not silent
-        if store_history:
-            self.execution_count += 1
+        with self._count_lock:
+            if store_history:
+                self.execution_count += 1
+            count = self.execution_count
         context = CellContext(
             io=self.io,
             request=request,
-            execution_count=self.execution_count,
+            execution_count=count,
             namespace={},
             silent=silent,
             allow_stdin=bool(content.get("allow_stdin", True)),
@@ -133,7 +169,7 @@ class Executor:
         outcome = self._run(code, context, store_history)
         context.flush()
         if store_history:
-            self._pending_history = (context.execution_count, code, context)
+            self._state.pending_history = (context.execution_count, code, context)
         return self._reply(outcome, context, content)
 
     def _run(self, code: str, context: CellContext, store_history: bool) -> Outcome:
@@ -149,15 +185,46 @@ class Executor:
                 if engine is not None:
                     if store_history:  # the shell records the cells it runs itself
                         self._record_input(shell.namespace, context.execution_count, code)
-                    return self._run_with_engine(engine, code, context)
+                    with self._engine_turn(engine, code, context):
+                        return self._run_with_engine(engine, code, context)
                 result = shell.execute(code, context, store_history=store_history)
             return Outcome(result.status, result.ename, result.evalue, list(result.traceback))
         except KeyboardInterrupt:
             return interrupted()
+        except ConcurrentPragmaCell as busy:
+            return Outcome("error", "ConcurrentPragmaCell", str(busy),
+                           [f"\x1b[0;31mConcurrentPragmaCell\x1b[0m: {busy}"])
         except SystemExit as exit_:  # the shell turns it into an error; never end the kernel
             return Outcome("error", "SystemExit", str(exit_.code), [f"SystemExit: {exit_.code}"])
         except Exception as error:  # noqa: BLE001 - loading the shell/engine failed: shown
             return failure(error)
+
+    @contextmanager
+    def _engine_turn(self, engine, code: str, context: CellContext) -> Iterator[None]:
+        """The engine runs one pragma cell at a time. The main shell waits for its turn
+        (interruptibly); a subshell does not wait but refuses the cell, unless the engine says
+        the cell only reads its state (``runs_alongside``: ``#%list_submitted_jobs()``), which
+        then runs alongside the one running (a job being waited for, typically)."""
+        if in_subshell():
+            alongside = getattr(engine, "runs_alongside", None)
+            if alongside is not None and alongside(code):
+                yield
+                return
+            if not self._engine_busy.acquire(blocking=False):
+                running = self._engine_cell
+                where = f" ({running.cell_label})" if running is not None else ""
+                raise ConcurrentPragmaCell(
+                    f"another pragma cell is running{where}; a subshell runs a pragma cell only "
+                    "when no other one runs, except those that only read the jobs' state (such "
+                    "as #%list_submitted_jobs()). Run it again when that cell has finished.")
+        else:
+            self._engine_busy.acquire()
+        self._engine_cell = context
+        try:
+            yield
+        finally:
+            self._engine_cell = None
+            self._engine_busy.release()
 
     @staticmethod
     def _run_with_engine(engine, code: str, context: CellContext) -> Outcome:
@@ -222,10 +289,11 @@ class Executor:
 
     def write_pending_history(self) -> None:
         """Store the last cell; called after its idle, so the round trip never waits on disk."""
-        if self._pending_history is None:
+        pending = self._state.pending_history
+        if pending is None:
             return
-        count, code, context = self._pending_history
-        self._pending_history = None
+        count, code, context = pending
+        self._state.pending_history = None
         self.history.store(count, code, context.result_text)
 
     def shutdown_engine(self, reason: str = "kernel shutting down") -> None:

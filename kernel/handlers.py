@@ -48,7 +48,10 @@ def kernel_info_content() -> dict[str, Any]:
         ),
         "help_links": [{"text": "Python Reference", "url": "https://docs.python.org/3/"}],
         "debugger": debugger_available(),
-        "supported_features": ["debugger"] if debugger_available() else [],
+        "supported_features": [
+            *(["debugger"] if debugger_available() else []),
+            "kernel subshells",
+        ],
     }
 
 
@@ -198,6 +201,21 @@ class RequestHandlers:
 
         return format_mimebundle(self._user_namespace()[name])
 
+    def create_subshell(self, request: Message) -> dict[str, Any]:
+        return {"status": "ok", "subshell_id": self.app.subshells.create()}
+
+    def delete_subshell(self, request: Message) -> dict[str, Any]:
+        from pragma_kernel.kernel.subshells import UnknownSubshell
+
+        try:
+            self.app.subshells.delete(request.content.get("subshell_id"))
+        except UnknownSubshell as unknown:
+            return unknown.reply()
+        return {"status": "ok"}
+
+    def list_subshell(self, request: Message) -> dict[str, Any]:
+        return {"status": "ok", "subshell_id": self.app.subshells.ids()}
+
     def interrupt(self, request: Message) -> dict[str, Any]:
         from pragma_kernel.kernel.interrupts import interrupt_kernel
 
@@ -229,4 +247,7 @@ def control_table(handlers: RequestHandlers) -> dict[str, Handler]:
         "shutdown_request": handlers.shutdown,
         "interrupt_request": handlers.interrupt,
         "debug_request": handlers.debug,
+        "create_subshell_request": handlers.create_subshell,
+        "delete_subshell_request": handlers.delete_subshell,
+        "list_subshell_request": handlers.list_subshell,
     }

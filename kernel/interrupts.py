@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_MAIN_THREAD_ID = threading.main_thread().ident
+
 
 class InterruptGate:
     """Where a SIGINT goes: nowhere while idle; into the user code running (KeyboardInterrupt);
@@ -68,7 +70,12 @@ class InterruptGate:
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        """Around a request that runs user code; an interrupt left over afterwards is void."""
+        """Around a request that runs user code; an interrupt left over afterwards is void.
+        Only the main shell's: SIGINT never reaches a subshell's thread (see kernel.subshells),
+        whose requests leave the gate alone."""
+        if threading.get_ident() != _MAIN_THREAD_ID:
+            yield
+            return
         self.busy, self.pending = True, False
         try:
             yield
@@ -78,6 +85,9 @@ class InterruptGate:
     @contextmanager
     def user_code(self) -> Iterator[None]:
         """Around user code (main thread): SIGINT raises KeyboardInterrupt inside the block."""
+        if threading.get_ident() != _MAIN_THREAD_ID:
+            yield
+            return
         self.section += 1
         self.delivered = False
         self.armed = True

@@ -106,6 +106,11 @@ class CellEngine(Protocol):
     def is_complete(self, code: str) -> dict[str, Any] | None:
         """An is_complete_reply content for a pragma cell, or None to let the kernel decide."""
 
+    def runs_alongside(self, code: str) -> bool:
+        """True when this claimed cell only reads the engine's state, so it may run in a
+        subshell while another cell of the engine runs (the kernel runs the engine's cells one
+        at a time otherwise, and refuses them in a subshell while another one runs)."""
+
     def shutdown(self, reason: str = "kernel shutting down") -> None:
         """Release backends, worker processes and clusters; called once when the kernel exits.
         ``reason`` ("kernel restarting", "kernel shutting down") is what the displays of the

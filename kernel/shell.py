@@ -28,6 +28,7 @@ from pragma_kernel.kernel import (
     magics,
     tracebacks,
 )
+from pragma_kernel.kernel.context import PerShell
 
 if TYPE_CHECKING:
     import asyncio
@@ -84,8 +85,10 @@ class PythonShell:
         if namespace is None:
             namespace = _main_module_namespace()
         self.namespace = namespace
-        self.context: CellContext | None = None  # the cell now running
-        self._loop: asyncio.AbstractEventLoop | None = None  # for top-level await, made lazily
+        # per shell: the main shell and each subshell run their own cell at the same time
+        self._context: PerShell[CellContext | None] = PerShell(None)
+        #: for top-level await, made lazily; one per shell (a loop runs one cell at a time)
+        self._loops: PerShell[asyncio.AbstractEventLoop | None] = PerShell(None)
         self._hidden: set[str] = set()
         self.reloader: ModuleReloader | None = None  # made by %load_ext autoreload
         self.last_exception: BaseException | None = None  # for %tb
@@ -99,6 +102,15 @@ class PythonShell:
         library_adapters.install()
         cell_sources.install_class_lookup()
         os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+
+    @property
+    def context(self) -> CellContext | None:
+        """The cell now running (in this thread's shell)."""
+        return self._context.get()
+
+    @context.setter
+    def context(self, ctx: CellContext | None) -> None:
+        self._context.set(ctx)
 
     def _init_namespace(self) -> None:
         exit_request = ExitRequest(self)
@@ -215,11 +227,13 @@ class PythonShell:
     def _run_code(self, code: types.CodeType) -> Any:
         result = eval(code, self.namespace)  # running the user's cell is the point
         if code.co_flags & _CO_COROUTINE:  # top-level await
-            if self._loop is None:
+            loop = self._loops.get()
+            if loop is None:
                 import asyncio  # 20 ms: only for cells that await
 
-                self._loop = asyncio.new_event_loop()
-            result = self._loop.run_until_complete(result)
+                loop = asyncio.new_event_loop()
+                self._loops.set(loop)
+            result = loop.run_until_complete(result)
         return result
 
     def _record_input(self, code: str, count: int) -> None:

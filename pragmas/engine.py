@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 #: seconds a backend has, at kernel exit, to end a run it was told to cancel
 STOP_WAIT = 1.0
+#: pragmas that only read the engine's state: a cell of these alone may run in a subshell
+#: while another pragma cell runs (``runs_alongside``)
+READ_ONLY_PRAGMAS = frozenset({"help", "list_submitted_jobs"})
 
 
 class PragmaEngine:
@@ -119,6 +122,20 @@ class PragmaEngine:
         if is_pragma_cell(code):
             return True
         return self.mode == "multiblock" and bool(code.strip())
+
+    def runs_alongside(self, code: str) -> bool:
+        """True when the cell only reads the engine's state (READ_ONLY_PRAGMAS, no body), so the
+        kernel may run it in a subshell while another pragma cell runs."""
+        if not self._started or not is_pragma_cell(code):
+            return False
+        parts = split_cell(code)
+        if has_code(parts.body):
+            return False
+        try:
+            calls = [parse_pragma(line, n, self.registry) for n, line in parts.pragma_lines]
+        except LocatedError:
+            return False
+        return all(call.spec.name in READ_ONLY_PRAGMAS for call in calls)
 
     def run_cell(self, code: str, ctx: OutputContext) -> None:
         if not self._started:
