@@ -1,15 +1,17 @@
 """The kernel process: sockets, threads, the shell loop, exit.
 
 Threads:
-- main: the shell loop and every cell (SIGINT only reaches the main thread);
-- control: interrupt, shutdown and kernel_info, answered while a cell runs;
+- main: the main shell's loop and its cells (SIGINT only reaches the main thread);
+- control: interrupt, shutdown, kernel_info and the subshell requests, answered while a cell runs;
+- from the first subshell on: the shell router, which then owns the shell socket, and one thread
+  per subshell (:mod:`kernel.shell_router`, :mod:`kernel.subshells`);
 - iopub: welcomes subscribers and runs deferred stream flushes (:mod:`kernel.publisher`);
   every thread publishes itself, under the publisher's lock;
 - heartbeat: ``zmq.proxy`` in C on its own context (:mod:`protocol.heartbeat`);
 - parent poller: exits when the launcher (``JPY_PARENT_PID``) dies.
 
-Two zmq contexts besides the heartbeat's: shell and stdin belong to the main thread; control
-and iopub to the others. At exit, terminating the second one flushes the last reply and idle
+Two zmq contexts besides the heartbeat's: shell and stdin belong to the main thread (the shell
+socket to the router once there is one); control and iopub to the others. At exit, terminating the second one flushes the last reply and idle
 without touching the sockets of a main thread that may be stuck in user code.
 """
 
