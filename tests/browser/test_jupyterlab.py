@@ -19,6 +19,8 @@ from pragma_kernel.pragmas.progress import STALE_AFTER
 from tests.browser.lab import LabPage
 from tests.conftest import ROOT
 
+_KERNEL = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+
 DEMO = ROOT / "notebooks" / "demo.ipynb"
 MIN_CONTRAST = 4.5  #: WCAG AA for normal text
 THEMES = ("JupyterLab Light", "JupyterLab Dark")
@@ -124,4 +126,32 @@ def test_a_restart_mid_job_leaves_no_display_claiming_it_runs(page, lab):
     stale.wait_for(state="visible", timeout=60_000)
     assert re.search(r"No news from the kernel for \d+ s", stale.inner_text())
     assert stale.bounding_box()["height"] > 5
+    assert page.errors == []
+
+
+def test_a_slider_moved_while_a_cell_runs_is_answered_by_a_subshell(page, lab):
+    """JupyterLab (4.4+) sends a widget's messages to a subshell of its comm target when the
+    kernel advertises subshells: the slider's observer runs while the main shell sleeps."""
+    cell = ("import ipywidgets, threading\n"
+            "slider = ipywidgets.IntSlider(value=3, max=9)\n"
+            "label = ipywidgets.Label('not moved')\n"
+            "def moved(change):\n"
+            "    label.value = f'{change.new} in {threading.current_thread().name[:9]}'\n"
+            "slider.observe(moved, 'value')\n"
+            "ipywidgets.VBox([slider, label])")
+    page.open(lab.add_notebook("subshell-widgets.ipynb", cells=[cell]))
+    page.run_all()
+    handle = page.cell(0).locator(".noUi-handle").first
+    handle.wait_for(state="visible", timeout=30_000)
+    page.page.evaluate(f"() => {{ window.sleeping = true; {_KERNEL}.requestExecute("
+                       "{code: 'import time\\ntime.sleep(120)'}).done.then("
+                       "() => { window.sleeping = false; }); return null; }")
+    page.page.wait_for_function(f"() => {_KERNEL}.status === 'busy'", timeout=30_000)
+    handle.focus()
+    handle.press("ArrowRight")
+    label = page.cell(0).locator(".widget-label", has_text="subshell")
+    label.wait_for(state="visible", timeout=30_000)
+    assert label.inner_text() == "4 in subshell-"
+    assert page.page.evaluate("() => window.sleeping")  # the main shell sleeps on
+    page.page.evaluate(f"() => {_KERNEL}.interrupt()")
     assert page.errors == []
