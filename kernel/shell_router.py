@@ -60,32 +60,32 @@ class ShellRouter:
                 if self.routing:
                     break
                 ready = dict(self._poller.poll())
-                if self._socket in ready:
-                    return self._receive_directly()
+                if self._socket in ready and (frames := self._receive_directly()) is not None:
+                    return self._parse(frames)
+                if self._wake_reader not in ready:
+                    continue
             self._routing_started.wait()  # woken: the router takes the socket over
         return self._main_requests.get()
 
     def queued_requests(self) -> list[Message]:
         """The main shell's requests waiting now (stop_on_error aborts them)."""
-        taken: list[Message] = []
+        taken: list[Message | None] = []
         with self._lock:
             if not self.routing:
-                while (request := self._receive_directly(zmq.NOBLOCK)) is not False:
-                    if request is not None:
-                        taken.append(request)
-                return taken
+                while (frames := self._receive_directly()) is not None:
+                    taken.append(self._parse(frames))
+                return [request for request in taken if request is not None]
         while True:
             try:
                 taken.append(self._main_requests.get_nowait())
             except queue.Empty:
-                return taken
+                return [request for request in taken if request is not None]
 
-    def _receive_directly(self, flags: int = zmq.NOBLOCK) -> Message | None | bool:
+    def _receive_directly(self) -> list[bytes] | None:
         try:
-            frames = self._socket.recv_multipart(flags)
+            return self._socket.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
-            return False
-        return self._parse(frames)
+            return None
 
     # -- any thread --------------------------------------------------------------------------
     def send(self, frames: list[bytes]) -> None:

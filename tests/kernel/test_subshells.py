@@ -237,6 +237,7 @@ def test_counter_is_shared_and_a_failure_aborts_only_its_own_subshells_queue(ker
     iopub = IOPub(kc)
     release = tmp_path / "release"
     main = run(kc, wait_for_file(release))
+    iopub.until(main, lambda m: m["msg_type"] == "execute_input")  # it has its number
     failing = run(kc, "import time\ntime.sleep(0.5)  # the next request is queued by now\n1 / 0",
                   subshell_id)
     aborted = run(kc, "print('never')", subshell_id)
