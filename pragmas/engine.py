@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from pragma_kernel.pragmas import completion
 from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.catalog import CatalogState
 from pragma_kernel.pragmas.cells import is_pragma_cell
 from pragma_kernel.pragmas.dataflow import JobFlow, infer_flow
 from pragma_kernel.pragmas.declaration import PragmaCall, declarations
@@ -58,6 +59,9 @@ class PragmaEngine:
         self.backend: Backend | None = None
         self.submitted: list[JobRun] = []
         self.control = None  #: the control-flow sequence being written (declarations.flow)
+        self.catalog = CatalogState()  #: the job catalog in use (declarations.catalog)
+        #: values of job variables for every submit (#%parameters, the runner's -p)
+        self.parameters: dict[str, str] = {}
         self._said: set[str] = set()
         self._appended: dict[str, list[str]] = {}  #: multiblock cells already in a task
         self._last_defined: str | None = None
@@ -101,14 +105,26 @@ class PragmaEngine:
         if self._last_defined == name:
             self._last_defined = None
 
-    def job_name(self, ctx: OutputContext | None, name: str | None = None) -> str:
-        """name → ``#%job`` name → notebook name → ``JPY_SESSION_NAME`` → generated."""
+    def replace_job(self, job: Job) -> None:
+        """Make ``job`` the job being written (``#%load_job``): the control flow and the
+        multiblock cells of the previous one are forgotten."""
+        self.job = job
+        self.control = None
+        self._appended.clear()
+        self._last_defined = None
+
+    def job_name(self, ctx: OutputContext | None, name: str | None = None,
+                 generate: bool = True) -> str | None:
+        """name → ``#%job`` name → notebook name → ``JPY_SESSION_NAME`` → generated (None
+        when ``generate`` is False)."""
         notebook = getattr(ctx, "notebook_name", None) or os.environ.get("JPY_SESSION_NAME")
         if name or self.job.name:
             return name or self.job.name
         if notebook:
             stem = PurePath(notebook).name
             return stem.removesuffix(".ipynb")
+        if not generate:
+            return None
         if self._generated_name is None:
             self._generated_name = f"job_{secrets.token_hex(3)}"
         return self._generated_name

@@ -141,6 +141,9 @@ class SchedulerSession(Protocol):
     def resources(self, kind: str) -> list[str]:
         """The resource manager's model: ``nodesources``, ``hosts`` or ``tokens``."""
 
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        """Submit a workflow of the server's catalog (the SDK's one catalog call); the job id."""
+
     def close(self) -> None: ...
 
 
@@ -298,6 +301,11 @@ class ProActiveBackend(Backend):
             base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         return base + PORTALS[portal]
 
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        """Submit a workflow stored in the server's catalog; it is not followed (see
+        ``#%submit_from_catalog``). Returns its job id."""
+        return str(self.session.submit_from_catalog(bucket, workflow, variables))
+
     def resources(self, kind: str) -> list[str]:
         if kind not in RESOURCE_KINDS:
             raise ValueError(f"unknown resource kind {kind!r}; one of {', '.join(RESOURCE_KINDS)}")
@@ -453,6 +461,16 @@ class SDKSession:
 
     def pull_files(self, job_id: str, task_name: str, folder: str) -> None:
         self.client.pullData(job_id, task_name, folder)
+
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        from py4j.protocol import Py4JError
+
+        try:
+            return str(self.gateway.submitWorkflowFromCatalog(bucket, workflow, variables))
+        except Py4JError as exc:
+            raise ProActiveSubmitError(
+                f"the ProActive server at {self.url} did not submit {bucket}/{workflow} from "
+                f"its catalog: {_reason(exc)}") from None
 
     def kill(self, job_id: str) -> None:
         self.client.killJob(job_id)

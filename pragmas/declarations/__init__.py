@@ -10,11 +10,14 @@
 | running       | submit_job, wait_job, run_local, results and outputs, get_result          |
 | connection    | connect                                                                   |
 | proactive     | export_xml, show_* portals, list_* resources                              |
+| catalog       | catalog, save_job, list_saved_jobs, diff_job, load_job, delete_saved_job, |
+|               | parameters, submit_from_catalog                                           |
 """
 
 from importlib import import_module
 
-FAMILIES = ("help", "tasks", "scripts", "flow", "graph", "running", "connection", "proactive")
+FAMILIES = ("help", "tasks", "scripts", "flow", "graph", "running", "connection", "proactive",
+            "catalog")
 
 for _family in FAMILIES:
     import_module(f"{__name__}.{_family}")

@@ -97,6 +97,8 @@ JOB_SELECTORS = [
         Param("token", "word", help="ProActive: run on nodes with this token"),
         Param("input_path", "path", help="ProActive: the job's input folder"),
         Param("output_path", "path", help="ProActive: the job's output folder"),
+        Param("variables", "pairs", default={}, help="values of job variables for this run "
+              "(declared with defaults by #%job(variables=...))"),
     ],
     example="#%submit_job(wait=on, pull=on)",
     details="Independent tasks run in parallel. One display shows the progress bar, each "
@@ -105,10 +107,15 @@ JOB_SELECTORS = [
     "in the notebook (in dependency order). A failed task ends the cell with its traceback; "
     "its dependents are skipped and the other results are kept. An interrupt cancels the job. "
     "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the result of "
-    "a task whose code, options and inputs did not change since it last succeeded.",
+    "a task whose code, options and inputs did not change since it last succeeded. "
+    "variables=[(K, V)] runs with other values of job variables; #%parameters(...) sets "
+    "values for every run.",
 )
 def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    from pragma_kernel.pragmas.job_variables import apply_run_variables
+
     plan = engine.plan(ctx, name=call.args["name"])
+    apply_run_variables(engine, call, plan, ctx)
     _placement(engine, call, plan, ctx)
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
     state = _state(engine)
