@@ -11,7 +11,7 @@
 | connection    | connect                                                                   |
 | proactive     | export_xml, show_* portals, list_* resources                              |
 | catalog       | catalog, save_job, list_saved_jobs, diff_job, load_job, delete_saved_job, |
-|               | parameters, submit_from_catalog                                           |
+|               | parameters, submit_from_catalog, new_job                                  |
 """
 
 from importlib import import_module

@@ -1,4 +1,5 @@
-"""Pragma family: catalog — save, list, diff, load and delete versions of jobs; run parameters.
+"""Pragma family: catalog — save, list, diff, load and delete versions of jobs, start a new one;
+run parameters.
 
 The catalog is a folder (``pragma_kernel.pragmas.catalog``), one TOML file per version, on every
 backend. The ``proactive`` SDK cannot read or write ProActive's own catalog: it can only submit a
@@ -419,3 +420,33 @@ def submit_from_catalog(engine: Any, call: PragmaCall, ctx: Any) -> None:
     ctx.stream("stdout", f"Submitted {bucket}/{workflow} from ProActive's catalog as job "
                          f"{job_id}; follow it in the scheduling portal: "
                          f"{backend.portal_url('scheduling_portal')}\n")
+
+
+@pragma(
+    "new_job",
+    family="catalog",
+    summary="starts a new, empty job (to write another one, e.g. a second template)",
+    params=[
+        Param("name", "word", help="its name (default: the notebook's)"),
+        Param("replace", "flag", default=False, help="drop the job being written even if no "
+              "version holds it as it is"),
+    ],
+    example="#%new_job(name=cleaning)",
+    details="As with #%load_job, the job being written is never dropped silently: if it is "
+    "saved as it is, the cell says what it replaces; if not, it is refused (save it first, or "
+    "replace=on).",
+)
+def new_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    replaced = None if _is_empty(engine.job) else _what_is_written(engine)
+    unsaved = _unsaved(engine)
+    if unsaved and not call.args["replace"]:
+        raise UnsavedJobError(
+            f"a new job would replace {replaced}: its changes would be lost. Save it first "
+            "(#%save_job(message=...)), or replace=on to drop it")
+    engine.replace_job(Job(name=call.args.get("name")))
+    engine.catalog.origin = None
+    name = f"job '{call.args['name']}'" if call.args.get("name") else "job"
+    said = f"New {name}, empty."
+    if replaced:
+        said += f" It replaces {replaced}" + (" (dropped: replace=on)." if unsaved else ".")
+    ctx.stream("stdout", said + "\n")

@@ -86,6 +86,11 @@ def test_loading_never_drops_unsaved_work(notebook_kernel):
     dropped = streams(ok(kc, "#%load_job(name=counting, replace=on)"))
     assert "(dropped: replace=on)" in dropped
     assert "No difference" in streams(ok(kc, "#%diff_job()"))
+    started = streams(ok(kc, "#%new_job(name=cleaning)"))  # the job is saved: told, not refused
+    assert started == ("New job 'cleaning', empty. It replaces job 'counting' (1 task: count), "
+                       "saved as 'counting' v1.\n")
+    ok(kc, "#%task(name=clean)\nprint('cleaning')")
+    assert failing(kc, "#%new_job()")[0] == "UnsavedJobError"
 
 
 def test_a_hand_edited_file_is_refused_with_its_name_and_nothing_changes(notebook_kernel):
