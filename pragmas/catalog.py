@@ -180,7 +180,7 @@ class FolderCatalog:
             (folder / f"v{number}.toml").unlink()
             with contextlib.suppress(FileNotFoundError):
                 (folder / f"v{number}.xml").unlink()
-        if version is None:
+        if not _versions_in(folder):
             with contextlib.suppress(OSError):  # other files of the user's stay, and the folder
                 folder.rmdir()
         return removed
@@ -224,6 +224,20 @@ def _write_new(folder: Path, path: Path, text: str) -> bool:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def write_beside(path: Path, text: str) -> Path:
+    """Write a companion file of a version (its workflow XML) whole: temporary file, then
+    ``os.replace``."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return path
 
 
 @dataclass

@@ -15,7 +15,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pragma_kernel.pragmas.catalog import NameClashError
+from pragma_kernel.pragmas.catalog import NameClashError, write_beside
 from pragma_kernel.pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.job_file import JobFile, render_job
@@ -26,8 +26,8 @@ from pragma_kernel.pragmas.validation import check_python_syntax
 SDK_CATALOG_NOTE = (
     "Note: jobs are saved in {where}, not in ProActive's catalog: the proactive SDK cannot "
     "write, list or read that catalog; it can only submit a workflow stored there "
-    "(#%submit_from_catalog). To publish a job there, #%export_xml() and add the XML file in "
-    "ProActive's Catalog portal.")
+    "(#%submit_from_catalog). To publish a job there, add its workflow XML in ProActive's "
+    "Catalog portal (#%save_job(..., xml=on) keeps it beside the version).")
 
 
 class UnsavedJobError(PragmaError):
@@ -114,6 +114,8 @@ def catalog(engine: Any, call: PragmaCall, ctx: Any) -> None:
               "notebook's)"),
         Param("force", "flag", default=False, help="save even when the catalog's job of that "
               "name is not the one this job came from (a name clash) or has changed since"),
+        Param("xml", "flag", default=False, help="also keep its ProActive workflow XML beside "
+              "it (v<N>.xml; the job must be valid, Java installed)"),
     ],
     example="#%save_job(message='first version')",
     details="Every save makes a new version (1, 2, ...); none is ever overwritten. A job "
@@ -140,10 +142,20 @@ def save_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
             return
         if not call.args["force"]:
             _check_clash(engine, name, newest, len(store.versions(name)))
+    xml = _workflow_xml(engine, ctx, name) if call.args["xml"] else None  # before: may fail
     saved = store.commit(job, name, call.args["message"], _kernel_version())
     engine.catalog.origin = saved
+    beside = ""
+    if xml is not None:
+        beside = f", its workflow in {write_beside(saved.path.with_suffix('.xml'), xml).name}"
     ctx.stream("stdout", f"Saved job '{name}' as version {saved.header.version} "
-                         f"({_tasks_text(job)}) in {saved.path}.\n")
+                         f"({_tasks_text(job)}) in {saved.path}{beside}.\n")
+
+
+def _workflow_xml(engine: Any, ctx: Any, name: str) -> str:
+    from pragma_kernel.pragmas.declarations.proactive import workflow_xml
+
+    return workflow_xml(engine.plan(ctx, name))
 
 
 def _check_clash(engine: Any, name: str, newest: JobFile, count: int) -> None:

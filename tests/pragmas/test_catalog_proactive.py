@@ -118,3 +118,17 @@ def test_a_loaded_job_reruns_on_proactive_with_new_variables(on_proactive):
     assert "Job variables of this run: N=7 (default 3)." in said
     assert ctx.namespace["doubled"] == 14
     assert 'name="N" value="7"' in server.submitted_xml["1"]
+
+
+@needs_java
+def test_a_version_can_keep_its_proactive_workflow_beside_it(tmp_path):
+    engine = PragmaEngine()
+    ctx = run_cells(engine, f"#%catalog(path='{tmp_path}')",
+                    "#%task(name=count)\nresult = 2",
+                    "#%save_job(name=counting, message='a', xml=on)")
+    assert "its workflow in v1.xml" in ctx.text()
+    xml = (tmp_path / "counting" / "v1.xml").read_text()
+    assert '<job name="counting"' in xml and '<task name="count"' in xml
+    run_cells(engine, "#%delete_saved_job(name=counting, version=1)", ctx=ctx)
+    assert not (tmp_path / "counting").exists()
+    engine.shutdown()
