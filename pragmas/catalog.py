@@ -78,6 +78,8 @@ class FolderCatalog:
         return f"the folder {self.root}"
 
     def job_folder(self, name: str) -> Path:
+        if not name:
+            raise NoSuchSavedJobError("a job's name cannot be empty")
         return self.root / folder_name(name)
 
     def version_path(self, name: str, version: int) -> Path:
@@ -143,7 +145,8 @@ class FolderCatalog:
         existing = _versions_in(folder)
         if existing:
             self._check_same_name(name, folder, existing)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(exist_ok=True, mode=0o700)
         version = (existing[-1] if existing else 0) + 1
         saved = datetime.now(timezone.utc).isoformat(timespec="seconds")
         while True:

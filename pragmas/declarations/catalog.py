@@ -39,7 +39,7 @@ JOB_NAME = Param("name", "word", required=True, help="the saved job's name")
 
 def _catalog(engine: Any, ctx: Any) -> Any:
     catalog = engine.catalog.catalog()
-    if engine.get_backend().name == "proactive":
+    if engine.backend is not None and engine.backend.name == "proactive":
         note = SDK_CATALOG_NOTE.format(where=catalog.describe())
         engine.say_once("catalog-on-proactive", note, ctx)
     return catalog
@@ -129,6 +129,8 @@ def save_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     if not job.tasks:
         raise PragmaStateError("the job has no task yet: nothing to save")
     name = call.args["name"] or engine.job_name(ctx, generate=False)
+    if "name" in call.given and not str(call.args["name"]).strip():
+        raise call.error("a job's name cannot be empty", "name")
     if not name:
         raise call.error("the job has no name: name it with #%job(name=...), or give "
                          "#%save_job(name=..., message=...)")

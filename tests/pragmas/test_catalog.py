@@ -30,6 +30,8 @@ def test_each_commit_is_a_new_version_and_the_old_ones_stay(tmp_path):
     assert store.read("training", 1).job.tasks["t"].code == "x = 1"
     assert store.read("training").header.message == "two"
     assert oct(os.stat(second.path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(second.path.parent).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(tmp_path / "cat").st_mode & 0o777) == "0o700"
     assert not [p for p in (tmp_path / "cat" / "training").iterdir() if p.suffix == ".tmp"]
 
 
