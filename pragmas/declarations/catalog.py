@@ -252,7 +252,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> dict[str, st
     example="#%diff_job(name=training, old=1, new=current)",
     details="A unified diff of the two versions' files (their headers left out). Without name: "
     "the job being written against the version it came from. With name: new defaults to its "
-    "newest version and old to the version before new.",
+    "newest version and old to the version before new (with new=current: the version the job "
+    "came from, else the newest).",
 )
 def diff_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     store = _catalog(engine, ctx)
@@ -270,12 +271,14 @@ def diff_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
         new_version = store.read(name).header.version
     old_version = _version_arg(call, "old", old)
     if old_version is None and old != "current":
-        if new_version is None or new_version <= 1:
-            raise call.error(f"say which version to compare with (old=N), or old=current: "
-                             f"job '{name}' has no version before "
-                             f"{'the job being written' if new_version is None else '1'}",
-                             "old")  # fmt: skip
-        old_version = new_version - 1
+        if new_version is None:  # the job being written: against where it came from
+            came_from = origin is not None and origin.header.name == name
+            old_version = origin.header.version if came_from else store.read(name).header.version
+        elif new_version <= 1:
+            raise call.error(f"job '{name}' has no version before 1: say which to compare it "
+                             "with (old=N), or old=current", "old")
+        else:
+            old_version = new_version - 1
     before, before_label = _side(engine, store, name, old_version)
     after, after_label = _side(engine, store, name, new_version)
     lines = list(difflib.unified_diff(before.splitlines(keepends=True),

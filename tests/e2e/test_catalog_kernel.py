@@ -71,6 +71,8 @@ def test_a_template_is_saved_listed_diffed_loaded_and_rerun_with_new_values(note
     ok(kc, "#%submit_job(variables=[(N, 4)])", timeout=120)
     assert value(kc, "total") == "6" and value(kc, "'twice' in dir()") == "False"
     assert "No difference" in streams(ok(kc, "#%diff_job()"))
+    against = streams(ok(kc, "#%diff_job(name=counting, new=current)"))  # from v1, loaded
+    assert against.startswith("No difference between counting v1 (count to N) and the job")
 
 
 def test_loading_never_drops_unsaved_work(notebook_kernel):
