@@ -83,6 +83,7 @@ def validate(job: Job, namespace: Mapping[str, object] | None = None) -> Validat
         report.errors.append(f"the tasks {names} depend on each other in a cycle: {steps}")
     _resolve_imports(job, report, namespace)
     _check_flow(job, report)
+    _check_arm_imports(job, report)
     return report
 
 
@@ -172,12 +173,49 @@ def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
     return None
 
 
+def _import_deps(job: Job, report: ValidationReport) -> dict[str, tuple[str, ...]]:
+    """The deps through which values flow: a branch's arms also take from the branch task, its
+    continuation from whichever arm runs."""
+    deps = dict(report.deps)
+    for task in job.tasks.values():
+        flow = task.flow
+        if flow.action != "if":
+            continue
+        arms = tuple(a for a in (flow.if_target, flow.else_target) if a in job.tasks)
+        for arm in arms:
+            deps[arm] = (*deps[arm], task.name)
+        after = flow.continuation_target
+        if after in job.tasks:
+            deps[after] = (*deps[after], *arms)
+    return deps
+
+
+def _check_arm_imports(job: Job, report: ValidationReport) -> None:
+    """A continuation importing from an arm gets it from whichever arm ran: both must export
+    it."""
+    for task in job.tasks.values():
+        flow = task.flow
+        after = flow.continuation_target
+        if flow.action != "if" or after not in report.import_sources:
+            continue
+        arms = {flow.if_target: "if", flow.else_target: "else"}
+        for variable, source in report.import_sources[after].items():
+            other = next((a for a in arms if a != source), None)
+            if source in arms and other in job.tasks and variable not in job.tasks[other].exports:
+                report.errors.append(
+                    f"task '{after}' imports '{variable}' after the branch of '{task.name}': "
+                    f"its {arms[source]} task '{source}' exports it, but its {arms[other]} task "
+                    f"'{other}' does not, and either may run; export it from both"
+                )
+
+
 def _resolve_imports(job: Job, report: ValidationReport,
                      namespace: Mapping[str, object] | None) -> None:
+    deps = _import_deps(job, report)
     for task in job.tasks.values():
         sources: dict[str, str | None] = {}
         for variable in task.imports:
-            exporter = nearest_exporter(job, report.deps, task.name, variable)
+            exporter = nearest_exporter(job, deps, task.name, variable)
             if exporter is None and namespace is not None and variable not in namespace:
                 report.errors.append(
                     f"task '{task.name}' imports '{variable}', but no task it depends on "

@@ -113,6 +113,7 @@ class JobGraph:
                          else (flow.else_target, flow.if_target))  # fmt: skip
         if not other or other not in self.run.results:
             return
+        self.flow.choose(chosen, other)
         self.run.skip(other, f"not run: {name} chose {branch} ({chosen})")
         for dependent in self.flow.dependents[other]:
             if not self.flow.continues_after(dependent, other):
@@ -152,8 +153,8 @@ class JobGraph:
 
     def _spec(self, name: str, index: int) -> TaskSpec:
         replicated = self.runs_of[name] > 1 or name in self.replicated_by_flow
-        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None,
-                                  job_id=self.run.job_id)
+        spec = self.flow.follow_choices(TaskSpec.from_plan(
+            self.plan, name, index if replicated else None, job_id=self.run.job_id))
         spec.ancestors = self.flow.ancestors(name)  # control-flow edges count too
         if name in self.iteration:
             spec.variables["PA_TASK_ITERATION"] = self.iteration[name]
@@ -196,12 +197,17 @@ class JobGraph:
 
     def _upstream(self, name: str) -> list[str]:
         """Dependencies (order, variables) and import sources (data) that have futures."""
-        planned = self.plan.tasks[name]
-        wanted = set(self.flow.deps[name]) | {s for s in planned.import_sources.values() if s}
+        wanted = set(self.flow.deps[name]) | {s for s in self._sources(name).values() if s}
         return [t for t in self.plan.tasks if t in wanted and t in self.submitted]
 
+    def _sources(self, name: str) -> dict[str, str | None]:
+        """Where each import of ``name`` comes from, an arm not taken replaced by the taken."""
+        taken = self.flow.taken
+        return {v: taken.get(s, s) if s else s
+                for v, s in self.plan.tasks[name].import_sources.items()}
+
     def _imported_from(self, name: str, upstream: str) -> tuple[str, ...]:
-        sources = self.plan.tasks[name].import_sources
+        sources = self._sources(name)
         return tuple(sorted(n for n, source in sources.items() if source == upstream))
 
     def _outcomes(self, upstream: str, names: tuple[str, ...]) -> list[Future]:

@@ -361,8 +361,8 @@ class _Scheduler:
         assert job.flow is not None
         ancestors = job.flow.ancestors(name)
         for replica in range(runs):
-            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None,
-                                      job_id=job.run.job_id)
+            spec = job.flow.follow_choices(TaskSpec.from_plan(
+                job.run.plan, name, replica if replicated else None, job_id=job.run.job_id))
             spec.ancestors = ancestors  # control-flow edges count too
             if name in job.iteration:
                 spec.variables["PA_TASK_ITERATION"] = job.iteration[name]
@@ -569,6 +569,7 @@ class _Scheduler:
                          else (task.flow.else_target, task.flow.if_target))  # fmt: skip
         if not other or other not in job.run.results:
             return
+        job.flow.choose(chosen, other)
         result = job.run.results[other]
         result.notes.append(f"not run: {name} chose {branch} ({chosen})")
         self._set_state(job, other, TaskState.SKIPPED)
