@@ -307,7 +307,7 @@ class ProActiveBackend(Backend):
         self, plan: JobPlan, listener: Listener, placement: Placement | None = None
     ) -> JobRun:
         # submit_job's ProActive options travel on the plan (see declarations/running.py)
-        options = getattr(plan, "placement", None) or {}
+        options = plan.placement
         if placement is None:
             placement = Placement(options.get("nodesource"), options.get("host"),
                                   options.get("token"))  # fmt: skip
