@@ -168,3 +168,38 @@ def test_editing_the_branch_cell_keeps_its_condition_and_arms(any_backend):
     any_backend.run("#%condition()\nbranch = 'else'")  # and its condition, after it
     any_backend.run("#%submit_job()")
     assert any_backend.namespace["seen"] == "else"
+
+
+def test_a_display_that_raises_once_does_not_change_the_outcome(any_backend, monkeypatch):
+    from pragma_kernel.pragmas.progress import JobProgress
+
+    listener, broke = JobProgress.listener, []
+
+    def breaks_once(self, event):
+        if not broke and event.kind == "state" and event.state is TaskState.RUNNING:
+            broke.append(event)
+            raise RuntimeError("display broke")
+        listener(self, event)
+
+    monkeypatch.setattr(JobProgress, "listener", breaks_once)
+    any_backend.run("#%task(name=first, export=[a])\na = 1")
+    any_backend.run("#%task(name=second, dep=[first], import=[a], export=[b])\nb = a + 1")
+    any_backend.run("#%submit_job()")
+    assert broke, "the display was never told a task started"
+    assert states(any_backend) == {"first": "done", "second": "done"}
+    assert any_backend.namespace["b"] == 2
+    assert any_backend.engine.submitted[-1].life.listener_broke
+
+
+def test_a_failure_skips_every_descendant_naming_the_cause(any_backend):
+    any_backend.run("#%task(name=bad)\n1 / 0")
+    any_backend.run("#%task(name=child, dep=[bad])\npass")
+    any_backend.run("#%task(name=grandchild, dep=[child])\npass")
+    any_backend.run("#%task(name=other, export=[fine])\nfine = True")
+    with pytest.raises(Exception, match="1 of 4 tasks"):
+        any_backend.run("#%submit_job()")
+    run = any_backend.engine.submitted[-1]
+    assert states(any_backend) == {"bad": "failed", "child": "skipped",
+                                   "grandchild": "skipped", "other": "done"}
+    assert run.results["grandchild"].notes == ["skipped: bad failed"]
+    assert run.results["bad"].error.ename == "ZeroDivisionError"
