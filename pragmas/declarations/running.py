@@ -210,11 +210,15 @@ def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None
 def _conclude(engine: Any, run: JobRun, submission: _Submission, ctx: OutputContext) -> None:
     """After the run: pull the exports (all tasks done), or raise the failures."""
     failed = [r for r in run.results.values() if r.state is TaskState.FAILED]
-    cancelled = any(r.state is TaskState.CANCELLED for r in run.results.values())
-    if not failed and not cancelled and submission.pull and submission.pulled is None:
+    if submission.pull and submission.pulled is None:
+        # what the tasks that succeeded exported comes back even when others failed or were
+        # cancelled: a rerun would redo them only to bring it
         submission.pulled = pull_exports(run, ctx.namespace)
+        partly = any(r.state is not TaskState.DONE for r in run.results.values())
         if submission.pulled:
-            ctx.stream("stdout", f"Pulled into the notebook: {', '.join(submission.pulled)}\n")
+            source = " (from the tasks that succeeded)" if partly else ""
+            ctx.stream("stdout", f"Pulled into the notebook{source}: "
+                       f"{', '.join(submission.pulled)}\n")
     if failed and not submission.reported:
         submission.reported = True
         raise job_failure(run, failed)
@@ -393,7 +397,13 @@ def get_job_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     })  # fmt: skip
 
 
+def _released(result: TaskResult) -> str | None:
+    return next((n for n in reversed(result.notes) if n.startswith("values released")), None)
+
+
 def _result_text(result: TaskResult) -> str:
+    if result.state is TaskState.DONE and _released(result) and result.result is None:
+        return f"({_released(result)}; submit the job again to get them)"
     if result.state is TaskState.DONE:
         return _plain(result.result)
     if result.error is not None:
@@ -402,7 +412,7 @@ def _result_text(result: TaskResult) -> str:
 
 
 def _result_html(result: TaskResult) -> str:
-    if result.state is not TaskState.DONE:
+    if result.state is not TaskState.DONE or (_released(result) and result.result is None):
         return html.escape(_result_text(result))
     data, _ = _bundle(result.result)
     if "text/html" in data:
@@ -440,9 +450,9 @@ def get_task_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
                                  f"{result.error.ename}: {result.error.evalue}")  # fmt: skip
         raise PragmaStateError(f"task {result.name} of job {run.name} is {result.state.value}: "
                                "it has no result")  # fmt: skip
-    released = [n for n in result.notes if n.startswith("values released")]
+    released = _released(result)
     if released:
-        ctx.stream("stdout", f"{result.name}: {released[-1]}\n")
+        ctx.stream("stdout", f"{result.name}: {released}\n")
     if result.exports:
         listed = ", ".join(f"{k} = {_short(v)}" for k, v in result.exports.items())
         ctx.stream("stdout", f"{result.name} exported: {listed}\n")
@@ -566,10 +576,11 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     variables = TaskVariables({**engine.job.variables, **task.variables})
     variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
     namespace.update(variables=variables, replication=0)
+    setup = _import_code_of(engine.job, task.language)
     segments = [
         CodeSegment(segment.code, SourceLocation(ctx.code_file(segment.source.label),
                                                  segment.source.first_line))
-        for segment in task.segments or [CodeSegment(task.code, task.source)]
+        for segment in [*setup, *(task.segments or [CodeSegment(task.code, task.source)])]
     ]
     try:
         value = run_segments(segments, namespace)
@@ -581,6 +592,14 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     if value is not None:
         data, metadata = _bundle(value)
         ctx.display(data, metadata)
+
+
+def _import_code_of(job: Any, language: str) -> list[CodeSegment]:
+    """The job's ``#%import`` code, which every task runs first: run_local runs it too."""
+    for lang, code in job.import_code.items():
+        if lang.lower() == language.lower() and code.strip():
+            return [CodeSegment(code, job.import_source.get(lang, SourceLocation("#%import", 1)))]
+    return []
 
 
 def _bind_imports(engine: Any, task: Any, namespace: dict[str, Any], call: PragmaCall) -> None:
