@@ -48,6 +48,10 @@ class PlannedTask:
         return self.task.name
 
 
+#: ``#%submit_job``'s options that only ProActive applies (where and with which files it runs)
+PLACEMENT_OPTIONS = ("nodesource", "host", "token", "input_path", "output_path")
+
+
 @dataclass
 class JobPlan:
     """A validated, frozen job: what a backend needs and nothing it must look up elsewhere."""

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pragma_kernel.pragmas.backends import proactive_task
 from pragma_kernel.pragmas.backends.base import (
+    PLACEMENT_OPTIONS,
     Backend,
     JobPlan,
     JobRun,
@@ -703,7 +704,7 @@ def _platform_error(where: str, message: str) -> TaskError:
 # -- for the other backends ----------------------------------------------------------------------
 
 #: submit_job's options only a ProActive scheduler uses: placement and the dataspace folders
-SUBMIT_OPTIONS = ("nodesource", "host", "token", "input_path", "output_path")
+SUBMIT_OPTIONS = PLACEMENT_OPTIONS
 
 _NOT_HERE = "{what} {verb} ProActive's; the {backend} backend does not apply {them} ({kept})."
 _KEPT = "kept for export_xml and a ProActive connection"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas import task_output
-from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
+from pragma_kernel.pragmas.backends.base import PLACEMENT_OPTIONS, TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.model import CodeSegment, SourceLocation
@@ -140,13 +140,14 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
     """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
     other backend says once, plainly, which ProActive-only settings it does not apply."""
-    from pragma_kernel.pragmas.backends.proactive import SUBMIT_OPTIONS, proactive_only_notices
-
-    placement = {k: call.args[k] for k in SUBMIT_OPTIONS if call.args.get(k)}
+    placement = {k: call.args[k] for k in PLACEMENT_OPTIONS if call.args.get(k)}
     plan.placement = placement
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
+    # only now: the ProActive module costs a first job tens of milliseconds to import
+    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
+
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
 
