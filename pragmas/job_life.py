@@ -198,7 +198,7 @@ class JobLife:
         running = [n for n, r in self.results.items() if r.state is TaskState.RUNNING]
         for name, result in self.results.items():
             if not result.state.final:
-                result.finished = time.time() if result.started else None
+                _stop_clock(result)
                 if note:
                     result.notes.append(note)
                 self._set(name, TaskState.CANCELLED)
@@ -212,7 +212,7 @@ class JobLife:
         unfinished.sort(key=lambda r: r.state is not TaskState.RUNNING)
         running = [r.name for r in unfinished if r.state is TaskState.RUNNING]
         for index, result in enumerate(unfinished):
-            result.finished = time.time() if result.started else None
+            _stop_clock(result)
             if index == 0:
                 result.error = error
                 self._set(result.name, TaskState.FAILED)
@@ -271,3 +271,9 @@ def counts(results: dict[str, TaskResult]) -> dict[TaskState, int]:
 def counts_text(results: dict[str, TaskResult]) -> str:
     """``"3 done, 1 failed"``: the tasks per state."""
     return ", ".join(f"{n} {s.value}" for s, n in counts(results).items() if n) or "no task"
+
+
+def _stop_clock(result: TaskResult) -> None:
+    """An unfinished task ends now, unless its clock stopped already (its worker was lost)."""
+    if result.finished is None and result.started is not None:
+        result.finished = time.time()
