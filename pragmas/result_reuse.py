@@ -53,14 +53,17 @@ class ReuseReport:
 
     def summary(self) -> list[str]:
         """The job's summary lines: the reused tasks, then the others grouped by reason."""
-        groups: dict[str, list[str]] = {}
+        groups: dict[tuple[str, ...], tuple[str, list[str]]] = {}
         for task in self.keys:
-            if task in self.reused:
-                groups.setdefault(f"reused from {self.reused[task].text()}", []).append(task)
+            origin = self.reused.get(task)
+            if origin is not None:  # one line per earlier run, at the time of its first task
+                text = f"reused from {origin.text()}"
+                group = groups.setdefault((origin.job, origin.run), (text, []))
             else:
                 why = " | ".join(self.reasons.get(task, ["?"]))
-                groups.setdefault(f"ran because: {why}", []).append(task)
-        return [f"{_listed(tasks)}: {text}" for text, tasks in groups.items()]
+                group = groups.setdefault((why,), (f"ran because: {why}", []))
+            group[1].append(task)
+        return [f"{_listed(tasks)}: {text}" for text, tasks in groups.values()]
 
 
 def _listed(names: list[str]) -> str:

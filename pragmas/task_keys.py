@@ -114,7 +114,7 @@ def volatile_tasks(plan: JobPlan, flow: FlowGraph | None = None) -> dict[str, st
                 why.setdefault(member, "it is part of a loop, whose rounds differ")
         if task.flow.script is not None:
             why[name] = "it decides control flow"
-        if not getattr(task, "cache", True):
+        if not task.cache:
             why[name] = "it is marked cache=off"
     return why
 
