@@ -111,13 +111,13 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     _placement(engine, call, plan, ctx)
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
     state = _state(engine)
-    reuse = engine.reuse.prepare(plan, cache=call.args["cache"])
-    _release_old_values(engine)
     backend = engine.get_backend()
+    reuse = engine.reuse.prepare(plan, cache=reuse_applies(engine, backend, call, ctx))
+    _release_old_values(engine)
     backend.ensure_ready()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
-    progress.reuse_lines = reuse.summary() if call.args["cache"] else []
+    progress.reuse_lines = reuse.summary() if reuse.cache else []
     progress.show()
     run = backend.submit(plan, progress.listener)
     engine.reuse.submitted(reuse, run)
@@ -137,6 +137,17 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
         ctx.stream("stdout", "Not kept for reuse: " + "; ".join(
             f"{name} ({why})" for name, why in not_kept.items()) + "\n")
     _conclude(engine, run, submission, ctx)
+
+
+def reuse_applies(engine: Any, backend: Any, call: PragmaCall, ctx: OutputContext) -> bool:
+    """cache=on, on a backend that takes stored results (not ProActive: its values live in
+    its dataspace, and it runs every task)."""
+    if call.args["cache"] and backend.name == "proactive":
+        text = ("cache=on does not apply on ProActive: every task runs there, and its results "
+                "are not stored")
+        engine.say_once(text, text, ctx)
+        return False
+    return call.args["cache"]
 
 
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
