@@ -34,6 +34,7 @@ from pragma_kernel.pragmas.errors import (
 )
 from pragma_kernel.pragmas.model import CodeSegment, Job, SourceLocation
 from pragma_kernel.pragmas.parser import has_code, parse_pragma, split_cell
+from pragma_kernel.pragmas.result_reuse import ResultReuse
 from pragma_kernel.pragmas.validation import check_python_syntax, validate
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -57,6 +58,7 @@ class PragmaEngine:
         self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
         self.backend: Backend | None = None
         self.submitted: list[JobRun] = []
+        self.reuse = ResultReuse()  #: the result store and why the last job's tasks ran
         self.control = None  #: the control-flow sequence being written (declarations.flow)
         self._said: set[str] = set()
         self._appended: dict[str, list[str]] = {}  #: multiblock cells already in a task

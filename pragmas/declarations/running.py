@@ -9,9 +9,7 @@ error when a task failed, so "Run all" stops there. The result pragmas read the 
 
 from __future__ import annotations
 
-import hashlib
 import html
-import pickle
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -63,11 +61,9 @@ class _Submission:
 
 @dataclass
 class _RunningState:
-    """Per engine: the submissions and the results cache (``cache=on``)."""
+    """Per engine: the submissions."""
 
     submissions: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
-    cache: dict[str, TaskResult] = field(default_factory=dict)  #: task key -> result
-    cached_key: dict[str, str] = field(default_factory=dict)  #: task name -> its latest key
 
 
 def _state(engine: Any) -> _RunningState:
@@ -91,7 +87,8 @@ JOB_SELECTORS = [
         Param("name", "word", help="the job's name (default: #%job's, else the notebook's)"),
         Param("wait", "flag", default=True, help="wait for the end (off: return at once)"),
         Param("pull", "flag", default=True, help="bring the exports into the notebook"),
-        Param("cache", "flag", default=False, help="reuse results of unchanged tasks"),
+        Param("cache", "flag", default=False, help="reuse the stored results of unchanged "
+              "tasks and store what runs (on disk: across restarts; see #%why)"),
         Param("nodesource", "word", help="ProActive: run on this node source"),
         Param("host", "word", help="ProActive: run on this host"),
         Param("token", "word", help="ProActive: run on nodes with this token"),
@@ -104,37 +101,53 @@ JOB_SELECTORS = [
     "end: wall time, total task time, speed-up; with pull=on the exported variables are set "
     "in the notebook (in dependency order). A failed task ends the cell with its traceback; "
     "its dependents are skipped and the other results are kept. An interrupt cancels the job. "
-    "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the result of "
-    "a task whose code, options and inputs did not change since it last succeeded.",
+    "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the stored "
+    "result of a task whose code, options, inputs, ancestors and folder modules did not "
+    "change since it last succeeded, and stores the results of the tasks that run (see "
+    "#%why, #%clear_cache).",
 )
 def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     plan = engine.plan(ctx, name=call.args["name"])
     _placement(engine, call, plan, ctx)
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
     state = _state(engine)
-    keys = task_keys(plan)
-    if call.args["cache"]:
-        plan.reuse = {n: state.cache[k] for n, k in keys.items() if k in state.cache}
-    _release_old_values(engine, state)
     backend = engine.get_backend()
+    reuse = engine.reuse.prepare(plan, cache=reuse_applies(engine, backend, call, ctx))
+    _release_old_values(engine)
     backend.ensure_ready()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
+    progress.reuse_lines = reuse.summary() if reuse.cache else []
     progress.show()
     run = backend.submit(plan, progress.listener)
+    engine.reuse.submitted(reuse, run)
     engine.submitted.append(run)
     submission = _Submission(progress, pull=call.args["pull"])
     state.submissions[run] = submission
     progress.start(run)
     if not call.args["wait"]:
-        threading.Thread(target=lambda: (run.wait(), _remember(state, run, keys)),
+        threading.Thread(target=lambda: (run.wait(), engine.reuse.keep(run, reuse)),
                          name="job-cache", daemon=True).start()  # fmt: skip
         ctx.stream("stdout", f"Job {plan.name} submitted (id {run.job_id}); "
                    "#%wait_job() waits for it.\n")  # fmt: skip
         return
     _wait(run, progress, cancel_on_interrupt=True)
-    _remember(state, run, keys)
+    not_kept = engine.reuse.keep(run, reuse)
+    if not_kept:
+        ctx.stream("stdout", "Not kept for reuse: " + "; ".join(
+            f"{name} ({why})" for name, why in not_kept.items()) + "\n")
     _conclude(engine, run, submission, ctx)
+
+
+def reuse_applies(engine: Any, backend: Any, call: PragmaCall, ctx: OutputContext) -> bool:
+    """cache=on, on a backend that takes stored results (not ProActive: its values live in
+    its dataspace, and it runs every task)."""
+    if call.args["cache"] and backend.name == "proactive":
+        text = ("cache=on does not apply on ProActive: every task runs there, and its results "
+                "are not stored")
+        engine.say_once(text, text, ctx)
+        return False
+    return call.args["cache"]
 
 
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
@@ -161,33 +174,19 @@ def _has_proactive_only(job: Any) -> bool:
 KEPT_RESULTS = 2
 
 
-def _release_old_values(engine: Any, state: _RunningState) -> None:
-    """Let go of the values of older jobs (the notebook keeps what it pulled), so memory does
-    not grow with every run; results kept for ``cache=on`` stay."""
-    cached = {id(result) for result in state.cache.values()}
+def _release_old_values(engine: Any) -> None:
+    """Let go of the values of older jobs (the notebook keeps what it pulled, the result store
+    what cache=on stored), so memory does not grow with every run."""
     for run in engine.submitted[:-KEPT_RESULTS]:
         if not run.done:
             continue
         if not run.plan.fetch_exports:  # pull=off: values the workers still hold go too
             run.release(f"only the last {KEPT_RESULTS} jobs keep their values")
         for result in run.results.values():
-            if id(result) in cached or (not result.exports and result.result is None):
+            if not result.exports and result.result is None:
                 continue
             result.exports, result.result = {}, None
             result.notes.append(f"values released: only the last {KEPT_RESULTS} jobs keep them")
-
-
-def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
-    """Keep each successful task's result under its key, for later ``cache=on`` runs."""
-    if not run.plan.fetch_exports:
-        return  # its values were left in the workers; a later run recomputes them
-    for name, result in run.results.items():
-        if result.state is TaskState.DONE and name in keys:
-            older = state.cached_key.get(name)
-            if older is not None and older != keys[name]:
-                state.cache.pop(older, None)  # one version per task: memory stays bounded
-            state.cache[keys[name]] = result
-            state.cached_key[name] = keys[name]
 
 
 def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
@@ -257,30 +256,6 @@ def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:
     error = JobFailedError(message)
     error.traceback = [*lines, f"JobFailedError: {message}"]
     return error
-
-
-def task_keys(plan: JobPlan) -> dict[str, str]:
-    """A key per task that changes when its code, options, inputs or ancestors change."""
-    keys: dict[str, str] = {}
-    for name, planned in plan.tasks.items():
-        task = planned.task
-        digest = hashlib.sha256()
-        fields = (
-            task.name, task.code, task.language, task.path, tuple(task.imports),
-            tuple(task.exports), task.runs, sorted(task.variables.items()),
-            sorted(plan.job.variables.items()), plan.job.import_code.get(task.language, ""),
-            task.pre_script and (task.pre_script.code, task.pre_script.language),
-            task.post_script and (task.post_script.code, task.post_script.language),
-        )  # fmt: skip
-        digest.update(pickle.dumps(fields))
-        for dep in planned.deps:
-            digest.update(keys[dep].encode())
-        for variable, source in sorted(planned.import_sources.items(), key=lambda kv: kv[0]):
-            if source is None:
-                digest.update(variable.encode())
-                digest.update(plan.local_inputs.get(variable, b""))
-        keys[name] = digest.hexdigest()
-    return keys
 
 
 @pragma(
