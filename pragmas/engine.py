@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,9 @@ class PragmaEngine:
         self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
         self.backend: Backend | None = None
         self.submitted: list[JobRun] = []
+        #: what the running pragmas remember of each submitted run beyond the backend's
+        #: JobRun (its display, whether it was pulled or its failure reported)
+        self.submissions: weakref.WeakKeyDictionary[JobRun, Any] = weakref.WeakKeyDictionary()
         self.reuse = ResultReuse()  #: the result store and why the last job's tasks ran
         self.control = None  #: the control-flow sequence being written (declarations.flow)
         self._said: set[str] = set()

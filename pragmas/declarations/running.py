@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import html
 import threading
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas import task_output
@@ -59,20 +58,6 @@ class _Submission:
     reported: bool = False  #: its failure was raised in some cell already
 
 
-@dataclass
-class _RunningState:
-    """Per engine: the submissions."""
-
-    submissions: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
-
-
-def _state(engine: Any) -> _RunningState:
-    state = getattr(engine, "running_state", None)
-    if state is None:
-        state = engine.running_state = _RunningState()
-    return state
-
-
 JOB_SELECTORS = [
     Param("job_id", "word", help="the job's id (see #%list_submitted_jobs)"),
     Param("job_name", "word", help="the job's name (its latest run)"),
@@ -110,7 +95,6 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     plan = engine.plan(ctx, name=call.args["name"])
     _placement(engine, call, plan, ctx)
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
-    state = _state(engine)
     backend = engine.get_backend()
     reuse = engine.reuse.prepare(plan, cache=reuse_applies(engine, backend, call, ctx))
     _release_old_values(engine)
@@ -123,7 +107,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     engine.reuse.submitted(reuse, run)
     engine.submitted.append(run)
     submission = _Submission(progress, pull=call.args["pull"])
-    state.submissions[run] = submission
+    engine.submissions[run] = submission
     progress.start(run)
     if not call.args["wait"]:
         threading.Thread(target=lambda: (run.wait(), engine.reuse.keep(run, reuse)),
@@ -268,7 +252,7 @@ def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:
 )
 def wait_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     run = find_run(engine, call)
-    submission = _state(engine).submissions.get(run)
+    submission = engine.submissions.get(run)
     if submission is None:
         run.wait()
         return
