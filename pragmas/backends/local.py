@@ -193,7 +193,7 @@ class _Scheduler:
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker",
-                                             "pragma_kernel.kernel.display"])
+                                             "pragma_kernel.pragmas.rich_display"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]

@@ -383,7 +383,7 @@ def _result_html(result: TaskResult) -> str:
 
 
 def _bundle(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from pragma_kernel.kernel.display import format_mimebundle
+    from pragma_kernel.pragmas.rich_display import format_mimebundle
 
     return format_mimebundle(value)
 
