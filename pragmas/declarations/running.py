@@ -4,58 +4,36 @@
 connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an
 interrupt cancels the job and re-raises), pulls the exports into the notebook and ends with an
 error when a task failed, so "Run all" stops there. The result pragmas read the engine's
-``submitted`` runs; one on a running job waits for it (interruptible).
+``submitted`` runs; one on a running job waits for it (interruptible). The handlers are thin:
+what follows a submission is :mod:`pragmas.submission`'s, what becomes of each task
+:mod:`pragmas.job_life`'s.
 """
 
 from __future__ import annotations
 
 import html
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas import task_output
 from pragma_kernel.pragmas.backends.base import PLACEMENT_OPTIONS, TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
-from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
+from pragma_kernel.pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.job_life import counts_text
 from pragma_kernel.pragmas.model import CodeSegment, SourceLocation
 from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
+from pragma_kernel.pragmas.submission import (
+    JobFailedError,
+    Submission,
+    conclude,
+    find_run,
+    release_old_values,
+    wait_for,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
     from pragma_kernel.pragmas.backends.base import JobPlan, JobRun
-
-
-class JobFailedError(PragmaError):
-    """A job ended with failed tasks; the traceback shows each one's."""
-
-
-class NoSuchJobError(PragmaError):
-    """A result pragma named a job this kernel never submitted."""
-
-
-class JobInterruptedError(PragmaError):
-    """An interrupt while a cell waited for a job: it says what became of the job. Its
-    ``ename`` stays ``KeyboardInterrupt``, what frontends and tools know an interrupt by."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.ename = "KeyboardInterrupt"
-        self.traceback = [f"{self.ename}: {message}"]
-
-
-#: what the display of a job cancelled by an interrupt says
-INTERRUPT_REASON = "cancelled by an interrupt"
-
-
-@dataclass
-class _Submission:
-    """What the kernel remembers about one submitted run beyond the backend's JobRun."""
-
-    progress: JobProgress
-    pull: bool
-    pulled: list[str] | None = None  #: names brought into the notebook, once done
-    reported: bool = False  #: its failure was raised in some cell already
 
 
 JOB_SELECTORS = [
@@ -97,7 +75,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
     backend = engine.get_backend()
     reuse = engine.reuse.prepare(plan, cache=reuse_applies(engine, backend, call, ctx))
-    _release_old_values(engine)
+    release_old_values(engine)
     backend.ensure_ready()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
@@ -106,7 +84,7 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     run = backend.submit(plan, progress.listener)
     engine.reuse.submitted(reuse, run)
     engine.submitted.append(run)
-    submission = _Submission(progress, pull=call.args["pull"])
+    submission = Submission(progress, pull=call.args["pull"])
     engine.submissions[run] = submission
     progress.start(run)
     if not call.args["wait"]:
@@ -115,12 +93,12 @@ def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
         ctx.stream("stdout", f"Job {plan.name} submitted (id {run.job_id}); "
                    "#%wait_job() waits for it.\n")  # fmt: skip
         return
-    _wait(run, progress, cancel_on_interrupt=True)
+    wait_for(run, progress, cancel_on_interrupt=True)
     not_kept = engine.reuse.keep(run, reuse)
     if not_kept:
         ctx.stream("stdout", "Not kept for reuse: " + "; ".join(
             f"{name} ({why})" for name, why in not_kept.items()) + "\n")
-    _conclude(engine, run, submission, ctx)
+    conclude(engine, run, submission, ctx)
 
 
 def reuse_applies(engine: Any, backend: Any, call: PragmaCall, ctx: OutputContext) -> bool:
@@ -154,94 +132,6 @@ def _has_proactive_only(job: Any) -> bool:
         t.selection_script is not None or t.fork_env is not None for t in job.tasks.values()))
 
 
-#: submitted jobs whose exports and results the kernel keeps (older ones: states and outputs)
-KEPT_RESULTS = 2
-
-
-def _release_old_values(engine: Any) -> None:
-    """Let go of the values of older jobs (the notebook keeps what it pulled, the result store
-    what cache=on stored), so memory does not grow with every run."""
-    for run in engine.submitted[:-KEPT_RESULTS]:
-        if not run.done:
-            continue
-        if not run.plan.fetch_exports:  # pull=off: values the workers still hold go too
-            run.release(f"only the last {KEPT_RESULTS} jobs keep their values")
-        for result in run.results.values():
-            if not result.exports and result.result is None:
-                continue
-            result.exports, result.result = {}, None
-            result.notes.append(f"values released: only the last {KEPT_RESULTS} jobs keep them")
-
-
-def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
-    """Wait for the run. An interrupt cancels it (when this cell started it) or only stops the
-    waiting; either way the cell ends with an interrupt that says which."""
-    try:
-        run.wait()
-    except KeyboardInterrupt:
-        if not cancel_on_interrupt:
-            raise JobInterruptedError(
-                f"stopped waiting for job {run.name} (id {run.job_id}), which goes on: "
-                "#%wait_job() waits for it again") from None
-        run.cancel(INTERRUPT_REASON)
-        progress.stop()
-        raise JobInterruptedError(
-            f"job {run.name} (id {run.job_id}) was cancelled: {_counts_text(run)}. The results "
-            "of its done tasks are kept: #%get_job_result()") from None
-    progress.stop()
-
-
-def _conclude(engine: Any, run: JobRun, submission: _Submission, ctx: OutputContext) -> None:
-    """After the run: pull the exports (all tasks done), or raise the failures."""
-    failed = [r for r in run.results.values() if r.state is TaskState.FAILED]
-    if submission.pull and submission.pulled is None:
-        # what the tasks that succeeded exported comes back even when others failed or were
-        # cancelled: a rerun would redo them only to bring it
-        submission.pulled = pull_exports(run, ctx.namespace)
-        partly = any(r.state is not TaskState.DONE for r in run.results.values())
-        if submission.pulled:
-            source = " (from the tasks that succeeded)" if partly else ""
-            ctx.stream("stdout", f"Pulled into the notebook{source}: "
-                       f"{', '.join(submission.pulled)}\n")
-    if failed and not submission.reported:
-        submission.reported = True
-        raise job_failure(run, failed)
-
-
-def pull_exports(run: JobRun, namespace: dict[str, Any]) -> list[str]:
-    """Set every export of the run's done tasks in ``namespace``, in topological order."""
-    names: list[str] = []
-    for name in run.plan.tasks:
-        result = run.results[name]
-        if result.state is not TaskState.DONE:
-            continue
-        for variable, value in result.exports.items():
-            namespace[variable] = value
-            if variable not in names:
-                names.append(variable)
-    return names
-
-
-def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:
-    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
-    names = ", ".join(r.name for r in failed)
-    message = (
-        f"{len(failed)} of {len(run.results)} tasks of job {run.name} failed ({names}); "
-        f"{counts[TaskState.DONE]} done, {counts[TaskState.SKIPPED]} skipped. The results of "
-        "the others are kept: #%get_task_result(task_name=...)"
-    )
-    lines: list[str] = []
-    for result in failed:
-        assert result.error is not None
-        lines.append(f"--- task {result.name} failed" + (" (platform)" if result.error.platform
-                                                           else "") + " ---")  # fmt: skip
-        lines.extend(result.error.traceback)
-        lines.append("")
-    error = JobFailedError(message)
-    error.traceback = [*lines, f"JobFailedError: {message}"]
-    return error
-
-
 @pragma(
     "wait_job",
     family="running",
@@ -256,33 +146,9 @@ def wait_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     if submission is None:
         run.wait()
         return
-    _wait(run, submission.progress, cancel_on_interrupt=False)
-    ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is over: {_counts_text(run)}.\n")
-    _conclude(engine, run, submission, ctx)
-
-
-def find_run(engine: Any, call: PragmaCall) -> JobRun:
-    """The run named by job_id / job_name, else the last submitted one."""
-    runs = list(engine.submitted)
-    if not runs:
-        raise PragmaStateError("no job has been submitted in this kernel yet: #%submit_job()")
-    job_id, job_name = call.args.get("job_id"), call.args.get("job_name")
-    if job_id is not None:
-        found = [r for r in runs if str(r.job_id) == str(job_id)]
-        if not found:
-            known = ", ".join(str(r.job_id) for r in runs)
-            raise NoSuchJobError(
-                f"no job with id {job_id} was submitted from this kernel (its jobs: {known}); "
-                "the results of jobs submitted elsewhere, e.g. from Activeeon's kernel to a "
-                "ProActive server, are not fetched: submit the job here first")
-        return found[-1]
-    if job_name is not None:
-        found = [r for r in runs if r.name == job_name]
-        if not found:
-            known = ", ".join(sorted({r.name for r in runs}))
-            raise NoSuchJobError(f"no submitted job is named {job_name!r} (known: {known})")
-        return found[-1]
-    return runs[-1]
+    wait_for(run, submission.progress, cancel_on_interrupt=False)
+    ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is over: {counts_text(run.results)}.\n")
+    conclude(engine, run, submission, ctx)
 
 
 def _await(run: JobRun, ctx: OutputContext) -> None:
@@ -295,11 +161,6 @@ def _await(run: JobRun, ctx: OutputContext) -> None:
     run.fetch()
 
 
-def _counts_text(run: JobRun) -> str:
-    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
-    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no task"
-
-
 @pragma(
     "list_submitted_jobs",
     family="running",
@@ -309,7 +170,7 @@ def _counts_text(run: JobRun) -> str:
 def list_submitted_jobs(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     rows = []
     for run in engine.submitted:
-        state = _counts_text(run) if run.done else "running"
+        state = counts_text(run.results) if run.done else "running"
         rows.append((str(run.job_id), run.name, run.backend.describe(), state))
     if not rows:
         ctx.stream("stdout", "No job submitted yet.\n")
