@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from pragma_kernel.pragmas.errors import (
 )
 from pragma_kernel.pragmas.model import CodeSegment, Job, SourceLocation
 from pragma_kernel.pragmas.parser import has_code, parse_pragma, split_cell
+from pragma_kernel.pragmas.result_reuse import ResultReuse
 from pragma_kernel.pragmas.validation import check_python_syntax, validate
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -58,6 +60,10 @@ class PragmaEngine:
         self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
         self.backend: Backend | None = None
         self.submitted: list[JobRun] = []
+        #: what the running pragmas remember of each submitted run beyond the backend's
+        #: JobRun (its display, whether it was pulled or its failure reported)
+        self.submissions: weakref.WeakKeyDictionary[JobRun, Any] = weakref.WeakKeyDictionary()
+        self.reuse = ResultReuse()  #: the result store and why the last job's tasks ran
         self.control = None  #: the control-flow sequence being written (declarations.flow)
         self.catalog = CatalogState()  #: the job catalog in use (declarations.catalog)
         #: values of job variables for every submit (#%parameters, the runner's -p)
