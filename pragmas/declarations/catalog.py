@@ -20,6 +20,7 @@ from pragma_kernel.pragmas.declaration import PROACTIVE_ONLY, Param, PragmaCall,
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.job_file import JobFile, render_job
 from pragma_kernel.pragmas.model import Job
+from pragma_kernel.pragmas.table import table_bundle
 from pragma_kernel.pragmas.validation import check_python_syntax
 
 #: said once on ProActive, where one might expect the server's catalog
@@ -216,7 +217,7 @@ def list_saved_jobs(engine: Any, call: PragmaCall, ctx: Any) -> None:
             continue
         rows.append((str(version), saved.header.saved, _tasks_text(saved.job),
                      _variables_text(saved.job.variables), saved.header.message))
-    ctx.display(_table(("version", "saved", "tasks", "variables", "message"), rows))
+    ctx.display(table_bundle(("version", "saved", "tasks", "variables", "message"), rows))
 
 
 def _list_jobs(jobs: list, ctx: Any) -> None:
@@ -229,13 +230,7 @@ def _list_jobs(jobs: list, ctx: Any) -> None:
         header = job.latest.header
         rows.append((job.name, str(len(job.versions)), str(header.version), header.saved,
                      header.message))
-    ctx.display(_table(("job", "versions", "newest", "saved", "message"), rows))
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> dict[str, str]:
-    from pragma_kernel.pragmas.declarations.running import _table as table
-
-    return table(header, rows)
+    ctx.display(table_bundle(("job", "versions", "newest", "saved", "message"), rows))
 
 
 @pragma(

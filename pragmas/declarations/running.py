@@ -30,6 +30,7 @@ from pragma_kernel.pragmas.submission import (
     release_old_values,
     wait_for,
 )
+from pragma_kernel.pragmas.table import table_bundle
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -181,19 +182,7 @@ def list_submitted_jobs(engine: Any, call: PragmaCall, ctx: OutputContext) -> No
     if not rows:
         ctx.stream("stdout", "No job submitted yet.\n")
         return
-    ctx.display(_table(("id", "name", "backend", "state"), rows))
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> dict[str, str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    text += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-        + "</tr>" for row in rows
-    )  # fmt: skip
-    return {"text/html": f"<table><tr>{head}</tr>{body}</table>", "text/plain": "\n".join(text)}
+    ctx.display(table_bundle(("id", "name", "backend", "state"), rows))
 
 
 @pragma(
