@@ -1,8 +1,12 @@
 """Execute a notebook end to end on the pragma kernel with nbclient (the README's main job).
 
     python -m pragma_kernel.kernel.run_notebook IN.ipynb [OUT.ipynb] [--kernel pragma] [--timeout 600]
+        [-p NAME VALUE ...]
 
-Prints each cell's text outputs as it goes and exits non-zero when a cell fails.
+Prints each cell's text outputs as it goes and exits non-zero when a cell fails. ``-p NAME
+VALUE`` gives a job variable (or a name of the cell tagged ``parameters``) another value, as
+papermill's ``-p`` does: see ``pragma_kernel.pragmas.notebook_parameters``. A name the notebook
+does not declare ends the run at once with status 2, before any cell runs.
 """
 
 from __future__ import annotations
@@ -40,9 +44,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--kernel", default="pragma")
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a value for a job variable declared by "
+                        "#%%job(variables=...), or for a name the cell tagged 'parameters' "
+                        "assigns (papermill's -p)")  # fmt: skip
     args = parser.parse_args(argv)
 
     nb = nbformat.read(args.notebook, as_version=4)
+    if args.parameter:
+        from pragma_kernel.pragmas.notebook_parameters import UnknownParameterError, inject
+
+        try:
+            inject(nb, [tuple(p) for p in args.parameter])
+        except UnknownParameterError as error:
+            print(f"{parser.prog}: {args.notebook}: {error}", file=sys.stderr)
+            return 2
+        print("--- parameters: " + ", ".join(f"{n}={v}" for n, v in args.parameter))
     client = NotebookClient(
         nb,
         kernel_name=args.kernel,

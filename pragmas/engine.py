@@ -13,6 +13,7 @@ import secrets
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from pragma_kernel.pragmas import completion
 from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+from pragma_kernel.pragmas.catalog import CatalogState
 from pragma_kernel.pragmas.cells import is_pragma_cell
 from pragma_kernel.pragmas.dataflow import JobFlow, infer_flow
 from pragma_kernel.pragmas.declaration import PragmaCall, declarations
@@ -34,6 +36,7 @@ from pragma_kernel.pragmas.errors import (
 )
 from pragma_kernel.pragmas.model import CodeSegment, Job, SourceLocation
 from pragma_kernel.pragmas.parser import has_code, parse_pragma, split_cell
+from pragma_kernel.pragmas.result_reuse import ResultReuse
 from pragma_kernel.pragmas.validation import check_python_syntax, validate
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -60,7 +63,14 @@ class PragmaEngine:
         self.mode = "block"  #: "block" | "multiblock" (``#%configure``)
         self.backend: Backend | None = None
         self.submitted: list[JobRun] = []
+        #: what the running pragmas remember of each submitted run beyond the backend's
+        #: JobRun (its display, whether it was pulled or its failure reported)
+        self.submissions: weakref.WeakKeyDictionary[JobRun, Any] = weakref.WeakKeyDictionary()
+        self.reuse = ResultReuse()  #: the result store and why the last job's tasks ran
         self.control = None  #: the control-flow sequence being written (declarations.flow)
+        self.catalog = CatalogState()  #: the job catalog in use (declarations.catalog)
+        #: values of job variables for every submit (#%parameters, the runner's -p)
+        self.parameters: dict[str, str] = {}
         self._said: set[str] = set()
         self._appended: dict[str, list[str]] = {}  #: multiblock cells already in a task
         self._last_defined: str | None = None
@@ -104,14 +114,26 @@ class PragmaEngine:
         if self._last_defined == name:
             self._last_defined = None
 
-    def job_name(self, ctx: OutputContext | None, name: str | None = None) -> str:
-        """name → ``#%job`` name → notebook name → ``JPY_SESSION_NAME`` → generated."""
+    def replace_job(self, job: Job) -> None:
+        """Make ``job`` the job being written (``#%load_job``): the control flow and the
+        multiblock cells of the previous one are forgotten."""
+        self.job = job
+        self.control = None
+        self._appended.clear()
+        self._last_defined = None
+
+    def job_name(self, ctx: OutputContext | None, name: str | None = None,
+                 generate: bool = True) -> str | None:
+        """name → ``#%job`` name → notebook name → ``JPY_SESSION_NAME`` → generated (None
+        when ``generate`` is False)."""
         notebook = getattr(ctx, "notebook_name", None) or os.environ.get("JPY_SESSION_NAME")
         if name or self.job.name:
             return name or self.job.name
         if notebook:
             stem = PurePath(notebook).name
             return stem.removesuffix(".ipynb")
+        if not generate:
+            return None
         if self._generated_name is None:
             self._generated_name = f"job_{secrets.token_hex(3)}"
         return self._generated_name

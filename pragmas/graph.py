@@ -27,6 +27,9 @@ STATE_COLOURS = {
     "failed": "#ff8a80",
     "skipped": "#f5f5f5",
     "cancelled": "#f5f5f5",
+    # #%draw_job(cache=on): what a #%submit_job(cache=on) would reuse, and what it would run
+    "reused": "#c8e6c9",
+    "stale": "#ffcc80",
 }
 #: above this many tasks, layout speed matters more than the fewest edge crossings
 LARGE_GRAPH = 200

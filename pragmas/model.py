@@ -125,6 +125,9 @@ class Task:
     #: the execution count of the cell that defined the task (0: unknown), to find the cells
     #: run after it in ``In``
     cell: int = field(default=0, compare=False)
+    #: False (``cache=off``): ``#%submit_job(cache=on)`` never reuses its result, and the
+    #: tasks after it always run with it
+    cache: bool = True
 
 
 @dataclass

@@ -79,6 +79,8 @@ class JobProgress:
         self.started = time.time()
         self.states: dict[str, TaskState] = dict.fromkeys(plan.tasks, TaskState.PENDING)
         self.reused: set[str] = set()
+        #: cache=on: where the reused tasks come from and why the others ran, a line a group
+        self.reuse_lines: list[str] = []
         self._told = dict(self.states)  #: the states the account has given so far
         self._told_counts_at = 0.0
         self._lock = threading.Lock()
@@ -263,12 +265,13 @@ class JobProgress:
         worker, cache reuse, skips), one line each, once the run is over."""
         if not self._ended():
             return []
-        return [
+        return [*self.reuse_lines, *(
             f"{name}: {note}"
             for name, result in self.run.results.items()
             for note in result.notes
-            if not note.startswith("values released")
-        ]
+            if not note.startswith(("values released", "reused from an earlier run"))
+            or not self.reuse_lines
+        )]
 
     def _label(self, name: str) -> str:
         runs = self.plan.tasks[name].task.runs

@@ -174,12 +174,13 @@ BEGIN, END = "<!-- PRAGMA-REFERENCE:BEGIN -->", "<!-- PRAGMA-REFERENCE:END -->"
 
 def update_readme(path: str) -> None:
     """Replace the reference between the README's markers with the generated one."""
+    reference = reference_markdown().strip()  # first: a failure leaves the README as it was
     with open(path, encoding="utf-8") as file:
         text = file.read()
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     with open(path, "w", encoding="utf-8") as file:
-        file.write(f"{head}{BEGIN}\n{reference_markdown().strip()}\n{END}{tail}")
+        file.write(f"{head}{BEGIN}\n{reference}\n{END}{tail}")
 
 
 if __name__ == "__main__":

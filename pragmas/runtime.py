@@ -668,7 +668,7 @@ class OutputCapture:
 
     def __enter__(self) -> OutputCapture:  # noqa: PYI034
         global _active
-        from pragma_kernel.kernel import display as rich
+        from pragma_kernel.pragmas import rich_display as rich
 
         _install_ipython_display(rich)
         self._saved = (sys.stdout, sys.stderr, _active, rich.set_shell_context(self))
@@ -681,7 +681,7 @@ class OutputCapture:
     def __exit__(self, *exc_info: object) -> None:
         self._batcher.send_all()
         global _active
-        from pragma_kernel.kernel import display as rich
+        from pragma_kernel.pragmas import rich_display as rich
 
         assert self._saved is not None
         sys.stdout, sys.stderr, _active, previous = self._saved
@@ -696,7 +696,7 @@ class OutputCapture:
     @staticmethod
     def display_objects(*objects: Any, **kwargs: Any) -> Any:
         """``display()`` inside a task (IPython's signature): each object's rich bundle."""
-        from pragma_kernel.kernel.display import display
+        from pragma_kernel.pragmas.rich_display import display
 
         return display(*objects, **kwargs)
 
@@ -711,7 +711,7 @@ class OutputCapture:
         """The output-context ``display``: a ready mime bundle."""
         self.display_bundle(data, metadata)
 
-    # The output-context methods ``pragma_kernel.kernel.display`` publishes through (IPython's display,
+    # The output-context methods ``pragma_kernel.pragmas.rich_display`` publishes through (IPython's display,
     # display handles, clear_output), so rich output made in a task lands in its outputs.
     def stream(self, name: str, text: str) -> None:
         self.write(name, text)

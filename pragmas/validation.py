@@ -83,6 +83,8 @@ def validate(job: Job, namespace: Mapping[str, object] | None = None) -> Validat
         report.errors.append(f"the tasks {names} depend on each other in a cycle: {steps}")
     _resolve_imports(job, report, namespace)
     _check_flow(job, report)
+    _check_arm_imports(job, report)
+    _check_shared_exports(job, report)
     return report
 
 
@@ -172,12 +174,111 @@ def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
     return None
 
 
+def _import_deps(job: Job, report: ValidationReport) -> dict[str, tuple[str, ...]]:
+    """The deps through which values flow: a branch's arms also take from the branch task, its
+    continuation from whichever arm runs."""
+    deps = dict(report.deps)
+    for task in job.tasks.values():
+        flow = task.flow
+        if flow.action != "if":
+            continue
+        arms = tuple(a for a in (flow.if_target, flow.else_target) if a in job.tasks)
+        for arm in arms:
+            deps[arm] = (*deps[arm], task.name)
+        after = flow.continuation_target
+        if after in job.tasks:
+            deps[after] = (*deps[after], *arms)
+    return deps
+
+
+def _check_arm_imports(job: Job, report: ValidationReport) -> None:
+    """A continuation importing from an arm gets it from whichever arm ran: both must export
+    it."""
+    for task in job.tasks.values():
+        flow = task.flow
+        after = flow.continuation_target
+        if flow.action != "if" or after not in report.import_sources:
+            continue
+        arms = {flow.if_target: "if", flow.else_target: "else"}
+        for variable, source in report.import_sources[after].items():
+            other = next((a for a in arms if a != source), None)
+            if source in arms and other in job.tasks and variable not in job.tasks[other].exports:
+                report.errors.append(
+                    f"task '{after}' imports '{variable}' after the branch of '{task.name}': "
+                    f"its {arms[source]} task '{source}' exports it, but its {arms[other]} task "
+                    f"'{other}' does not, and either may run; export it from both"
+                )
+
+
+def _check_shared_exports(job: Job, report: ValidationReport) -> None:
+    """Two tasks exporting one name, neither after the other (nor the two arms of a branch,
+    of which one runs): a task importing it from both could take either, and the notebook gets
+    whichever finishes the topological order. The import is refused; the pull is a warning."""
+    exporters: dict[str, list[str]] = {}
+    for task in job.tasks.values():
+        for variable in task.exports:
+            exporters.setdefault(variable, []).append(task.name)
+    shared = {v: names for v, names in exporters.items() if len(names) > 1}
+    if not shared:
+        return
+    deps = _import_deps(job, report)
+    ancestors = _Ancestors(deps)
+    arms = {frozenset((t.flow.if_target, t.flow.else_target))
+            for t in job.tasks.values() if t.flow.action == "if"}
+    for variable, names in shared.items():
+        rivals = _rivals(names, ancestors, arms)
+        if rivals:
+            report.warnings.append(
+                f"the tasks {' and '.join(repr(n) for n in rivals[0])} both export "
+                f"'{variable}' and neither runs after the other: the notebook gets the one "
+                "that comes last in the job's order")
+        for task in job.tasks.values():
+            if variable not in task.imports:
+                continue
+            candidates = [n for n in names if n in ancestors.of(task.name)]
+            for pair in _rivals(candidates, ancestors, arms):
+                report.errors.append(
+                    f"task '{task.name}' imports '{variable}', which both '{pair[0]}' and "
+                    f"'{pair[1]}' export, and neither runs after the other: which one it would "
+                    "get is not defined. Rename one export, or make one task depend on the other")
+                break
+
+
+def _rivals(names: list[str], ancestors: _Ancestors,
+            arms: set[frozenset[str | None]]) -> list[tuple[str, str]]:
+    """The pairs of ``names`` of which neither is the other's ancestor (nor branch arms)."""
+    latest = [n for n in names if not any(n in ancestors.of(m) for m in names if m != n)]
+    return [(a, b) for a, b in itertools.combinations(latest, 2)
+            if frozenset((a, b)) not in arms]
+
+
+class _Ancestors:
+    """Each task's ancestors, computed when first asked (only for shared exports)."""
+
+    def __init__(self, deps: Mapping[str, tuple[str, ...]]):
+        self._deps = deps
+        self._known: dict[str, frozenset[str]] = {}
+
+    def of(self, task: str) -> frozenset[str]:
+        if task not in self._known:
+            seen: set[str] = set()
+            stack = list(self._deps.get(task, ()))
+            while stack:
+                dep = stack.pop()
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.extend(self._deps.get(dep, ()))
+            self._known[task] = frozenset(seen)
+        return self._known[task]
+
+
 def _resolve_imports(job: Job, report: ValidationReport,
                      namespace: Mapping[str, object] | None) -> None:
+    deps = _import_deps(job, report)
     for task in job.tasks.values():
         sources: dict[str, str | None] = {}
         for variable in task.imports:
-            exporter = nearest_exporter(job, report.deps, task.name, variable)
+            exporter = nearest_exporter(job, deps, task.name, variable)
             if exporter is None and namespace is not None and variable not in namespace:
                 report.errors.append(
                     f"task '{task.name}' imports '{variable}', but no task it depends on "

@@ -48,6 +48,10 @@ class PlannedTask:
         return self.task.name
 
 
+#: ``#%submit_job``'s options that only ProActive applies (where and with which files it runs)
+PLACEMENT_OPTIONS = ("nodesource", "host", "token", "input_path", "output_path")
+
+
 @dataclass
 class JobPlan:
     """A validated, frozen job: what a backend needs and nothing it must look up elsewhere."""
@@ -64,6 +68,9 @@ class JobPlan:
     #: False (``#%submit_job(pull=off)``): a backend may leave large exports and results where
     #: they were made until :meth:`JobRun.fetch` asks for them; True: bring them as they come.
     fetch_exports: bool = True
+    #: ``#%submit_job``'s ProActive placement options (nodesource, host, token, input_path,
+    #: output_path) that were given; other backends do not apply them
+    placement: dict[str, str] = field(default_factory=dict)
 
     def dependents(self, name: str) -> list[str]:
         return [t.name for t in self.tasks.values() if name in t.deps]
@@ -131,14 +138,23 @@ class TaskEvent:
 Listener = Callable[[TaskEvent], None]
 
 
+def _ignore(event: TaskEvent) -> None:
+    """The listener of a run nobody watches."""
+
+
 class JobRun:
     """A submitted job. Backends fill ``results`` and call :meth:`finish` when all is final."""
 
-    def __init__(self, job_id: str, plan: JobPlan, backend: Backend):
+    def __init__(self, job_id: str, plan: JobPlan, backend: Backend,
+                 listener: Listener | None = None):
+        from pragma_kernel.pragmas.job_life import JobLife  # it builds on this module
+
         self.job_id = job_id
         self.plan = plan
         self.backend = backend
         self.results: dict[str, TaskResult] = {n: TaskResult(n) for n in plan.tasks}
+        #: the tasks' states and what follows from them: the backend reports events to it
+        self.life = JobLife(self, listener or _ignore)
         self.submitted = time.time()
         self.finished: float | None = None
         #: what the backend is like now, when the job's display must say it (e.g. a Dask

@@ -52,7 +52,7 @@ CONNECT_TIMEOUT = 5.0  #: seconds to reach a scheduler before the connect fails
 #: how long a cancel waits for the workers to confirm they stopped the job's running tasks
 STOP_WAIT = 3.0
 #: the packages a worker needs to run tasks; shipped to clusters that lack them
-CODE_PACKAGES = ("pragmas", "kernel", "protocol")  #: under the pragma_kernel namespace
+CODE_PACKAGES = ("pragmas",)  #: under the pragma_kernel namespace: the task runtime is a leaf
 SHIPPED_MODULE = "pragma_kernel_shipped"  #: in the zip: the fingerprint of the code shipped
 
 

@@ -13,7 +13,6 @@ backend so both read the flow alike).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ from pragma_kernel.pragmas.backends.dask_task import (
     run_replica,
     slim,
 )
-from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
 from pragma_kernel.pragmas.runtime import TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -42,12 +40,13 @@ class JobGraph:
     def __init__(self, run: DaskJobRun):
         self.run, self.plan = run, run.plan
         self.client: Client = run.backend.client
-        self.flow = FlowGraph(self.plan)
+        self.life = run.life
+        self.flow = run.life.flow
         self.submitted: set[str] = set()  #: tasks with futures in their current round
         self.decisions: dict[str, dict[str, Any]] = {}
         self.runs_of = {n: max(p.task.runs, 1) for n, p in self.plan.tasks.items()}
-        self.replicated_by_flow: set[str] = set()  #: dependents see lists even of one value
-        self.iteration: dict[str, int] = {}  #: loop block task -> its round
+        self.replicated_by_flow = run.life.replicated_by_flow  #: dependents see lists
+        self.iteration = run.life.rounds  #: loop block task -> its round
         self.carried: dict[str, list[Future]] = {}  #: loop block task -> last round's outcomes
         self.local_inputs: dict[str, bytes | Future] = {}
         self._slimmed: dict[tuple[str, tuple[str, ...], int], list[Future]] = {}
@@ -99,34 +98,20 @@ class JobGraph:
         if "runs" in decision:
             for dependent in self.flow.dependents[name]:
                 self.runs_of[dependent] = decision["runs"]
-                self.replicated_by_flow.add(dependent)
-                self.run.results[dependent].notes.append(
-                    f"replicated {decision['runs']} times by {name}")
+            self.life.replicated(name, decision["runs"])
         if "branch" in decision:
-            self._choose(name, decision["branch"])
+            self.life.chose(name, decision["branch"])  # Dask submits what is ready itself
         return True
-
-    def _choose(self, name: str, branch: str) -> None:
-        """The arm not chosen is skipped, so is what needs it, but for the continuation."""
-        flow = self.plan.tasks[name].task.flow
-        chosen, other = ((flow.if_target, flow.else_target) if branch == "if"
-                         else (flow.else_target, flow.if_target))  # fmt: skip
-        if not other or other not in self.run.results:
-            return
-        self.run.skip(other, f"not run: {name} chose {branch} ({chosen})")
-        for dependent in self.flow.dependents[other]:
-            if not self.flow.continues_after(dependent, other):
-                self.run.skip(dependent, f"skipped: {name} chose {branch}", descendants=True)
 
     def _next_round(self, end: str) -> None:
         """The loop's block runs again from its start, seeing what this round put."""
         block = self.flow.loop_block(end)
         carried = [t.future for task in block for t in self.run.replicas.get(task, [])]
         for task in block:
-            self.iteration[task] = self.iteration.get(task, 0) + 1
             self.carried[task] = carried
             self.submitted.discard(task)
-            self.run.new_round(task)
+            self.run.replicas.pop(task, None)
+        self.life.loop_again(end)
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -152,8 +137,8 @@ class JobGraph:
 
     def _spec(self, name: str, index: int) -> TaskSpec:
         replicated = self.runs_of[name] > 1 or name in self.replicated_by_flow
-        spec = TaskSpec.from_plan(self.plan, name, index if replicated else None,
-                                  job_id=self.run.job_id)
+        spec = self.flow.follow_choices(TaskSpec.from_plan(
+            self.plan, name, index if replicated else None, job_id=self.run.job_id))
         spec.ancestors = self.flow.ancestors(name)  # control-flow edges count too
         if name in self.iteration:
             spec.variables["PA_TASK_ITERATION"] = self.iteration[name]
@@ -174,13 +159,9 @@ class JobGraph:
             futures = self.client.scatter(outcomes, hash=False)
         self.run.add_reused(name, futures)
         self.submitted.add(name)
-        result = self.run.results[name]
-        result.exports = RemoteExports(self.client, futures, tuple(earlier.exports), runs > 1)
-        result.result, result.variables = earlier.result, dict(earlier.variables)
-        result.outputs = list(earlier.outputs)
-        result.notes.append("reused from an earlier run (cache=on)")
-        result.started = result.finished = time.time()
-        self.run.set_state(name, TaskState.DONE)
+        self.life.reused(name, earlier)
+        self.run.results[name].exports = RemoteExports(self.client, futures,
+                                                       tuple(earlier.exports), runs > 1)
 
     def _place_local_inputs(self) -> None:
         wanted = {n for p in self.plan.tasks.values()
@@ -196,12 +177,17 @@ class JobGraph:
 
     def _upstream(self, name: str) -> list[str]:
         """Dependencies (order, variables) and import sources (data) that have futures."""
-        planned = self.plan.tasks[name]
-        wanted = set(self.flow.deps[name]) | {s for s in planned.import_sources.values() if s}
+        wanted = set(self.flow.deps[name]) | {s for s in self._sources(name).values() if s}
         return [t for t in self.plan.tasks if t in wanted and t in self.submitted]
 
+    def _sources(self, name: str) -> dict[str, str | None]:
+        """Where each import of ``name`` comes from, an arm not taken replaced by the taken."""
+        taken = self.flow.taken
+        return {v: taken.get(s, s) if s else s
+                for v, s in self.plan.tasks[name].import_sources.items()}
+
     def _imported_from(self, name: str, upstream: str) -> tuple[str, ...]:
-        sources = self.plan.tasks[name].import_sources
+        sources = self._sources(name)
         return tuple(sorted(n for n, source in sources.items() if source == upstream))
 
     def _outcomes(self, upstream: str, names: tuple[str, ...]) -> list[Future]:

@@ -27,13 +27,11 @@ from pragma_kernel.pragmas.backends.base import (
     Listener,
     Output,
     TaskError,
-    TaskEvent,
     TaskState,
 )
 from pragma_kernel.pragmas.backends.dask_graph import JobGraph, RemoteExports
 from pragma_kernel.pragmas.backends.dask_task import TaskFailed, TaskReport, report_of
 from pragma_kernel.pragmas.backends.dask_watch import lost_scheduler_text
-from pragma_kernel.pragmas.task_output import JobOutput
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.dask import DaskBackend
@@ -67,9 +65,9 @@ class DaskJobRun(JobRun):
 
     def __init__(self, job_id: str, plan: JobPlan, backend: DaskBackend, token: str,
                  listener: Listener):
-        super().__init__(job_id, plan, backend)
+        super().__init__(job_id, plan, backend, listener)
         self.backend: DaskBackend = backend
-        self.token, self.listener = token, listener
+        self.token = token
         self.graph = JobGraph(self)
         self.replicas: dict[str, list[ReplicaTrack]] = {}  #: of each task's current round
         self.rounds: dict[str, int] = {}  #: loop block task -> its current round
@@ -82,7 +80,6 @@ class DaskJobRun(JobRun):
         self._lock = threading.RLock()
         self._reported = threading.Condition(self._lock)
         self._early: list[dict] | None = []  #: events that came before submit() returned
-        self.output = JobOutput(self, self._emit)  #: the tasks' outputs (under the lock)
         self._completions: as_completed | None = None
 
     # --- bookkeeping used while submitting --------------------------------------------------
@@ -108,8 +105,7 @@ class DaskJobRun(JobRun):
         return replicas + self.helper_futures
 
     def announce_pending(self) -> None:
-        for name in self.plan.tasks:
-            self._emit(TaskEvent(name, "state", state=TaskState.PENDING))
+        self.life.announce()
 
     def submitted_all(self) -> None:
         """The first stage is submitted: handle the events that raced ahead of its
@@ -118,7 +114,7 @@ class DaskJobRun(JobRun):
             early, self._early = self._early or [], None
             for message in early:
                 self.on_event(message)
-            if all(r.state.final for r in self.results.values()) and not self.done:
+            if self.life.over and not self.done:
                 self.finish()  # every task reused
 
     def finish(self) -> None:
@@ -129,7 +125,7 @@ class DaskJobRun(JobRun):
                 track.future = None
         self.helper_futures.clear()
         self.graph.drop_futures()
-        self.output.end_all()
+        self.life.output.end_all()
         super().finish()
         self.backend.forget(self)
 
@@ -202,10 +198,7 @@ class DaskJobRun(JobRun):
         result = self.results[task]
         if result.state is TaskState.RUNNING:
             result.finished = None  # its clock had stopped with its worker: it works again
-        result.attempts = max(result.attempts, len(track.attempts))
-        if result.state == TaskState.PENDING:
-            result.started = time.time()
-            self.set_state(task, TaskState.RUNNING)
+        self.life.started(task, len(track.attempts))
 
     def _note_rerun(self, task: str, replica: int | None, track: ReplicaTrack,
                     worker: str) -> None:
@@ -218,15 +211,14 @@ class DaskJobRun(JobRun):
         failed = previous in track.ended and not (report is not None and report.ok)
         if failed:
             error = report.error if report is not None else None
-            why = f" ({error.ename})" if error else ""  # worded as the local backend does
-            note = f"{label}: attempt {len(track.attempts)} failed{why}; retrying"
-        elif previous in track.ended:
+            self.life.retrying(label, task, len(track.attempts), error)
+            return
+        if previous in track.ended:
             note = f"{label}: the worker {lost} holding its result was lost; Dask ran it again"
         else:
             note = f"{label}: the worker {lost} running it was lost; Dask rescheduled it on {worker}"
         self.results[task].notes.append(note)
-        if not failed:
-            self._output(task, replica, Output("stream", name="stderr", text=f"Note: {note}\n"))
+        self._output(task, replica, Output("stream", name="stderr", text=f"Note: {note}\n"))
 
     def _deliver_rest(self, task: str, replica: int | None, track: ReplicaTrack,
                       attempt: str, report: TaskReport) -> None:
@@ -337,7 +329,7 @@ class DaskJobRun(JobRun):
             self._settle_task(task)
 
     def _settle_task(self, task: str) -> None:
-        self.output.end_task(task)  # the tails of what its replicas printed
+        self.life.output.end_task(task)  # the tails of what its replicas printed
         tracks = self.replicas[task]
         states = [t.state for t in tracks]
         state = next((s for s in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED)
@@ -362,14 +354,16 @@ class DaskJobRun(JobRun):
             result.exports = RemoteExports(self.backend.client, [t.future for t in tracks],
                                            names, replicated)
         blame = next((t.blame for t in tracks if t.blame), None)
-        if state == TaskState.SKIPPED and blame:
-            result.notes.append(f"skipped: {blame} failed")
         if len(reports) > 1:
             result.replica_time = sum(r.finished - r.started for r in reports)
-        self.set_state(task, state)
-        if state is not TaskState.DONE:  # what waits for it (a decision) will never run
-            for dependent in self.graph.unsubmitted_dependents(task):
-                self.skip(dependent, f"skipped: {blame or task} failed", descendants=True)
+        if state is TaskState.DONE:
+            self.life.done(task)  # Dask starts its dependents (their futures wait on it)
+        elif state is TaskState.FAILED:
+            self.life.failed(task, None)  # its error is in place; what needs it is skipped
+        elif state is TaskState.SKIPPED:
+            self.life.skipped(task, f"{blame or task} failed")
+        else:
+            self.life.set_state(task, state)
         self._advance()
 
     def _advance(self) -> None:
@@ -377,23 +371,8 @@ class DaskJobRun(JobRun):
         if self._completions is not None and not self.cancelled:
             for future in self.graph.submit_ready():
                 self._completions.add(future)
-        if all(r.state.final for r in self.results.values()) and not self.done:
+        if self.life.over and not self.done:
             self.finish()
-
-    def skip(self, task: str, note: str, descendants: bool = False) -> None:
-        """A task that will not run (a branch not taken, a failed decider)."""
-        if self.results[task].state.final:
-            return
-        self.results[task].notes.append(note)
-        self.set_state(task, TaskState.SKIPPED)
-        if descendants:
-            for dependent in self.graph.unsubmitted_dependents(task):
-                self.skip(dependent, note, descendants=True)
-
-    def new_round(self, task: str) -> None:
-        """A loop block task about to run again."""
-        self.replicas.pop(task, None)
-        self.set_state(task, TaskState.PENDING)
 
     # --- cancellation -----------------------------------------------------------------------
 
@@ -407,12 +386,10 @@ class DaskJobRun(JobRun):
 
     def settle_cancelled(self) -> None:
         with self._lock:
-            for task, tracks in self.replicas.items():
+            for tracks in self.replicas.values():
                 for track in tracks:
-                    self._settle_replica(task, track, TaskState.CANCELLED)
-            for task, result in self.results.items():  # tasks never submitted
-                if not result.state.final:
-                    self.set_state(task, TaskState.CANCELLED)
+                    track.state = track.state or TaskState.CANCELLED
+            self.life.cancelled()
             if not self.done:
                 self.finish()
 
@@ -459,15 +436,8 @@ class DaskJobRun(JobRun):
                 return
             self.unrunnable = problem
             futures = self.all_futures()
-            unfinished = [n for n, r in self.results.items() if not r.state.final]
-            unfinished.sort(key=lambda n: self.results[n].state is not TaskState.RUNNING)
-            for index, task in enumerate(unfinished):
-                if index == 0:
-                    self.results[task].error = _platform_error(ename, problem)
-                    self.set_state(task, TaskState.FAILED)
-                else:
-                    self.results[task].notes.append("cancelled: the cluster cannot run the job")
-                    self.set_state(task, TaskState.CANCELLED)
+            self.life.stopped(_platform_error(ename, problem),
+                              "cancelled: the cluster cannot run the job")
             if self._completions is not None:
                 self._completions.clear()
             self.finish()
@@ -484,30 +454,12 @@ class DaskJobRun(JobRun):
         with self._lock:
             for task, result in self.results.items():
                 if not result.state.final:
-                    result.error = error
-                    self.set_state(task, TaskState.FAILED)
+                    self.life.failed(task, error)
             if not self.done:
                 self.finish()
 
-    # --- telling the listener -----------------------------------------------------------------
-
-    def set_state(self, task: str, state: TaskState) -> None:
-        result = self.results[task]
-        if result.state == state:
-            return
-        result.state = state
-        if state.final and result.finished is None:
-            result.finished = time.time()  # (a task whose workers died stopped at that time)
-        self._emit(TaskEvent(task, "state", state=state))
-
     def _output(self, task: str, replica: int | None, output: Output) -> None:
-        self.output.add(task, replica, output)  # recorded, and shown within the task's limit
-
-    def _emit(self, event: TaskEvent) -> None:
-        try:
-            self.listener(event)
-        except Exception:  # a broken display must not stop the job's bookkeeping
-            log.exception("the progress listener failed on %s", event)
+        self.life.output_of(task, replica, output)  # recorded, shown within the task's limit
 
 
 def _ok_report(track: ReplicaTrack) -> TaskReport | None:

@@ -8,6 +8,8 @@ the task runtime after the task (``TaskOutcome.flow``); the scheduler applies th
 
 from __future__ import annotations
 
+from typing import Any
+
 from pragma_kernel.pragmas.backends.base import JobPlan
 
 
@@ -19,6 +21,8 @@ class FlowGraph:
         self.plan = plan
         self.deps: dict[str, list[str]] = {n: list(p.deps) for n, p in plan.tasks.items()}
         self._continuations: dict[str, set[str]] = {}
+        #: arm not taken -> the arm its branch took (a continuation's imports follow it)
+        self.taken: dict[str, str] = {}
         for name, planned in plan.tasks.items():
             flow = planned.task.flow
             if flow.action != "if":
@@ -42,6 +46,21 @@ class FlowGraph:
     def continues_after(self, task: str, arm: str) -> bool:
         """True when ``task`` is the continuation of a branch whose arm ``arm`` was not taken."""
         return arm in self._continuations.get(task, set())
+
+    def choose(self, chosen: str, other: str) -> None:
+        """A branch took ``chosen``: what a continuation imports from ``other`` comes from it
+        (validation made sure both arms export it)."""
+        self.taken[other] = chosen
+
+    def follow_choices(self, spec: Any) -> Any:
+        """``spec`` (a TaskSpec) with its imports from an arm not taken read from the arm taken."""
+        if not self.taken:
+            return spec
+        for variable, source in spec.import_sources.items():
+            if source in self.taken:
+                spec.import_sources[variable] = self.taken[source]
+        spec.source_runs = {self.taken.get(s, s): n for s, n in spec.source_runs.items()}
+        return spec
 
     def ancestors(self, name: str) -> tuple[str, ...]:
         seen: set[str] = set()

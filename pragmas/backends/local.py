@@ -45,15 +45,12 @@ from pragma_kernel.pragmas.backends.base import (
     Listener,
     Output,
     TaskError,
-    TaskEvent,
     TaskResult,
-    TaskState,
 )
-from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
 from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
+from pragma_kernel.pragmas.job_life import JobLife
 from pragma_kernel.pragmas.model import MAX_TIMEOUT
 from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
-from pragma_kernel.pragmas.task_output import JobOutput
 
 log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
@@ -75,8 +72,8 @@ class LocalBackend(Backend):
         self._closed = False
 
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
-        run = _LocalRun(str(next(_job_ids)), plan, self)
-        self._get_scheduler().post("submit", (run, listener))
+        run = _LocalRun(str(next(_job_ids)), plan, self, listener)
+        self._get_scheduler().post("submit", run)
         return run
 
     def cancel(self, run: JobRun) -> None:
@@ -167,10 +164,10 @@ class _Worker:
 
 @dataclass(eq=False)
 class _JobState:
+    """What the scheduler keeps of one job beyond its :class:`JobLife` (the tasks' states):
+    the replicas' reports and where their values are."""
+
     run: JobRun
-    listener: Listener
-    output: JobOutput  #: what the cell is shown of the tasks' outputs, within their limits
-    waiting: dict[str, int]  #: task -> dependencies not yet done
     replicas: dict[str, list[UnitReport | None]]
     #: task -> per replica: name -> ref in the kernel (exports, RESULT_KEY)
     refs: dict[str, list[dict[str, transfer.ValueRef]]] = field(default_factory=dict)
@@ -182,11 +179,12 @@ class _JobState:
     holders: dict[Any, list[int]] = field(default_factory=dict)
     #: tasks whose values are still where they were made (plan.fetch_exports False)
     unfetched: dict[str, list[UnitReport]] = field(default_factory=dict)
-    flow: FlowGraph | None = None
-    replicated_by_flow: set[str] = field(default_factory=set)  #: dependents get lists
-    iteration: dict[str, int] = field(default_factory=dict)  #: loop block tasks -> round
     #: loop block task -> variables put in the previous round (seen by the next one)
     carried: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
+
+
+def _life(job: _JobState) -> JobLife:
+    return job.run.life
 
 
 class _Scheduler:
@@ -195,7 +193,7 @@ class _Scheduler:
     def __init__(self, size: int):
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(["pragma_kernel.pragmas.backends.local_worker",
-                                             "pragma_kernel.kernel.display"])
+                                             "pragma_kernel.pragmas.rich_display"])
         self.size = size
         self.remote = transfer.remote_reads_work()  # else values go through memory files
         self.workers: list[_Worker] = [self._start_worker() for _ in range(size)]
@@ -294,9 +292,9 @@ class _Scheduler:
     def _on_command(self, command: str, argument: Any) -> None:
         if command == "submit":
             try:
-                self._on_submit(*argument)
+                self._on_submit(argument)
             except Exception as exc:  # noqa: BLE001 - reported as the job's failure
-                self._fail_job(argument[0], exc)
+                self._fail_job(argument, exc)
         elif command == "cancel":
             self._on_cancel(argument)
         elif command == "fetch":
@@ -308,27 +306,17 @@ class _Scheduler:
             self.closing = True
 
     # -- jobs ---------------------------------------------------------------------------------
-    def _on_submit(self, run: JobRun, listener: Listener) -> None:
-        plan = run.plan
-        flow = FlowGraph(plan)
-        job = _JobState(
-            run,
-            listener,
-            JobOutput(run, notify=lambda event: self._notify(listener, event)),
-            waiting={name: len(flow.deps[name]) for name in plan.tasks},
-            replicas={name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()},
-            flow=flow,
-        )
+    def _on_submit(self, run: JobRun) -> None:
+        plan, life = run.plan, run.life
+        job = _JobState(run, {name: [None] * max(p.task.runs, 1) for name, p in plan.tasks.items()})
         self.jobs.append(job)
         for name, value in plan.local_inputs.items():
             job.local_refs[name] = self._kernel_ref(job, transfer.Packed(value))
-        reuse = getattr(plan, "reuse", None) or {}
-        for name in plan.tasks:
-            if name in reuse and not flow.decides(name):  # a decision is not cached
-                self._reuse(job, name, reuse[name])
-        for name in plan.tasks:
-            if job.waiting[name] == 0 and run.results[name].state is TaskState.PENDING:
-                self._enqueue(job, name)
+        for name in plan.tasks:  # in topological order: a reused task's parents are settled
+            if name in plan.reuse and not life.flow.decides(name):  # a decision is not cached
+                self._reuse(job, name, plan.reuse[name])
+        for name in life.initially_ready():  # each once: reuse released none of them twice
+            self._enqueue(job, name)
         self._finish_if_over(job)
 
     def _kernel_ref(self, job: _JobState, packed: transfer.Packed) -> transfer.ValueRef:
@@ -338,12 +326,7 @@ class _Scheduler:
 
     def _reuse(self, job: _JobState, name: str, earlier: TaskResult) -> None:
         """cache=on: a task unchanged since a successful run is done with its earlier values."""
-        result = job.run.results[name]
         runs = len(job.replicas[name])
-        result.exports, result.result = dict(earlier.exports), earlier.result
-        result.variables, result.outputs = dict(earlier.variables), list(earlier.outputs)
-        result.started = result.finished = time.time()
-        result.notes.append("reused from an earlier run (cache=on)")
         per_replica = []
         for index in range(runs):
             values = {k: (v[index] if runs > 1 else v) for k, v in earlier.exports.items()}
@@ -352,20 +335,19 @@ class _Scheduler:
             )
         job.refs[name] = per_replica
         job.variables[name] = [transfer.to_inline(transfer.pack(earlier.variables))]
-        self._set_state(job, name, TaskState.DONE)
-        self._release_dependents(job, name)
+        _life(job).reused(name, earlier)  # its dependents start with the first dispatch
 
     def _enqueue(self, job: _JobState, name: str) -> None:
+        life = _life(job)
         runs = len(job.replicas[name])
-        replicated = runs > 1 or name in job.replicated_by_flow
-        assert job.flow is not None
-        ancestors = job.flow.ancestors(name)
+        replicated = runs > 1 or name in life.replicated_by_flow
+        ancestors = life.flow.ancestors(name)
         for replica in range(runs):
-            spec = TaskSpec.from_plan(job.run.plan, name, replica if replicated else None,
-                                      job_id=job.run.job_id)
+            spec = life.flow.follow_choices(TaskSpec.from_plan(
+                job.run.plan, name, replica if replicated else None, job_id=job.run.job_id))
             spec.ancestors = ancestors  # control-flow edges count too
-            if name in job.iteration:
-                spec.variables["PA_TASK_ITERATION"] = job.iteration[name]
+            if name in life.rounds:
+                spec.variables["PA_TASK_ITERATION"] = life.rounds[name]
             self.ready.append(_Unit(next(self.unit_ids), job, name, spec.replication, spec))
 
     def _dispatch(self) -> None:
@@ -382,7 +364,6 @@ class _Scheduler:
                 self._on_internal_error(exc, unit.job)
 
     def _start_unit(self, worker: _Worker, unit: _Unit) -> None:
-        result = unit.job.run.results[unit.task]
         timeout = unit.spec.timeout
         if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:  # nan fails this too
             raise ValueError(f"task {unit.spec.label} has the timeout {timeout!r}, which is not "
@@ -391,10 +372,7 @@ class _Scheduler:
         unit.worker, worker.unit = worker, unit
         if timeout:
             unit.deadline = time.monotonic() + timeout
-        result.attempts = max(result.attempts, unit.attempts)
-        if result.state is TaskState.PENDING:
-            result.started = time.time()
-            self._set_state(unit.job, unit.task, TaskState.RUNNING)
+        _life(unit.job).started(unit.task, unit.attempts)
         try:
             worker.conn.send(("run", unit.id, unit.spec, self._input_refs(unit)))
         except (BrokenPipeError, OSError):
@@ -408,7 +386,7 @@ class _Scheduler:
                 refs[name] = job.local_refs[name]
                 continue
             values = [replica[name] for replica in job.refs[source]]
-            as_list = len(values) > 1 or source in job.replicated_by_flow
+            as_list = len(values) > 1 or source in _life(job).replicated_by_flow
             refs[name] = values if as_list or spec.source_runs.get(source, 1) > 1 else values[0]
         carried = job.carried.get(unit.task, [])
         inherited = [b for a in spec.ancestors for b in job.variables.get(a, [])]
@@ -416,7 +394,7 @@ class _Scheduler:
         return refs
 
     def _on_output(self, unit: _Unit, output: Output) -> None:
-        unit.job.output.add(unit.task, unit.replica, output)
+        _life(unit.job).output_of(unit.task, unit.replica, output)
 
     def _on_unit_done(self, unit: _Unit, report: UnitReport) -> None:
         job = unit.job
@@ -442,18 +420,15 @@ class _Scheduler:
         job, result = unit.job, unit.job.run.results[unit.task]
         if result.state.final:
             return
+        life = _life(job)
         if not report.ok and unit.attempts <= unit.spec.retries:
-            result.notes.append(
-                f"{unit.spec.label}: attempt {unit.attempts} failed ({report.error.ename}); retrying"
-            )
+            life.retrying(unit.spec.label, unit.task, unit.attempts, report.error)
             self.ready.appendleft(unit)
             return
-        job.output.end(unit.task, unit.replica)  # its last run: the tail of its output
+        life.replica_ended(unit.task, unit.replica)  # its last run: the tail of its output
         if not report.ok:
-            result.error = report.error
             result.finished = time.time()
-            self._set_state(job, unit.task, TaskState.FAILED)
-            self._skip_descendants(job, unit.task)
+            life.failed(unit.task, report.error)
             self._finish_if_over(job)
             return
         index = unit.replica or 0
@@ -466,40 +441,40 @@ class _Scheduler:
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
         job.variables[name] = [r.variables for r in reports if r.variables is not None]
+        life = _life(job)
         decision = reports[0].flow
         if decision.get("loop"):
             self._next_round(job, name)
             return
+        ready = []
         if "runs" in decision:
             self._replicate(job, name, decision["runs"])
         if "branch" in decision:
-            self._choose(job, name, decision["branch"])
-        self._release_dependents(job, name)
-        self._dispatch()  # dependents start before the kernel copies the values for itself
+            ready += life.chose(name, decision["branch"])
         result.started = min(r.started for r in reports)
         result.finished = max(r.finished for r in reports)
         if len(reports) > 1:
             result.replica_time = sum(r.finished - r.started for r in reports)
-        if job.run.plan.fetch_exports:
-            self._fill_values(job, name, reports)
-        else:
+        for task in ready + life.done(name):
+            self._enqueue(job, task)
+        self._dispatch()  # dependents start before the kernel copies the values for itself
+        if not job.run.plan.fetch_exports:
             job.unfetched[name] = reports
-        if not result.state.final:
-            self._set_state(job, name, TaskState.DONE)
+        elif (lost := self._fill_values(job, name, reports)) is not None:
+            life.lost(name, lost)
         self._finish_if_over(job)
 
-    def _fill_values(self, job: _JobState, name: str, reports: list[UnitReport]) -> None:
-        """Copy a done task's exports, result and variables into its TaskResult."""
+    def _fill_values(self, job: _JobState, name: str,
+                     reports: list[UnitReport]) -> TaskError | None:
+        """Copy a done task's exports, result and variables into its TaskResult; the error
+        when they were lost."""
         result = job.run.results[name]
         try:
             values = [{k: transfer.load(ref) for k, ref in r.values.items()} for r in reports]
         except OSError as exc:  # the worker holding them died meanwhile
             text = f"the values of task {name} were lost: {exc}"
-            result.error = TaskError("LostValuesError", text, [f"LostValuesError: {text}"],
-                                     platform=True)  # fmt: skip
-            self._set_state(job, name, TaskState.FAILED)
-            return
-        replicated = len(reports) > 1 or name in job.replicated_by_flow
+            return TaskError("LostValuesError", text, [f"LostValuesError: {text}"], platform=True)
+        replicated = len(reports) > 1 or name in _life(job).replicated_by_flow
         exports = [k for k in values[0] if k != RESULT_KEY]
         result.exports = {
             k: [v[k] for v in values] if replicated else values[0][k] for k in exports
@@ -508,6 +483,7 @@ class _Scheduler:
         result.result = results if replicated else results[0]
         for blob in job.variables[name]:
             result.variables.update(transfer.load(blob))
+        return None
 
     def _drop_parked(self, run: JobRun, reason: str = "a newer pull=off job ended") -> None:
         """Free a run's unfetched values; a later fetch says they are gone."""
@@ -525,76 +501,33 @@ class _Scheduler:
         try:
             if job is not None:
                 for name, reports in job.unfetched.items():
-                    self._fill_values(job, name, reports)
+                    lost = self._fill_values(job, name, reports)
+                    if lost is not None:  # the job is over: the task says what was lost
+                        job.run.life.lost(name, lost)
                 job.unfetched.clear()
                 self._release_values(job)
         finally:
             fetched.set()
 
-    def _release_dependents(self, job: _JobState, name: str) -> None:
-        assert job.flow is not None
-        for dependent in job.flow.dependents[name]:
-            job.waiting[dependent] -= 1
-            if (
-                job.waiting[dependent] == 0
-                and job.run.results[dependent].state is TaskState.PENDING
-            ):
-                self._enqueue(job, dependent)
-
-    def _skip_descendants(self, job: _JobState, name: str, why: str = "") -> None:
-        assert job.flow is not None
-        for dependent in job.flow.dependents[name]:
-            result = job.run.results[dependent]
-            if result.state is not TaskState.PENDING:
-                continue
-            result.notes.append(f"skipped: {why or name + ' failed'}")
-            self._set_state(job, dependent, TaskState.SKIPPED)
-            self._skip_descendants(job, dependent, why)
-
     # -- ProActive control flow ------------------------------------------------------------
     def _replicate(self, job: _JobState, name: str, runs: int) -> None:
         """A split's runs script decided how many replicas its process tasks run."""
-        assert job.flow is not None
-        for dependent in job.flow.dependents[name]:
+        life = _life(job)
+        for dependent in life.flow.dependents[name]:
             job.replicas[dependent] = [None] * runs
-            job.replicated_by_flow.add(dependent)
-            job.run.results[dependent].notes.append(f"replicated {runs} times by {name}")
-
-    def _choose(self, job: _JobState, name: str, branch: str) -> None:
-        """A branch's condition chose if or else: the other is skipped, so is what needs it,
-        except the continuation, which follows the chosen one."""
-        assert job.flow is not None
-        task = job.run.plan.tasks[name].task
-        chosen, other = ((task.flow.if_target, task.flow.else_target) if branch == "if"
-                         else (task.flow.else_target, task.flow.if_target))  # fmt: skip
-        if not other or other not in job.run.results:
-            return
-        result = job.run.results[other]
-        result.notes.append(f"not run: {name} chose {branch} ({chosen})")
-        self._set_state(job, other, TaskState.SKIPPED)
-        for dependent in job.flow.dependents[other]:
-            if job.flow.continues_after(dependent, other):  # follows the chosen arm only
-                job.waiting[dependent] -= 1
-            elif job.run.results[dependent].state is TaskState.PENDING:
-                job.run.results[dependent].notes.append(f"skipped: {name} chose {branch}")
-                self._set_state(job, dependent, TaskState.SKIPPED)
-                self._skip_descendants(job, dependent, f"{name} chose {branch}")
+        life.replicated(name, runs)
 
     def _next_round(self, job: _JobState, name: str) -> None:
         """A loop's condition said loop again: its block runs once more from the start task,
         seeing the variables the round put."""
-        assert job.flow is not None
-        block = job.flow.loop_block(name)
+        life = _life(job)
+        block = life.flow.loop_block(name)
         carried = [b for t in block for b in job.variables.get(t, [])]
         for task in block:
-            job.iteration[task] = job.iteration.get(task, 0) + 1
             job.carried[task] = carried
             job.replicas[task] = [None] * len(job.replicas[task])
-            job.waiting[task] = sum(1 for d in job.flow.deps[task] if d in block)
-            self._set_state(job, task, TaskState.PENDING)
-        for task in block:
-            if job.waiting[task] == 0:
-                self._enqueue(job, task)
+        for task in life.loop_again(name):
+            self._enqueue(job, task)
 
     def _on_cancel(self, run: JobRun) -> None:
         job = next((j for j in self.jobs if j.run is run), None)
@@ -604,10 +537,7 @@ class _Scheduler:
             if worker.unit is not None and worker.unit.job is job:
                 worker.kill_reason = _cancelled_error()
                 worker.kill()
-        for name, result in run.results.items():
-            if not result.state.final:
-                result.finished = time.time() if result.started else None
-                self._set_state(job, name, TaskState.CANCELLED)
+        _life(job).cancelled()
         self._finish_if_over(job)
 
     def _stop_job(self, job: _JobState, error: TaskError) -> None:
@@ -618,16 +548,8 @@ class _Scheduler:
                 worker.unit.deadline = None
                 worker.kill_reason = error
                 worker.kill()
-        unfinished = [r for r in job.run.results.values() if not r.state.final]
-        unfinished.sort(key=lambda r: r.state is not TaskState.RUNNING)  # a running one first
-        for index, result in enumerate(unfinished):
-            result.finished = time.time() if result.started else None
-            if index == 0:
-                result.error = error
-                self._set_state(job, result.name, TaskState.FAILED)
-            else:
-                result.notes.append("cancelled: the scheduler stopped the job")
-                self._set_state(job, result.name, TaskState.CANCELLED)
+        _life(job).stopped(error, "cancelled: the scheduler stopped the job")
+        job.run.life.output.end_all()
         if job in self.jobs:
             self.jobs.remove(job)
         self._release_values(job)
@@ -641,17 +563,17 @@ class _Scheduler:
         lines = traceback.format_exception(exc)
         error = TaskError(type(exc).__name__, str(exc), "".join(lines).splitlines(), platform=True)
         job = next((j for j in self.jobs if j.run is run), None)
-        for result in run.results.values():
+        for name, result in run.results.items():
             if not result.state.final:
-                result.state, result.error = TaskState.FAILED, error
+                run.life.failed(name, error)
+        run.life.output.end_all()
         if job is not None:
-            job.output.end_all()
             self.jobs.remove(job)
             self._release_values(job)
         run.finish()
 
     def _finish_if_over(self, job: _JobState) -> None:
-        if job.run.done or not all(r.state.final for r in job.run.results.values()):
+        if job.run.done or not _life(job).over:
             return
         if job.unfetched:
             self.parked[job.run] = job  # values stay in the workers until fetched
@@ -659,7 +581,7 @@ class _Scheduler:
                 self._drop_parked(next(iter(self.parked)))
         else:
             self._release_values(job)
-        job.output.end_all()  # cancelled or killed replicas: what they held back
+        _life(job).output.end_all()  # cancelled or killed replicas: what they held back
         self.jobs.remove(job)
         job.run.finish()
 
@@ -676,17 +598,6 @@ class _Scheduler:
                 except OSError:
                     pass  # it died; its memory went with it
         job.holders.clear()
-
-    def _set_state(self, job: _JobState, name: str, state: TaskState) -> None:
-        job.run.results[name].state = state
-        self._notify(job.listener, TaskEvent(name, "state", state=state))
-
-    @staticmethod
-    def _notify(listener: Listener, event: TaskEvent) -> None:
-        try:
-            listener(event)
-        except Exception:  # a broken display must not stop the scheduler
-            log.exception("the progress listener failed on %s", event)
 
     # -- workers -----------------------------------------------------------------------------
     def _start_worker(self) -> _Worker:

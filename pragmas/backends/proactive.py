@@ -44,13 +44,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pragma_kernel.pragmas.backends import proactive_task
 from pragma_kernel.pragmas.backends.base import (
+    PLACEMENT_OPTIONS,
     Backend,
     JobPlan,
     JobRun,
     Listener,
     Output,
     TaskError,
-    TaskEvent,
     TaskResult,
     TaskState,
 )
@@ -140,6 +140,9 @@ class SchedulerSession(Protocol):
 
     def resources(self, kind: str) -> list[str]:
         """The resource manager's model: ``nodesources``, ``hosts`` or ``tokens``."""
+
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        """Submit a workflow of the server's catalog (the SDK's one catalog call); the job id."""
 
     def close(self) -> None: ...
 
@@ -298,6 +301,11 @@ class ProActiveBackend(Backend):
             base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         return base + PORTALS[portal]
 
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        """Submit a workflow stored in the server's catalog; it is not followed (see
+        ``#%submit_from_catalog``). Returns its job id."""
+        return str(self.session.submit_from_catalog(bucket, workflow, variables))
+
     def resources(self, kind: str) -> list[str]:
         if kind not in RESOURCE_KINDS:
             raise ValueError(f"unknown resource kind {kind!r}; one of {', '.join(RESOURCE_KINDS)}")
@@ -307,7 +315,7 @@ class ProActiveBackend(Backend):
         self, plan: JobPlan, listener: Listener, placement: Placement | None = None
     ) -> JobRun:
         # submit_job's ProActive options travel on the plan (see declarations/running.py)
-        options = getattr(plan, "placement", None) or {}
+        options = plan.placement
         if placement is None:
             placement = Placement(options.get("nodesource"), options.get("host"),
                                   options.get("token"))  # fmt: skip
@@ -323,8 +331,8 @@ class ProActiveBackend(Backend):
         except ProActiveSubmitError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        run = JobRun(job_id, plan, self)
-        monitor = _JobMonitor(self, run, workflow, listener, folder, output_folder)
+        run = JobRun(job_id, plan, self, listener)
+        monitor = _JobMonitor(self, run, workflow, folder, output_folder)
         self._monitors[job_id] = monitor
         monitor.start()
         return run
@@ -454,6 +462,16 @@ class SDKSession:
     def pull_files(self, job_id: str, task_name: str, folder: str) -> None:
         self.client.pullData(job_id, task_name, folder)
 
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        from py4j.protocol import Py4JError
+
+        try:
+            return str(self.gateway.submitWorkflowFromCatalog(bucket, workflow, variables))
+        except Py4JError as exc:
+            raise ProActiveSubmitError(
+                f"the ProActive server at {self.url} did not submit {bucket}/{workflow} from "
+                f"its catalog: {_reason(exc)}") from None
+
     def kill(self, job_id: str) -> None:
         self.client.killJob(job_id)
 
@@ -496,13 +514,12 @@ class _JobMonitor:
         backend: ProActiveBackend,
         run: JobRun,
         workflow: Workflow,
-        listener: Listener,
         folder: str,
         output_folder: str,
     ):
         self.backend, self.run, self.workflow = backend, run, workflow
-        self.listener, self.folder, self.output_folder = listener, folder, output_folder
-        self.states: dict[str, TaskState] = {}
+        self.life = run.life  #: the tasks' states: this monitor reports what the server says
+        self.folder, self.output_folder = folder, output_folder
         self.cancelled = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(
@@ -510,8 +527,7 @@ class _JobMonitor:
         )
 
     def start(self) -> None:
-        for name in self.run.plan.tasks:
-            self._set_state(name, TaskState.PENDING)
+        self.life.announce()
         self.thread.start()
 
     def _follow(self) -> None:
@@ -541,19 +557,15 @@ class _JobMonitor:
             if self.workflow.task_of.get(base):
                 replicas.setdefault(base, []).append((pa_name, status))
         for name in self.run.plan.tasks:  # topological: parents are settled first
-            if self.states[name].final:
-                continue
-            if any(self.states.get(d) in (TaskState.FAILED, TaskState.SKIPPED)
-                   for d in self.run.plan.tasks[name].deps):
-                self._settle(name, TaskState.SKIPPED, [])
-                continue
+            if self.run.results[name].state.final:
+                continue  # (the descendants of a failed task were skipped with it)
             state = _combined_state([s for _, s in replicas.get(name, [])])
             if state == TaskState.DONE and name in self.workflow.looping and not job_over:
                 state = TaskState.RUNNING  # its loop may run it again
             if state.final:
                 self._settle(name, state, [n for n, _ in replicas[name]])
-            elif state != self.states[name]:
-                self._set_state(name, state)
+            elif state is TaskState.RUNNING:
+                self.life.started(name)
 
     def _settle(self, name: str, state: TaskState, pa_names: list[str]) -> None:
         result = self.run.results[name]
@@ -562,7 +574,10 @@ class _JobMonitor:
             reports = [self.backend.session.task_report(self.run.job_id, n) for n in pa_names]
             state = self._collect(name, result, pa_names, reports)
         result.finished = result.finished or time.time()
-        self._set_state(name, state)
+        if state is TaskState.FAILED:
+            self.life.failed(name, None)  # _collect put its error in place
+        else:
+            self.life.set_state(name, state)
 
     def _collect(
         self, name: str, result: TaskResult, pa_names: list[str], reports: list[TaskReport]
@@ -629,31 +644,25 @@ class _JobMonitor:
                 self._output(name, Output("stream", name=stream, text=text), replica)
 
     def _output(self, name: str, output: Output, replica: int | None) -> None:
-        self.run.results[name].outputs.append(output)
-        self.listener(TaskEvent(name, "output", output=output, replica=replica))
-
-    def _set_state(self, name: str, state: TaskState) -> None:
-        previous = self.states.get(name)
-        self.states[name] = state
-        result = self.run.results[name]
-        result.state = state
-        if state == TaskState.RUNNING and result.started is None:
-            result.started = time.time()
-        if state != previous:
-            self.listener(TaskEvent(name, "state", state=state))
+        self.life.output_of(name, replica, output)  # recorded, shown within the task's limit
 
     def _fail_remaining(self, exc: Exception) -> None:
         error = _platform_error("the job", f"lost track of the ProActive job: {_reason(exc)}")
-        for name, state in self.states.items():
-            if not state.final:
-                self.run.results[name].error = error
-                self._set_state(name, TaskState.FAILED)
+        for name, result in self.run.results.items():
+            if not result.state.final:
+                self.life.failed(name, error)
 
     def _close_remaining(self) -> None:
-        leftover = TaskState.CANCELLED if self.cancelled.is_set() else TaskState.SKIPPED
-        for name, state in list(self.states.items()):
-            if not state.final:
-                self._set_state(name, leftover)
+        """The job is over on the server: a task it never ran was cancelled (when the kernel
+        cancelled the job) or not needed (a branch not taken)."""
+        if self.cancelled.is_set():
+            self.life.cancelled()
+            return
+        for name, result in self.run.results.items():
+            if not result.state.final:
+                self.life.skipped(name, "the ProActive job ended without running it",
+                                  descendants=False)
+        self.life.output.end_all()
 
 
 def _combined_state(statuses: list[str]) -> TaskState:
@@ -713,7 +722,7 @@ def _platform_error(where: str, message: str) -> TaskError:
 # -- for the other backends ----------------------------------------------------------------------
 
 #: submit_job's options only a ProActive scheduler uses: placement and the dataspace folders
-SUBMIT_OPTIONS = ("nodesource", "host", "token", "input_path", "output_path")
+SUBMIT_OPTIONS = PLACEMENT_OPTIONS
 
 _NOT_HERE = "{what} {verb} ProActive's; the {backend} backend does not apply {them} ({kept})."
 _KEPT = "kept for export_xml and a ProActive connection"

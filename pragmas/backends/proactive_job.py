@@ -263,7 +263,7 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
     # run by the scheduler), not the runtime's
     spec = dataclasses.replace(spec, pre_script=None, post_script=None, flow_action=None,
                                flow_script=None)
-    sources = dict(planned.import_sources)
+    sources = _arm_alternatives(plan, planned.name, dict(planned.import_sources))
     commented = "\n".join(f"#   {line}" for line in _task_code(planned.task).splitlines())
     return (
         f"# pragma-kernel: task {planned.name!r} of job {plan.name!r}, run by the shared task\n"
@@ -274,6 +274,20 @@ def python_task_script(plan: JobPlan, planned: PlannedTask, replicated: bool) ->
         "from pragma_kernel.pragmas.backends.proactive_task import run_proactive_task\n"
         "result = run_proactive_task(SPEC, SOURCES, variables, globals().get('localspace'))\n"
     )
+
+
+def _arm_alternatives(plan: JobPlan, name: str, sources: dict[str, Any]) -> dict[str, Any]:
+    """A continuation's import from a branch arm comes from whichever arm ran: both names,
+    the runtime takes the one whose value arrived."""
+    for planned in plan.tasks.values():
+        flow = planned.task.flow
+        if flow.action != "if" or flow.continuation_target != name:
+            continue
+        twins = {flow.if_target: flow.else_target, flow.else_target: flow.if_target}
+        for variable, source in sources.items():
+            if twins.get(source):
+                sources[variable] = (source, twins[source])
+    return sources
 
 
 def _foreign_task_code(plan: JobPlan, task: Task) -> str:

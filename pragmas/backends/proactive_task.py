@@ -152,12 +152,16 @@ def local_space_path(binding: Any) -> str:
 
 
 def read_inputs(
-    sources: dict[str, str | None], variables: Any, localspace: str | None
+    sources: dict[str, Any], variables: Any, localspace: str | None
 ) -> dict[str, Any]:
     """Each import from its source task's variable(s) or the job's local snapshot."""
     keys = [str(k) for k in variables]
     inputs: dict[str, Any] = {}
     for name, source in sources.items():
+        if isinstance(source, tuple):  # after a branch: the arm that ran sent it
+            source = next((s for s in source if export_key(s, name) in keys
+                           or any(k.startswith(export_key(s, name) + "#") for k in keys)),
+                          source[0])
         single = local_key(name) if source is None else export_key(source, name)
         if single in keys:
             inputs[name] = decode_value(variables.get(single), localspace)

@@ -119,8 +119,22 @@ def _start(engine: Any, call: PragmaCall, ctx: Any, kind: str) -> None:
     name = call.args.get("name") or _unique(engine, call.spec.name)
     # replicate and loop controls are ProActive blocks; a branch is not
     flow = FlowInfo(block=None if kind == "branch" else "start")
+    control: FlowControl | None = getattr(engine, "control", None)
+    again = control is not None and control.kind == kind and control.tasks.get(
+        call.spec.name) == name and name in engine.job.tasks
+    if again:  # its cell edited and run again: the control keeps its script and steps
+        _keep_control(engine.job.tasks[name].flow, flow)
     define_task(engine, call, ctx, name=name, flow=flow)
-    engine.control = FlowControl(kind, 0, {call.spec.name: name})
+    if not again:
+        engine.control = FlowControl(kind, 0, {call.spec.name: name})
+
+
+def _keep_control(old: FlowInfo, new: FlowInfo) -> None:
+    """What the later steps of a control wrote on its first task (the runs or condition
+    script, the branch's targets) survives an edit of that task's own cell."""
+    new.action, new.script = old.action, old.script
+    new.if_target, new.else_target = old.if_target, old.else_target
+    new.continuation_target = old.continuation_target
 
 
 def _flow_script(call: PragmaCall, ctx: Any) -> Script:

@@ -27,6 +27,13 @@ def last_states(engine: Any) -> dict[str, str]:
             if name in engine.job.tasks}  # fmt: skip
 
 
+def reuse_states(engine: Any, ctx: Any) -> dict[str, str]:
+    """'reused' or 'stale' per task: what a cache=on submission would do now."""
+    last = engine.reuse.last
+    report = engine.reuse.assess(engine.plan(ctx, name=last.job if last else None))
+    return {name: "reused" if name in report.reused else "stale" for name in report.keys}
+
+
 @pragma(
     "draw_job",
     family="graph",
@@ -38,20 +45,24 @@ def last_states(engine: Any) -> dict[str, str]:
               "directory"),
         Param("variables", "flag", default=False, help="label every edge with the variables "
               "that flow along it (edges inferred by flow=auto are always labelled)"),
+        Param("cache", "flag", default=False, help="mark each task 'reused' or 'stale': what "
+              "#%submit_job(cache=on) would reuse from the result store or run"),
     ],
     example="#%draw_job(save=on)",
     details="After a job ran, each task is coloured by its state: pending grey, running blue, "
     "done green, failed red, skipped or cancelled light. The picture is sent as SVG and PNG "
     "(untrusted notebooks do not show SVG) with a text version for consoles. inline=off only "
     "writes the PNG file. Edges that flow=auto inferred are dashed, labelled with their "
-    "variables. Needs Graphviz's dot program.",
+    "variables. cache=on colours instead each task by what #%submit_job(cache=on) would do "
+    "now: reused (light green) or stale (orange: it would run; #%why says why). Needs "
+    "Graphviz's dot program.",
 )  # fmt: skip
 def draw_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
     if not engine.job.tasks:
         ctx.stream("stdout", "The job has no task yet: nothing to draw.\n")
         return
     title = call.args["name"] or engine.job_name(ctx)
-    states = last_states(engine)
+    states = reuse_states(engine, ctx) if call.args["cache"] else last_states(engine)
     flow = engine.data_flow(ctx.namespace)
     job = flow.applied(engine.job)
     inferred = frozenset(flow.inferred_edges())

@@ -35,10 +35,20 @@ PORTAL_PARAMS = [
     "must be installed, e.g. `apt-get install default-jre-headless`).",
 )
 def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
+    plan = engine.plan(ctx, call.args.get("name"))
+    xml = workflow_xml(plan)
+    file_name = f"{call.args.get('name') or plan.name}.xml"
+    write_private(file_name, xml)
+    ctx.stream("stdout", f"Workflow '{plan.name}' ({len(plan.tasks)} task(s)) exported to "
+                         f"{os.path.abspath(file_name)}\n")
+
+
+def workflow_xml(plan: Any) -> str:
+    """The plan as ProActive workflow XML, checked by ProActive's validator (also what
+    ``#%save_job(xml=on)`` keeps beside a version)."""
     from pragma_kernel.pragmas import proactive_jvm
     from pragma_kernel.pragmas.backends.proactive_job import WorkflowBuildError, export_workflow_xml
 
-    plan = engine.plan(ctx, call.args.get("name"))
     try:
         xml = export_workflow_xml(plan)
         proactive_jvm.validate_workflow_xml(xml)
@@ -49,10 +59,7 @@ def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
     except proactive_jvm.WorkflowXMLInvalid as invalid:
         raise PragmaStateError(f"ProActive's validator rejected the exported workflow (a bug "
                                f"of pragma-kernel, please report it): {invalid}") from None
-    file_name = f"{call.args.get('name') or plan.name}.xml"
-    write_private(file_name, xml)
-    ctx.stream("stdout", f"Workflow '{plan.name}' ({len(plan.tasks)} task(s)) exported to "
-                         f"{os.path.abspath(file_name)}\n")
+    return xml
 
 
 def _show_portal(engine: Any, call: PragmaCall, ctx: Any, portal: str, title: str) -> None:

@@ -4,77 +4,37 @@
 connected backend with a live :class:`~pragmas.progress.JobProgress` as listener, waits (an
 interrupt cancels the job and re-raises), pulls the exports into the notebook and ends with an
 error when a task failed, so "Run all" stops there. The result pragmas read the engine's
-``submitted`` runs; one on a running job waits for it (interruptible).
+``submitted`` runs; one on a running job waits for it (interruptible). The handlers are thin:
+what follows a submission is :mod:`pragmas.submission`'s, what becomes of each task
+:mod:`pragmas.job_life`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
-import pickle
 import threading
-import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas import task_output
-from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
+from pragma_kernel.pragmas.backends.base import PLACEMENT_OPTIONS, TaskResult, TaskState
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, pragma
-from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
+from pragma_kernel.pragmas.errors import PragmaStateError
+from pragma_kernel.pragmas.job_life import counts_text
 from pragma_kernel.pragmas.model import CodeSegment, SourceLocation
 from pragma_kernel.pragmas.progress import JobProgress, prefix_lines, show_task_display
+from pragma_kernel.pragmas.submission import (
+    JobFailedError,
+    Submission,
+    conclude,
+    find_run,
+    release_old_values,
+    wait_for,
+)
+from pragma_kernel.pragmas.table import table_bundle
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
     from pragma_kernel.pragmas.backends.base import JobPlan, JobRun
-
-
-class JobFailedError(PragmaError):
-    """A job ended with failed tasks; the traceback shows each one's."""
-
-
-class NoSuchJobError(PragmaError):
-    """A result pragma named a job this kernel never submitted."""
-
-
-class JobInterruptedError(PragmaError):
-    """An interrupt while a cell waited for a job: it says what became of the job. Its
-    ``ename`` stays ``KeyboardInterrupt``, what frontends and tools know an interrupt by."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.ename = "KeyboardInterrupt"
-        self.traceback = [f"{self.ename}: {message}"]
-
-
-#: what the display of a job cancelled by an interrupt says
-INTERRUPT_REASON = "cancelled by an interrupt"
-
-
-@dataclass
-class _Submission:
-    """What the kernel remembers about one submitted run beyond the backend's JobRun."""
-
-    progress: JobProgress
-    pull: bool
-    pulled: list[str] | None = None  #: names brought into the notebook, once done
-    reported: bool = False  #: its failure was raised in some cell already
-
-
-@dataclass
-class _RunningState:
-    """Per engine: the submissions and the results cache (``cache=on``)."""
-
-    submissions: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
-    cache: dict[str, TaskResult] = field(default_factory=dict)  #: task key -> result
-    cached_key: dict[str, str] = field(default_factory=dict)  #: task name -> its latest key
-
-
-def _state(engine: Any) -> _RunningState:
-    state = getattr(engine, "running_state", None)
-    if state is None:
-        state = engine.running_state = _RunningState()
-    return state
 
 
 JOB_SELECTORS = [
@@ -91,12 +51,15 @@ JOB_SELECTORS = [
         Param("name", "word", help="the job's name (default: #%job's, else the notebook's)"),
         Param("wait", "flag", default=True, help="wait for the end (off: return at once)"),
         Param("pull", "flag", default=True, help="bring the exports into the notebook"),
-        Param("cache", "flag", default=False, help="reuse results of unchanged tasks"),
+        Param("cache", "flag", default=False, help="reuse the stored results of unchanged "
+              "tasks and store what runs (on disk: across restarts; see #%why)"),
         Param("nodesource", "word", help="ProActive: run on this node source"),
         Param("host", "word", help="ProActive: run on this host"),
         Param("token", "word", help="ProActive: run on nodes with this token"),
         Param("input_path", "path", help="ProActive: the job's input folder"),
         Param("output_path", "path", help="ProActive: the job's output folder"),
+        Param("variables", "pairs", default={}, help="values of job variables for this run "
+              "(declared with defaults by #%job(variables=...))"),
     ],
     example="#%submit_job(wait=on, pull=on)",
     details="Independent tasks run in parallel. One display shows the progress bar, each "
@@ -104,49 +67,69 @@ JOB_SELECTORS = [
     "end: wall time, total task time, speed-up; with pull=on the exported variables are set "
     "in the notebook (in dependency order). A failed task ends the cell with its traceback; "
     "its dependents are skipped and the other results are kept. An interrupt cancels the job. "
-    "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the result of "
-    "a task whose code, options and inputs did not change since it last succeeded.",
+    "wait=off returns at once: #%wait_job() picks the job up. cache=on reuses the stored "
+    "result of a task whose code, options, inputs, ancestors and folder modules did not "
+    "change since it last succeeded, and stores the results of the tasks that run (see "
+    "#%why, #%clear_cache). variables=[(K, V)] runs with other values of job variables; "
+    "#%parameters(...) sets values for every run.",
 )
 def submit_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
+    from pragma_kernel.pragmas.job_variables import apply_run_variables
+
     plan = engine.plan(ctx, name=call.args["name"])
+    apply_run_variables(engine, call, plan, ctx)
     _placement(engine, call, plan, ctx)
     plan.fetch_exports = call.args["pull"]  # pull=off: large values stay in the workers
-    state = _state(engine)
-    keys = task_keys(plan)
-    if call.args["cache"]:
-        plan.reuse = {n: state.cache[k] for n, k in keys.items() if k in state.cache}
-    _release_old_values(engine, state)
     backend = engine.get_backend()
+    reuse = engine.reuse.prepare(plan, cache=reuse_applies(engine, backend, call, ctx))
+    release_old_values(engine)
     backend.ensure_ready()
     progress = JobProgress(ctx, plan, backend)
     progress.reused = set(plan.reuse)
+    progress.reuse_lines = reuse.summary() if reuse.cache else []
     progress.show()
     run = backend.submit(plan, progress.listener)
+    engine.reuse.submitted(reuse, run)
     engine.submitted.append(run)
-    submission = _Submission(progress, pull=call.args["pull"])
-    state.submissions[run] = submission
+    submission = Submission(progress, pull=call.args["pull"])
+    engine.submissions[run] = submission
     progress.start(run)
     if not call.args["wait"]:
-        threading.Thread(target=lambda: (run.wait(), _remember(state, run, keys)),
+        threading.Thread(target=lambda: (run.wait(), engine.reuse.keep(run, reuse)),
                          name="job-cache", daemon=True).start()  # fmt: skip
         ctx.stream("stdout", f"Job {plan.name} submitted (id {run.job_id}); "
                    "#%wait_job() waits for it.\n")  # fmt: skip
         return
-    _wait(run, progress, cancel_on_interrupt=True)
-    _remember(state, run, keys)
-    _conclude(engine, run, submission, ctx)
+    wait_for(run, progress, cancel_on_interrupt=True)
+    not_kept = engine.reuse.keep(run, reuse)
+    if not_kept:
+        ctx.stream("stdout", "Not kept for reuse: " + "; ".join(
+            f"{name} ({why})" for name, why in not_kept.items()) + "\n")
+    conclude(engine, run, submission, ctx)
+
+
+def reuse_applies(engine: Any, backend: Any, call: PragmaCall, ctx: OutputContext) -> bool:
+    """cache=on, on a backend that takes stored results (not ProActive: its values live in
+    its dataspace, and it runs every task)."""
+    if call.args["cache"] and backend.name == "proactive":
+        text = ("cache=on does not apply on ProActive: every task runs there, and its results "
+                "are not stored")
+        engine.say_once(text, text, ctx)
+        return False
+    return call.args["cache"]
 
 
 def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext) -> None:
     """ProActive's options travel in the plan (``plan.placement``, read by its backend); any
     other backend says once, plainly, which ProActive-only settings it does not apply."""
-    from pragma_kernel.pragmas.backends.proactive import SUBMIT_OPTIONS, proactive_only_notices
-
-    placement = {k: call.args[k] for k in SUBMIT_OPTIONS if call.args.get(k)}
+    placement = {k: call.args[k] for k in PLACEMENT_OPTIONS if call.args.get(k)}
     plan.placement = placement
     backend = engine.get_backend()
     if backend.name == "proactive" or not (placement or _has_proactive_only(plan.job)):
         return
+    # only now: the ProActive module costs a first job tens of milliseconds to import
+    from pragma_kernel.pragmas.backends.proactive import proactive_only_notices
+
     for text in proactive_only_notices(plan.job, backend.name, placement):
         engine.say_once(text, text, ctx)
 
@@ -154,128 +137,6 @@ def _placement(engine: Any, call: PragmaCall, plan: JobPlan, ctx: OutputContext)
 def _has_proactive_only(job: Any) -> bool:
     return bool(job.job_selection_script or job.job_fork_env or job.runtime_env or any(
         t.selection_script is not None or t.fork_env is not None for t in job.tasks.values()))
-
-
-#: submitted jobs whose exports and results the kernel keeps (older ones: states and outputs)
-KEPT_RESULTS = 2
-
-
-def _release_old_values(engine: Any, state: _RunningState) -> None:
-    """Let go of the values of older jobs (the notebook keeps what it pulled), so memory does
-    not grow with every run; results kept for ``cache=on`` stay."""
-    cached = {id(result) for result in state.cache.values()}
-    for run in engine.submitted[:-KEPT_RESULTS]:
-        if not run.done:
-            continue
-        if not run.plan.fetch_exports:  # pull=off: values the workers still hold go too
-            run.release(f"only the last {KEPT_RESULTS} jobs keep their values")
-        for result in run.results.values():
-            if id(result) in cached or (not result.exports and result.result is None):
-                continue
-            result.exports, result.result = {}, None
-            result.notes.append(f"values released: only the last {KEPT_RESULTS} jobs keep them")
-
-
-def _remember(state: _RunningState, run: JobRun, keys: dict[str, str]) -> None:
-    """Keep each successful task's result under its key, for later ``cache=on`` runs."""
-    if not run.plan.fetch_exports:
-        return  # its values were left in the workers; a later run recomputes them
-    for name, result in run.results.items():
-        if result.state is TaskState.DONE and name in keys:
-            older = state.cached_key.get(name)
-            if older is not None and older != keys[name]:
-                state.cache.pop(older, None)  # one version per task: memory stays bounded
-            state.cache[keys[name]] = result
-            state.cached_key[name] = keys[name]
-
-
-def _wait(run: JobRun, progress: JobProgress, cancel_on_interrupt: bool) -> None:
-    """Wait for the run. An interrupt cancels it (when this cell started it) or only stops the
-    waiting; either way the cell ends with an interrupt that says which."""
-    try:
-        run.wait()
-    except KeyboardInterrupt:
-        if not cancel_on_interrupt:
-            raise JobInterruptedError(
-                f"stopped waiting for job {run.name} (id {run.job_id}), which goes on: "
-                "#%wait_job() waits for it again") from None
-        run.cancel(INTERRUPT_REASON)
-        progress.stop()
-        raise JobInterruptedError(
-            f"job {run.name} (id {run.job_id}) was cancelled: {_counts_text(run)}. The results "
-            "of its done tasks are kept: #%get_job_result()") from None
-    progress.stop()
-
-
-def _conclude(engine: Any, run: JobRun, submission: _Submission, ctx: OutputContext) -> None:
-    """After the run: pull the exports (all tasks done), or raise the failures."""
-    failed = [r for r in run.results.values() if r.state is TaskState.FAILED]
-    cancelled = any(r.state is TaskState.CANCELLED for r in run.results.values())
-    if not failed and not cancelled and submission.pull and submission.pulled is None:
-        submission.pulled = pull_exports(run, ctx.namespace)
-        if submission.pulled:
-            ctx.stream("stdout", f"Pulled into the notebook: {', '.join(submission.pulled)}\n")
-    if failed and not submission.reported:
-        submission.reported = True
-        raise job_failure(run, failed)
-
-
-def pull_exports(run: JobRun, namespace: dict[str, Any]) -> list[str]:
-    """Set every export of the run's done tasks in ``namespace``, in topological order."""
-    names: list[str] = []
-    for name in run.plan.tasks:
-        result = run.results[name]
-        if result.state is not TaskState.DONE:
-            continue
-        for variable, value in result.exports.items():
-            namespace[variable] = value
-            if variable not in names:
-                names.append(variable)
-    return names
-
-
-def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:
-    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
-    names = ", ".join(r.name for r in failed)
-    message = (
-        f"{len(failed)} of {len(run.results)} tasks of job {run.name} failed ({names}); "
-        f"{counts[TaskState.DONE]} done, {counts[TaskState.SKIPPED]} skipped. The results of "
-        "the others are kept: #%get_task_result(task_name=...)"
-    )
-    lines: list[str] = []
-    for result in failed:
-        assert result.error is not None
-        lines.append(f"--- task {result.name} failed" + (" (platform)" if result.error.platform
-                                                           else "") + " ---")  # fmt: skip
-        lines.extend(result.error.traceback)
-        lines.append("")
-    error = JobFailedError(message)
-    error.traceback = [*lines, f"JobFailedError: {message}"]
-    return error
-
-
-def task_keys(plan: JobPlan) -> dict[str, str]:
-    """A key per task that changes when its code, options, inputs or ancestors change."""
-    keys: dict[str, str] = {}
-    for name, planned in plan.tasks.items():
-        task = planned.task
-        digest = hashlib.sha256()
-        fields = (
-            task.name, task.code, task.language, task.path, tuple(task.imports),
-            tuple(task.exports), task.runs, sorted(task.variables.items()),
-            sorted(plan.job.variables.items()), plan.job.import_code.get(task.language, ""),
-            task.pre_script and (task.pre_script.code, task.pre_script.language),
-            task.post_script and (task.post_script.code, task.post_script.language),
-        )  # fmt: skip
-        digest.update(pickle.dumps(fields))
-        for dep in planned.deps:
-            digest.update(keys[dep].encode())
-        for variable, source in sorted(planned.import_sources.items(), key=lambda kv: kv[0]):
-            if source is None:
-                digest.update(variable.encode())
-                digest.update(plan.local_inputs.get(variable, b""))
-        keys[name] = digest.hexdigest()
-    return keys
 
 
 @pragma(
@@ -288,37 +149,13 @@ def task_keys(plan: JobPlan) -> dict[str, str]:
 )
 def wait_job(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     run = find_run(engine, call)
-    submission = _state(engine).submissions.get(run)
+    submission = engine.submissions.get(run)
     if submission is None:
         run.wait()
         return
-    _wait(run, submission.progress, cancel_on_interrupt=False)
-    ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is over: {_counts_text(run)}.\n")
-    _conclude(engine, run, submission, ctx)
-
-
-def find_run(engine: Any, call: PragmaCall) -> JobRun:
-    """The run named by job_id / job_name, else the last submitted one."""
-    runs = list(engine.submitted)
-    if not runs:
-        raise PragmaStateError("no job has been submitted in this kernel yet: #%submit_job()")
-    job_id, job_name = call.args.get("job_id"), call.args.get("job_name")
-    if job_id is not None:
-        found = [r for r in runs if str(r.job_id) == str(job_id)]
-        if not found:
-            known = ", ".join(str(r.job_id) for r in runs)
-            raise NoSuchJobError(
-                f"no job with id {job_id} was submitted from this kernel (its jobs: {known}); "
-                "the results of jobs submitted elsewhere, e.g. from Activeeon's kernel to a "
-                "ProActive server, are not fetched: submit the job here first")
-        return found[-1]
-    if job_name is not None:
-        found = [r for r in runs if r.name == job_name]
-        if not found:
-            known = ", ".join(sorted({r.name for r in runs}))
-            raise NoSuchJobError(f"no submitted job is named {job_name!r} (known: {known})")
-        return found[-1]
-    return runs[-1]
+    wait_for(run, submission.progress, cancel_on_interrupt=False)
+    ctx.stream("stdout", f"Job {run.name} (id {run.job_id}) is over: {counts_text(run.results)}.\n")
+    conclude(engine, run, submission, ctx)
 
 
 def _await(run: JobRun, ctx: OutputContext) -> None:
@@ -331,11 +168,6 @@ def _await(run: JobRun, ctx: OutputContext) -> None:
     run.fetch()
 
 
-def _counts_text(run: JobRun) -> str:
-    counts = {s: sum(r.state is s for r in run.results.values()) for s in TaskState}
-    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no task"
-
-
 @pragma(
     "list_submitted_jobs",
     family="running",
@@ -345,24 +177,12 @@ def _counts_text(run: JobRun) -> str:
 def list_submitted_jobs(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     rows = []
     for run in engine.submitted:
-        state = _counts_text(run) if run.done else "running"
+        state = counts_text(run.results) if run.done else "running"
         rows.append((str(run.job_id), run.name, run.backend.describe(), state))
     if not rows:
         ctx.stream("stdout", "No job submitted yet.\n")
         return
-    ctx.display(_table(("id", "name", "backend", "state"), rows))
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> dict[str, str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    text += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
-    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-        + "</tr>" for row in rows
-    )  # fmt: skip
-    return {"text/html": f"<table><tr>{head}</tr>{body}</table>", "text/plain": "\n".join(text)}
+    ctx.display(table_bundle(("id", "name", "backend", "state"), rows))
 
 
 @pragma(
@@ -393,7 +213,13 @@ def get_job_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     })  # fmt: skip
 
 
+def _released(result: TaskResult) -> str | None:
+    return next((n for n in reversed(result.notes) if n.startswith("values released")), None)
+
+
 def _result_text(result: TaskResult) -> str:
+    if result.state is TaskState.DONE and _released(result) and result.result is None:
+        return f"({_released(result)}; submit the job again to get them)"
     if result.state is TaskState.DONE:
         return _plain(result.result)
     if result.error is not None:
@@ -402,7 +228,7 @@ def _result_text(result: TaskResult) -> str:
 
 
 def _result_html(result: TaskResult) -> str:
-    if result.state is not TaskState.DONE:
+    if result.state is not TaskState.DONE or (_released(result) and result.result is None):
         return html.escape(_result_text(result))
     data, _ = _bundle(result.result)
     if "text/html" in data:
@@ -413,7 +239,7 @@ def _result_html(result: TaskResult) -> str:
 
 
 def _bundle(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from pragma_kernel.kernel.display import format_mimebundle
+    from pragma_kernel.pragmas.rich_display import format_mimebundle
 
     return format_mimebundle(value)
 
@@ -440,9 +266,9 @@ def get_task_result(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
                                  f"{result.error.ename}: {result.error.evalue}")  # fmt: skip
         raise PragmaStateError(f"task {result.name} of job {run.name} is {result.state.value}: "
                                "it has no result")  # fmt: skip
-    released = [n for n in result.notes if n.startswith("values released")]
+    released = _released(result)
     if released:
-        ctx.stream("stdout", f"{result.name}: {released[-1]}\n")
+        ctx.stream("stdout", f"{result.name}: {released}\n")
     if result.exports:
         listed = ", ".join(f"{k} = {_short(v)}" for k, v in result.exports.items())
         ctx.stream("stdout", f"{result.name} exported: {listed}\n")
@@ -566,10 +392,11 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     variables = TaskVariables({**engine.job.variables, **task.variables})
     variables.update(PA_TASK_NAME=name, PA_JOB_NAME=engine.job_name(ctx), PA_TASK_REPLICATION=0)
     namespace.update(variables=variables, replication=0)
+    setup = _import_code_of(engine.job, task.language)
     segments = [
         CodeSegment(segment.code, SourceLocation(ctx.code_file(segment.source.label),
                                                  segment.source.first_line))
-        for segment in task.segments or [CodeSegment(task.code, task.source)]
+        for segment in [*setup, *(task.segments or [CodeSegment(task.code, task.source)])]
     ]
     try:
         value = run_segments(segments, namespace)
@@ -581,6 +408,14 @@ def run_local(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     if value is not None:
         data, metadata = _bundle(value)
         ctx.display(data, metadata)
+
+
+def _import_code_of(job: Any, language: str) -> list[CodeSegment]:
+    """The job's ``#%import`` code, which every task runs first: run_local runs it too."""
+    for lang, code in job.import_code.items():
+        if lang.lower() == language.lower() and code.strip():
+            return [CodeSegment(code, job.import_source.get(lang, SourceLocation("#%import", 1)))]
+    return []
 
 
 def _bind_imports(engine: Any, task: Any, namespace: dict[str, Any], call: PragmaCall) -> None:

@@ -81,6 +81,8 @@ TASK_PARAMS = (
     Param("flow", "choice", choices=FLOW_CHOICES, help="auto: import, export and dep are "
           "inferred from the code (written entries are kept); written: as written (default: "
           "the job's flow)"),
+    Param("cache", "flag", default=True, help="off: never reuse this task's result (it reads "
+          "files, draws random numbers, has side effects...); the tasks after it run too"),
 )  # fmt: skip
 
 
@@ -220,6 +222,7 @@ def _set_options(call: PragmaCall, task: Task) -> None:
     task.retries = args.get("retries", 0)
     task.timeout = args.get("timeout")
     task.output_limit = output_limit(call)
+    task.cache = args.get("cache", True)
 
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:

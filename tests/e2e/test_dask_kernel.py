@@ -191,7 +191,7 @@ def test_a_worker_killed_under_a_task_is_survived_and_the_notebook_says_so(fresh
     cluster.wait_for_workers(2)
 
 
-def test_cache_on_reuses_outcomes_left_on_the_cluster(fresh_kernel, cluster):
+def test_cache_on_reuses_stored_outcomes_on_the_cluster(fresh_kernel, cluster):
     _, kc = fresh_kernel
     for code in (f"#%connect(backend=dask, url={cluster.address})",
                  "#%job(name=cached_on_dask)",
@@ -200,13 +200,13 @@ def test_cache_on_reuses_outcomes_left_on_the_cluster(fresh_kernel, cluster):
                  "total = sum(made)\nprint('total', total)")):
         reply, _ = execute(kc, code, timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
-    first = _streams(execute(kc, "#%submit_job()", timeout=60)[1])
+    first = _streams(execute(kc, "#%submit_job(cache=on)", timeout=60)[1])
     assert "[slow_part] computing" in first and "[use_it] total 6" in first
     reply, _ = execute(kc, "#%task(name=use_it, dep=[slow_part], import=[made], "
                            "export=[total])\ntotal = sum(made) * 10\nprint('total', total)")
     assert reply["content"]["status"] == "ok", reply["content"]
     again = _streams(execute(kc, "#%submit_job(cache=on)", timeout=60)[1])
-    assert "computing" not in again  # slow_part reused: its outcome is still on the cluster
+    assert "computing" not in again  # slow_part reused: its stored outcome scattered again
     assert "[use_it] total 60" in again
 
 

@@ -130,7 +130,8 @@ def test_help_of_one_pragma(kernel):
     _, outputs = run(kc, "#%help(pragma=draw_job)")
     text = stdout(outputs)
     assert text.startswith("#%draw_job(): ")
-    assert "#%draw_job([name=NAME], [inline=on/off], [save=on/off], [variables=on/off])" in text
+    assert ("#%draw_job([name=NAME], [inline=on/off], [save=on/off], [variables=on/off],\n"
+            "              [cache=on/off])") in text
 
 
 def test_completion_of_pragma_and_parameter_names(kernel):

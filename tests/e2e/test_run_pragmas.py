@@ -33,7 +33,7 @@ def test_result_pragma_on_a_running_job_waits_for_it(job):
 def test_cache_reuses_unchanged_tasks(job):
     kc, define = job
     define("counted", ", export=[stamp]", "import time\nstamp = time.time()")
-    ok(kc, "#%submit_job()")
+    ok(kc, "#%submit_job(cache=on)")  # stores what it ran
     first = streams(ok(kc, "print(stamp)"))
     reused = ok(kc, "#%submit_job(cache=on)")
     assert "(cached)" in plain(reused)[-1]

@@ -385,6 +385,10 @@ class FakeProActiveServer:
         self.pulled: list[tuple[str, str]] = []  #: (job id, task) whose files were fetched
         self.closed = False
         self._threads: dict[str, threading.Thread] = {}
+        #: ProActive's catalog as the SDK sees it: (bucket, workflow) -> its variables; what
+        #: was submitted from it: (job id, bucket, workflow, variables given)
+        self.catalog: dict[tuple[str, str], dict[str, str]] = {}
+        self.catalog_submissions: list[tuple[str, str, str, dict[str, str]]] = []
 
     def submit(self, workflow: Any, input_folder: str, output_folder: str) -> str:
         if self.refuse:
@@ -440,6 +444,14 @@ class FakeProActiveServer:
         if self.resources_model is None:  # the server went away
             raise ProActiveConnectionError("could not read the resource manager: it is gone")
         return list(self.resources_model.get(kind, []))
+
+    def submit_from_catalog(self, bucket: str, workflow: str, variables: dict[str, str]) -> str:
+        if (bucket, workflow) not in self.catalog:  # the server's answer, through the SDK
+            raise ProActiveSubmitError(f"the ProActive server did not submit {bucket}/{workflow} "
+                                       "from its catalog: no such workflow in the catalog")
+        job_id = str(len(self.jobs) + len(self.catalog_submissions) + 1)
+        self.catalog_submissions.append((job_id, bucket, workflow, dict(variables)))
+        return job_id
 
     def close(self) -> None:
         self.closed = True

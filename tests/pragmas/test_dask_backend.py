@@ -317,7 +317,7 @@ def test_a_failed_task_skips_its_dependents_and_independent_branches_finish(back
     assert error.traceback[-1] == "ZeroDivisionError: division by zero"
     assert stdout(run, "bad") == "before\n"
     assert run.results["after_bad"].notes == ["skipped: bad failed"]
-    assert run.results["further"].notes == ["skipped: after_bad failed"]  # as on local
+    assert run.results["further"].notes == ["skipped: bad failed"]  # the cause, as on local
     assert stdout(run, "after_fine") == "yes\n"
     assert len(run.results["bad"].exports) == 0
 

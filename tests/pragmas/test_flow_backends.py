@@ -8,6 +8,7 @@ import pytest
 from pragma_kernel.pragmas.backends.base import TaskState
 
 from tests.pragmas.engine_helpers import Notebook, text
+from tests.pragmas.proactive_standin import engine_on_the_standin
 
 
 def _connect_line(backend: str) -> str:
@@ -22,6 +23,20 @@ def _connect_line(backend: str) -> str:
 def notebook(request):
     notebook = Notebook()
     notebook.run(_connect_line(request.param))
+    yield notebook
+    notebook.engine.shutdown()
+
+
+@pytest.fixture(params=["local", "dask", "proactive stand-in"])
+def any_backend(request):
+    """The three backends; ProActive through its stand-in server (tests/pragmas/
+    proactive_standin.py: no ProActive server can run here), which runs the exported
+    workflow's tasks with the real task runtime."""
+    notebook = Notebook()
+    if request.param == "proactive stand-in":
+        notebook.engine = engine_on_the_standin()
+    else:
+        notebook.run(_connect_line(request.param))
     yield notebook
     notebook.engine.shutdown()
 
@@ -111,3 +126,80 @@ def test_a_bad_flow_decision_fails_the_deciding_task(notebook):
     assert "runs to a whole number from 1 to" in run.results["split2"].error.evalue
     assert run.results["process2"].state is TaskState.SKIPPED
     assert run.results["merge2"].state is TaskState.SKIPPED
+
+
+def _write_branch(notebook: Notebook, condition: str, continuation: str) -> None:
+    notebook.run("#%branch(name=branch4)\nvariables.put('x', 5)")
+    notebook.run(f"#%condition()\n{condition}")
+    notebook.run("#%if(name=if4, export=[picked])\npicked = 'if'")
+    notebook.run("#%else(name=else4, export=[picked])\npicked = 'else'")
+    notebook.run(continuation)
+
+
+def test_the_continuation_imports_what_the_arm_that_ran_exports(any_backend):
+    _write_branch(any_backend, "branch = 'else'",
+                  "#%continuation(name=cont4, import=[picked], export=[seen])\nseen = picked")
+    any_backend.run("#%submit_job()")
+    assert any_backend.namespace["seen"] == "else"
+    any_backend.run("#%condition()\nbranch = 'if'")
+    any_backend.run("#%submit_job()")
+    assert any_backend.namespace["seen"] == "if"
+
+
+def test_a_continuation_import_only_one_arm_exports_is_refused_before_running(notebook):
+    _write_branch(notebook, "branch = 'if'",
+                  "#%continuation(name=cont5, import=[picked], export=[seen])\nseen = picked")
+    notebook.run("#%else(name=else4)\npass")  # its cell edited: it exports nothing now
+    with pytest.raises(Exception, match="its if task 'if4' exports it, but its else task "
+                       "'else4' does not"):
+        notebook.run("#%submit_job()")
+    assert notebook.engine.submitted == []
+
+
+def test_editing_the_branch_cell_keeps_its_condition_and_arms(any_backend):
+    _write_branch(any_backend, "branch = 'if'",
+                  "#%continuation(name=cont6, import=[picked], export=[seen])\nseen = picked")
+    any_backend.run("#%submit_job()")
+    any_backend.run("#%branch(name=branch4)\nvariables.put('x', 6)  # edited")
+    any_backend.run("#%submit_job()")
+    assert states(any_backend) == {"branch4": "done", "if4": "done", "else4": "skipped",
+                                   "cont6": "done"}
+    assert any_backend.namespace["seen"] == "if"
+    any_backend.run("#%condition()\nbranch = 'else'")  # and its condition, after it
+    any_backend.run("#%submit_job()")
+    assert any_backend.namespace["seen"] == "else"
+
+
+def test_a_display_that_raises_once_does_not_change_the_outcome(any_backend, monkeypatch):
+    from pragma_kernel.pragmas.progress import JobProgress
+
+    listener, broke = JobProgress.listener, []
+
+    def breaks_once(self, event):
+        if not broke and event.kind == "state" and event.state is TaskState.RUNNING:
+            broke.append(event)
+            raise RuntimeError("display broke")
+        listener(self, event)
+
+    monkeypatch.setattr(JobProgress, "listener", breaks_once)
+    any_backend.run("#%task(name=first, export=[a])\na = 1")
+    any_backend.run("#%task(name=second, dep=[first], import=[a], export=[b])\nb = a + 1")
+    any_backend.run("#%submit_job()")
+    assert broke, "the display was never told a task started"
+    assert states(any_backend) == {"first": "done", "second": "done"}
+    assert any_backend.namespace["b"] == 2
+    assert any_backend.engine.submitted[-1].life.listener_broke
+
+
+def test_a_failure_skips_every_descendant_naming_the_cause(any_backend):
+    any_backend.run("#%task(name=bad)\n1 / 0")
+    any_backend.run("#%task(name=child, dep=[bad])\npass")
+    any_backend.run("#%task(name=grandchild, dep=[child])\npass")
+    any_backend.run("#%task(name=other, export=[fine])\nfine = True")
+    with pytest.raises(Exception, match="1 of 4 tasks"):
+        any_backend.run("#%submit_job()")
+    run = any_backend.engine.submitted[-1]
+    assert states(any_backend) == {"bad": "failed", "child": "skipped",
+                                   "grandchild": "skipped", "other": "done"}
+    assert run.results["grandchild"].notes == ["skipped: bad failed"]
+    assert run.results["bad"].error.ename == "ZeroDivisionError"

@@ -161,6 +161,21 @@ def test_reuse_marks_tasks_done_and_feeds_dependents(backend):
     assert job.results["a"].state is TaskState.DONE and job.results["b"].exports == {"y": 8}
 
 
+def test_a_task_after_a_reused_parent_runs_once(backend, tmp_path):
+    """Its parent's reuse released it; the submission must not queue it a second time (its
+    body ran in both workers)."""
+    runs = tmp_path / "runs.txt"
+    first = run(backend, plan_of(task("a", "x = 7", exports=["x"])))
+    body = f"with open({str(runs)!r}, 'a') as f:\n    f.write('ran\\n')\ny = x + 1"
+    plan = plan_of(task("a", "x = 7", exports=["x"]),
+                   task("b", body, dep=["a"], imports=["x"], exports=["y"]))  # fmt: skip
+    plan.reuse = {"a": first.results["a"]}
+    job = run(backend, plan)
+    time.sleep(0.3)  # a second copy, if queued, would run on the other worker meanwhile
+    assert job.results["b"].exports == {"y": 8}
+    assert runs.read_text() == "ran\n"
+
+
 def test_unfetched_values_stay_in_the_worker_until_fetched(backend):
     np = pytest.importorskip("numpy")
     plan = plan_of(

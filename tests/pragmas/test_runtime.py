@@ -228,3 +228,46 @@ def test_from_plan_carries_segments_and_the_import_location():
     sh = TaskSpec.from_plan(plan, "sh")
     assert sh.segments == () and sh.setup_code == ""
     assert sh.setup_source == SourceLocation("#%import", 1)
+
+
+def test_the_task_runtime_needs_nothing_of_the_kernel_package():
+    """What runs on workers is a leaf: with pragma_kernel.kernel and .protocol made
+    unimportable, a task still runs, displays, draws and fails as usual (so a Dask cluster is
+    shipped the pragmas package only)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[:2] in (["pragma_kernel", "kernel"],
+                                           ["pragma_kernel", "protocol"]):
+                    raise ImportError(f"{name} is the kernel's, not the runtime's")
+
+        sys.meta_path.insert(0, Refuse())
+        from pragma_kernel.pragmas.backends import dask_task, local_worker, proactive_task
+        from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
+        from pragma_kernel.pragmas.model import Job, Task
+        from pragma_kernel.pragmas.runtime import TaskSpec, run_task
+
+        code = ("display({'a': 1})\\n"
+                "import matplotlib.pyplot as plt\\nplt.plot([1, 2])\\nplt.show()\\n"
+                "print('printed')\\n1 / 0")
+        job = Job()
+        task = Task(name="t", code=code)
+        job.define(task)
+        plan = JobPlan(job=job, name="j", tasks={"t": PlannedTask(task, (), {})})
+        outcome = run_task(TaskSpec.from_plan(plan, "t"), {})
+        print(outcome.ok, [o.kind for o in outcome.outputs], outcome.error.ename)
+        print(sorted(m for m in sys.modules if m.startswith(("pragma_kernel.kernel",
+                                                             "pragma_kernel.protocol"))))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-2] == "False ['display', 'display', 'stream'] ZeroDivisionError"
+    assert lines[-1] == "[]"
