@@ -131,6 +131,11 @@ class JobFlow:
         return found
 
 
+#: above this many tasks offering a name, the nearest is searched for among the ancestors
+#: first (a breadth-first walk that stops at the first) rather than by testing each offer
+_FEW = 32
+
+
 def _is_ancestor(job: Job, flow: JobFlow, candidate: str, of: str) -> bool:
     seen, frontier = set(), deque([of])
     while frontier:
@@ -280,6 +285,7 @@ class _Inference:
         self.putters: dict[str, list[int]] = {}  #: variable key -> indexes of tasks putting it
         self.names = list(job.tasks)
         self.need_export: dict[str, set[str]] = {name: set() for name in job.tasks}
+        self._offering: dict[tuple[int, str], set[str]] = {}  #: see _named
 
     def run(self) -> JobFlow:
         for index, task in enumerate(self.job.tasks.values()):
@@ -346,7 +352,11 @@ class _Inference:
         earlier task offering it (unless that task comes after this one in the graph)."""
         offering = index.get(name, ())
         ancestors = self.ancestors[task.name]
-        candidates = [self.names[i] for i in offering if ancestors & (1 << i)]
+        if ancestors and len(offering) > _FEW:  # (a chain whose links all offer it)
+            found = self._search(task.name, self._named(index, name))
+            if found is not None:
+                return found
+        candidates = [self.names[i] for i in offering if ancestors & (1 << i)] if ancestors else []
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
@@ -359,16 +369,28 @@ class _Inference:
         provider = self.names[offering[position - 1]]
         return None if self._is_ancestor(task.name, provider) else provider
 
+    def _named(self, index: dict[str, list[int]], name: str) -> set[str]:
+        """The tasks offering ``name`` (per ``index``), as a set made once."""
+        key = (id(index), name)
+        if key not in self._offering:
+            self._offering[key] = {self.names[i] for i in index[name]}
+        return self._offering[key]
+
     def _nearest(self, start: str, candidates: set[str]) -> str:
+        found = self._search(start, candidates)
+        return found if found is not None else min(candidates, key=self.order.__getitem__)
+
+    def _search(self, start: str, wanted: set[str]) -> str | None:
+        """The ancestor of ``start`` in ``wanted`` fewest edges away (breadth first), if any."""
         seen, frontier = {start}, deque(self.flow.tasks[start].dep)
         while frontier:
             name = frontier.popleft()
-            if name in candidates:
+            if name in wanted:
                 return name
             if name not in seen:
                 seen.add(name)
                 frontier.extend(self.flow.tasks[name].dep if name in self.flow.tasks else ())
-        return min(candidates, key=self.order.__getitem__)
+        return None
 
     def _exports(self) -> None:
         last_read, last_cell = reads_after(self.history)

@@ -46,11 +46,13 @@ import tempfile
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pragma_kernel.pragmas.ancestry import Ancestry
 from pragma_kernel.pragmas.backends.base import Output, TaskError
 from pragma_kernel.pragmas.model import (
     DEFAULT_MAX_LOOP_ROUNDS,
@@ -157,7 +159,7 @@ class TaskSpec:
                 for src in planned.import_sources.values()
                 if src is not None
             },
-            ancestors=tuple(_ancestors(plan, task_name)),
+            ancestors=_ancestry(plan).of(task_name),
             runs=task.runs,
             retries=task.retries,
             flow_action=task.flow.action if task.flow.script is not None else None,
@@ -170,8 +172,27 @@ class TaskSpec:
 def _task_id(plan: JobPlan, job_id: str, task_name: str) -> str:
     """ProActive's task id: the job's number × 10000 + the task's position in the job."""
     number = re.search(r"\d+$", job_id)
-    position = list(plan.tasks).index(task_name)
+    position = _ancestry(plan).position[task_name]
     return str((int(number.group()) if number else 0) * 10000 + position)
+
+
+#: id(plan) -> (its tasks dict, its Ancestry); one entry per live plan
+_ANCESTRY: dict[int, tuple[dict, Ancestry]] = {}
+
+
+def _ancestry(plan: JobPlan) -> Ancestry:
+    """The plan's ancestry, made once per plan (a backend asks for every task's spec)."""
+    known = _ANCESTRY.get(id(plan))
+    if known is not None and known[0] is plan.tasks and len(known[1].position) == len(plan.tasks):
+        return known[1]
+    ancestry = Ancestry(plan.tasks, {name: p.deps for name, p in plan.tasks.items()})
+    if known is None:
+        try:
+            weakref.finalize(plan, _ANCESTRY.pop, id(plan), None)
+        except TypeError:  # a stand-in plan without weak references: not kept
+            return ancestry
+    _ANCESTRY[id(plan)] = (plan.tasks, ancestry)
+    return ancestry
 
 
 def _read_body(path: str) -> str:
@@ -186,17 +207,6 @@ def _import_code(plan: JobPlan, language: str) -> tuple[str, SourceLocation]:
         if lang.lower() == wanted:
             return code, plan.job.import_source.get(lang, SourceLocation("#%import", 1))
     return "", SourceLocation("#%import", 1)
-
-
-def _ancestors(plan: JobPlan, name: str) -> list[str]:
-    seen: set[str] = set()
-    stack = list(plan.tasks[name].deps)
-    while stack:
-        dep = stack.pop()
-        if dep not in seen and dep in plan.tasks:
-            seen.add(dep)
-            stack.extend(plan.tasks[dep].deps)
-    return [t for t in plan.tasks if t in seen]  # plan.tasks is in topological order
 
 
 @dataclass

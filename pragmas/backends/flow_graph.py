@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pragma_kernel.pragmas.ancestry import Ancestry
 from pragma_kernel.pragmas.backends.base import JobPlan
 
 
@@ -23,6 +24,7 @@ class FlowGraph:
         self._continuations: dict[str, set[str]] = {}
         #: arm not taken -> the arm its branch took (a continuation's imports follow it)
         self.taken: dict[str, str] = {}
+        self._ancestry: Ancestry | None = None  #: made at the first question (deps final)
         for name, planned in plan.tasks.items():
             flow = planned.task.flow
             if flow.action != "if":
@@ -63,14 +65,10 @@ class FlowGraph:
         return spec
 
     def ancestors(self, name: str) -> tuple[str, ...]:
-        seen: set[str] = set()
-        stack = list(self.deps[name])
-        while stack:
-            dep = stack.pop()
-            if dep not in seen:
-                seen.add(dep)
-                stack.extend(self.deps[dep])
-        return tuple(t for t in self.plan.tasks if t in seen)
+        """Every task ``name`` waits for, directly or not, in the plan's order."""
+        if self._ancestry is None:
+            self._ancestry = Ancestry(self.plan.tasks, self.deps)
+        return self._ancestry.of(name)
 
     def loop_block(self, end: str) -> list[str]:
         """The tasks of the loop ending at ``end``: its start, ``end``, and those between."""
