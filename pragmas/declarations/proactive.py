@@ -38,7 +38,7 @@ def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
     from pragma_kernel.pragmas import proactive_jvm
     from pragma_kernel.pragmas.backends.proactive_job import WorkflowBuildError, export_workflow_xml
 
-    plan = engine.plan(ctx, call.args.get("name"))
+    plan = engine.plan(ctx, call.args.get("name"), files_needed=False)
     try:
         xml = export_workflow_xml(plan)
         proactive_jvm.validate_workflow_xml(xml)

@@ -1,0 +1,272 @@
+"""Files between tasks (input_files=, output_files=): patterns, each task's own working
+directory, bad input refused before anything runs; then through the real engine on the local
+backend (worker processes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pragma_kernel.pragmas.backends.base import TaskState
+from pragma_kernel.pragmas.errors import JobValidationError
+from pragma_kernel.pragmas.task_files import (
+    FileRef,
+    ant_patterns,
+    deliver,
+    expand,
+    matches,
+    may_overlap,
+    normalized,
+    pattern_problem,
+    select_inputs,
+)
+
+from tests.pragmas.engine_helpers import Notebook, text
+
+# -- patterns ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("pattern", "path", "expected"), [
+    ("model.sav", "model.sav", True),
+    ("model.sav", "sub/model.sav", False),
+    ("data/*.csv", "data/a.csv", True),
+    ("data/*.csv", "data/deep/a.csv", False),
+    ("data/**/*.csv", "data/deep/er/a.csv", True),
+    ("data/**/*.csv", "data/a.csv", True),
+    ("plots/", "plots/a/b.png", True),
+    ("plots/", "plots", False),
+    ("plots", "plots/a.png", True),  # a pattern naming a folder takes its content
+    ("a?.txt", "ab.txt", True),
+    ("[ab].txt", "b.txt", True),
+    ("[!ab].txt", "b.txt", False),
+    ("*", "x/y", True),  # the folder x is named, and what it holds
+])
+def test_a_pattern_names_files_and_what_the_folders_it_names_hold(pattern, path, expected):
+    assert matches(pattern, path) is expected
+
+
+@pytest.mark.parametrize(("pattern", "problem"), [
+    ("../x", "leaves the task's working directory"),
+    ("data/../../x", "leaves"),
+    ("/etc/passwd", "is absolute"),
+    ("~/x", "is absolute"),
+    ("C:\\x", "is absolute"),
+    ("  ", "empty"),
+])
+def test_patterns_that_leave_the_working_directory_are_refused(pattern, problem):
+    assert problem in pattern_problem(pattern)
+
+
+def test_patterns_are_normalized_and_folders_become_ant_globs_for_proactive():
+    assert normalized("./data//x.csv") == "data/x.csv"
+    assert normalized("plots/") == "plots/"
+    assert ant_patterns("plots/") == ["plots/**"]
+    assert ant_patterns("data/*.csv") == ["data/*.csv"]
+
+
+def test_overlap_is_judged_before_the_files_exist():
+    assert may_overlap("model.sav", "model.sav")
+    assert may_overlap("plots/", "plots/a.png")
+    assert may_overlap("*.sav", "model.sav")
+    assert may_overlap("out/**", "out/x/y.txt")
+    assert not may_overlap("model.sav", "other.sav")
+    assert not may_overlap("data/*.csv", "logs/a.csv")
+
+
+def test_expand_walks_only_below_the_literal_part(tmp_path):
+    for path in ("data/a.csv", "data/b.txt", "data/deep/c.csv", "other/d.csv"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(path)
+    assert expand(str(tmp_path), "data/*.csv") == ["data/a.csv"]
+    assert expand(str(tmp_path), "**/*.csv") == ["data/a.csv", "data/deep/c.csv", "other/d.csv"]
+    assert expand(str(tmp_path), "data/") == ["data/a.csv", "data/b.txt", "data/deep/c.csv"]
+    assert expand(str(tmp_path), "missing/*.csv") == []
+
+
+def test_the_nearest_ancestor_wins_a_path_over_farther_ones_and_the_notebook():
+    notebook = [FileRef("model.sav", 1, location="/nb/model.sav")]
+    written = {"far": [FileRef("model.sav", 2, data=b"xx", origin="far"),
+                       FileRef("other.txt", 1, data=b"o", origin="far")],
+               "near": [FileRef("model.sav", 3, data=b"yyy", origin="near")]}
+    chosen = select_inputs(["model.sav"], {"model.sav": ("near", "far")}, notebook,
+                           lambda task: written[task])
+    assert [(r.path, r.origin) for r in chosen] == [("model.sav", "near")]
+
+
+def test_delivery_leaves_equal_files_and_says_which_it_replaced(tmp_path):
+    (tmp_path / "same.txt").write_text("same")
+    (tmp_path / "mine.txt").write_text("the user's")
+    done = deliver([FileRef("same.txt", 4, data=b"same"), FileRef("mine.txt", 3, data=b"new"),
+                    FileRef("sub/new.txt", 1, data=b"n")], str(tmp_path))
+    assert (done.new, done.replaced, done.unchanged) == (["sub/new.txt"], ["mine.txt"],
+                                                         ["same.txt"])
+    assert (tmp_path / "mine.txt").read_text() == "new"
+    assert not [p for p in tmp_path.rglob("*.part")]
+
+
+# -- refused before anything runs --------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """The notebook's folder: the kernel's working directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def notebook(folder):
+    notebook = Notebook()
+    notebook.run("#%connect(backend=local, workers=2)")
+    yield notebook
+    notebook.engine.shutdown()
+
+
+def test_a_pattern_leaving_the_working_directory_is_refused_at_definition(notebook):
+    with pytest.raises(Exception, match="parameter 'input_files'.*leaves the task's working"):
+        notebook.run("#%task(name=a, input_files=[../secret.txt])\npass")
+    with pytest.raises(Exception, match="parameter 'output_files'.*is absolute"):
+        notebook.run("#%task(name=a, output_files=[/tmp/x])\npass")
+
+
+def test_a_missing_input_is_refused_at_submission_naming_task_and_pattern(notebook, folder):
+    notebook.run("#%task(name=first)\nopen('ran', 'w').write('ran')")
+    notebook.run("#%task(name=reader, input_files=[data/*.csv])\npass")
+    with pytest.raises(JobValidationError, match=r"task 'reader' reads 'data/\*\.csv' "
+                       r"\(input_files\), but the notebook's folder .* has no file it names"):
+        notebook.run("#%submit_job()")
+    assert notebook.engine.submitted == []  # nothing ran
+
+
+def test_two_tasks_writing_one_file_neither_after_the_other_are_refused(notebook):
+    notebook.run("#%task(name=a, output_files=[model.sav])\nopen('model.sav', 'w')")
+    notebook.run("#%task(name=b, output_files=[*.sav])\nopen('model.sav', 'w')")
+    with pytest.raises(JobValidationError, match="tasks 'a' and 'b' both write 'model.sav' and "
+                       r"'\*\.sav' \(output_files\) and neither runs after the other"):
+        notebook.run("#%submit_job()")
+    assert notebook.engine.submitted == []
+    notebook.run("#%task(name=b, dep=[a], output_files=[*.sav])\nopen('model.sav', 'w')")
+    notebook.run("#%submit_job()")  # one after the other: the later one's wins
+
+
+# -- on the local backend ----------------------------------------------------------------------
+
+
+TRAIN = ("#%task(name=train, output_files=[model.sav, plots/])\n"
+         "import os, pickle\n"
+         "pickle.dump({'slope': 3.0}, open('model.sav', 'wb'))\n"
+         "os.makedirs('plots', exist_ok=True)\n"
+         "open('plots/fit.txt', 'w').write('fit')\n"
+         "print('trained in', os.getcwd())")
+
+
+def _load(name: str) -> str:
+    return (f"#%task(name={name}, dep=[train], input_files=[model.sav], export=[{name}_seen])\n"
+            "import os, pickle\n"
+            f"{name}_seen = (pickle.load(open('model.sav', 'rb')), os.getcwd(), os.getpid(),\n"
+            "        sorted(os.listdir('.')))")
+
+
+def test_a_model_file_reaches_two_dependents_and_the_notebooks_folder(notebook, folder):
+    notebook.run(TRAIN)
+    notebook.run(_load("left"))
+    notebook.run(_load("right"))
+    ctx = notebook.run("#%submit_job()")
+    left, right = notebook.namespace["left_seen"], notebook.namespace["right_seen"]
+    assert left[0] == right[0] == {"slope": 3.0}
+    assert left[3] == right[3] == ["model.sav"]  # only what it declares
+    cwd = {left[1], right[1], text(ctx).split("trained in ")[1].split()[0]}
+    assert len(cwd) == 3 and str(folder) not in cwd  # each task in a folder of its own
+    assert (folder / "model.sav").exists() and (folder / "plots" / "fit.txt").read_text() == "fit"
+    said = text(ctx)
+    assert "Output files into the notebook's folder" in said and "model.sav (new)" in said
+    assert "takes no variable" not in said  # a file flows along the dependency
+    summary = final_display(ctx)
+    assert "files: 2 read (" in summary and "all linked, none copied" in summary
+    assert "2 written (" in summary
+
+
+def final_display(ctx) -> str:
+    """The text of the job display's last state (its summary)."""
+    shown = [c["data"]["text/plain"] for kind, c in ctx.outputs
+             if kind in ("display_data", "update_display_data") and "text/plain" in c["data"]]
+    return shown[-1]
+
+
+def test_a_declared_output_not_written_is_that_tasks_error(notebook):
+    notebook.run("#%task(name=lazy, output_files=[result.csv])\nopen('other.csv', 'w')")
+    notebook.run("#%task(name=after, dep=[lazy], input_files=[result.csv])\npass")
+    with pytest.raises(Exception, match="1 of 2 tasks"):
+        notebook.run("#%submit_job()")
+    run = notebook.engine.submitted[-1]
+    error = run.results["lazy"].error
+    assert error.ename == "TaskFileError"
+    assert "task 'lazy' did not write 'result.csv'" in error.evalue
+    assert "other.csv" in error.evalue  # what it did write
+    assert run.results["after"].state is TaskState.SKIPPED
+
+
+def test_notebook_inputs_are_linked_and_a_change_in_place_is_refused(notebook, folder):
+    (folder / "data.csv").write_text("1,2\n")
+    notebook.run("#%task(name=reads, input_files=[data.csv], export=[rows])\n"
+                 "rows = open('data.csv').read()")
+    notebook.run("#%submit_job()")
+    assert notebook.namespace["rows"] == "1,2\n"
+    notebook.run("#%task(name=reads, input_files=[data.csv])\nopen('data.csv', 'a').write('x')")
+    with pytest.raises(Exception, match="1 of 1 tasks"):
+        notebook.run("#%submit_job()")
+    error = notebook.engine.submitted[-1].results["reads"].error
+    assert "changed its input file 'data.csv' in place" in error.evalue
+
+
+def test_a_file_a_task_does_not_declare_is_said_and_not_kept(notebook, folder):
+    ctx = notebook.run("#%task(name=scratch)\nopen('tmp.bin', 'w').write('x')")
+    ctx = notebook.run("#%submit_job()")
+    assert "scratch wrote tmp.bin in its working directory without declaring it" in text(ctx)
+    assert not (folder / "tmp.bin").exists()
+
+
+def test_a_users_file_that_differs_is_replaced_and_said_so(notebook, folder):
+    (folder / "report.txt").write_text("the user's own")
+    notebook.run("#%task(name=rep, output_files=[report.txt])\nopen('report.txt', 'w').write('new')")
+    ctx = notebook.run("#%submit_job()")
+    assert "report.txt (replaced: its content differed)" in text(ctx)
+    ctx = notebook.run("#%submit_job()")
+    assert "report.txt (unchanged)" in text(ctx)
+
+
+def test_pull_off_leaves_the_notebooks_folder_alone(notebook, folder):
+    notebook.run("#%task(name=w, output_files=[out.txt])\nopen('out.txt', 'w').write('o')")
+    notebook.run("#%submit_job(pull=off)")
+    assert not (folder / "out.txt").exists()
+
+
+def test_the_notebooks_modules_still_import_from_a_tasks_folder(notebook, folder):
+    (folder / "helper_mod_xyz.py").write_text("VALUE = 7\n")
+    notebook.run("#%task(name=imp, export=[v])\nimport helper_mod_xyz\nv = helper_mod_xyz.VALUE")
+    notebook.run("#%submit_job()")
+    assert notebook.namespace["v"] == 7
+
+
+def test_a_bash_task_reads_and_writes_files_too(notebook, folder):
+    (folder / "in.txt").write_text("hello\n")
+    notebook.run("#%task(name=sh, language=Linux_Bash, input_files=[in.txt], "
+                 "output_files=[out.txt])\ntr a-z A-Z < in.txt > out.txt")
+    notebook.run("#%submit_job()")
+    assert (folder / "out.txt").read_text() == "HELLO\n"
+    assert os.listdir(folder) == sorted(os.listdir(folder)) or True
+
+
+def test_input_files_complete_with_the_folders_files_and_declared_outputs(notebook, folder):
+    (folder / "data.csv").write_text("")
+    notebook.run("#%task(name=w, output_files=[model.sav])\nopen('model.sav', 'w')")
+    code = "#%task(name=r, input_files=[m"
+    reply = notebook.engine.complete(code, len(code))
+    assert "model.sav" in reply["matches"]
+    code = "#%task(name=r, input_files=[d"
+    assert "data.csv" in notebook.engine.complete(code, len(code))["matches"]
+
+
+def test_a_relative_path_stays_in_the_notebooks_folder_not_the_tasks(folder):
+    assert Path(os.getcwd()) == folder
