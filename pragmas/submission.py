@@ -138,7 +138,8 @@ def pull_files(run: JobRun) -> str:
         return ""
     run.fetch_files()
     refs = [ref for name in run.plan.tasks for ref in run.results[name].files
-            if run.results[name].state is TaskState.DONE]
+            if run.results[name].state is TaskState.DONE
+            and (ref.data is not None or ref.location is not None)]  # (else released)
     done = deliver(refs, run.plan.folder)
     parts = [f"{path} (new)" for path in done.new]
     parts += [f"{path} (replaced: its content differed)" for path in done.replaced]

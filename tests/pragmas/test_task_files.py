@@ -270,3 +270,63 @@ def test_input_files_complete_with_the_folders_files_and_declared_outputs(notebo
 
 def test_a_relative_path_stays_in_the_notebooks_folder_not_the_tasks(folder):
     assert Path(os.getcwd()) == folder
+
+
+# -- on Dask: workers in directories of their own, files travel with the outcomes -----------------
+
+
+@pytest.fixture
+def on_dask(folder):
+    from tests.e2e.dask_cluster import shared_cluster
+
+    cluster = shared_cluster()
+    notebook = Notebook()
+    notebook.run(f"#%connect(backend=dask, url={cluster.address})")
+    yield notebook, cluster
+    notebook.engine.shutdown()
+
+
+def _load_slowly(name: str) -> str:
+    """A dependent that holds its worker a moment, so the other one runs on the other."""
+    return (f"#%task(name={name}, dep=[train], input_files=[model.sav], export=[{name}_seen])\n"
+            "import os, pickle, time\n"
+            "time.sleep(1.0)\n"
+            f"{name}_seen = (pickle.load(open('model.sav', 'rb')), os.getcwd(), os.getpid(),\n"
+            "        sorted(os.listdir('.')))")
+
+
+def test_on_dask_a_model_file_travels_worker_to_worker(on_dask, folder):
+    notebook, cluster = on_dask
+    notebook.run(TRAIN)
+    notebook.run(_load_slowly("left"))
+    notebook.run(_load_slowly("right"))
+    ctx = notebook.run("#%submit_job()")
+    left, right = notebook.namespace["left_seen"], notebook.namespace["right_seen"]
+    assert left[0] == right[0] == {"slope": 3.0}
+    assert left[2] != right[2], "both dependents ran on one worker"
+    folders = {str(cluster.directory / f"worker-{i}") for i in range(2)}
+    for seen in (left, right):  # in the task's own folder, under its worker's own directory
+        assert any(seen[1].startswith(f + os.sep) for f in folders), seen[1]
+        assert seen[3] == ["model.sav"]
+    assert left[1] != right[1]
+    assert (folder / "model.sav").exists() and (folder / "plots" / "fit.txt").read_text() == "fit"
+    assert "model.sav (new)" in text(ctx)
+    summary = final_display(ctx)
+    assert "files: 2 read (" in summary and "all copied" in summary  # bytes, not a shared path
+
+
+def test_on_dask_notebook_files_are_sent_and_outputs_come_back(on_dask, folder):
+    notebook, _ = on_dask
+    (folder / "data").mkdir()
+    (folder / "data" / "a.csv").write_text("1\n")
+    (folder / "data" / "b.csv").write_text("2\n")
+    notebook.run("#%task(name=total, input_files=[data/*.csv], output_files=[total.txt])\n"
+                 "import glob\n"
+                 "open('total.txt', 'w').write(str(sum(int(open(p).read()) for p in "
+                 "glob.glob('data/*.csv'))))")
+    notebook.run("#%task(name=bad, output_files=[missing.txt])\npass")
+    with pytest.raises(Exception, match="1 of 2 tasks"):
+        notebook.run("#%submit_job()")
+    assert (folder / "total.txt").read_text() == "3"
+    error = notebook.engine.submitted[-1].results["bad"].error
+    assert error.ename == "TaskFileError" and "did not write 'missing.txt'" in error.evalue
