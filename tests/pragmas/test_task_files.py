@@ -330,3 +330,62 @@ def test_on_dask_notebook_files_are_sent_and_outputs_come_back(on_dask, folder):
     assert (folder / "total.txt").read_text() == "3"
     error = notebook.engine.submitted[-1].results["bad"].error
     assert error.ename == "TaskFileError" and "did not write 'missing.txt'" in error.evalue
+
+
+# -- ProActive: the exported workflow's transfers, run by the stand-in server --------------------
+
+
+def _model_job(notebook: Notebook) -> None:
+    notebook.run(TRAIN)
+    notebook.run(_load("left"))
+    notebook.run(_load("right") .replace("input_files=[model.sav]",
+                                          "input_files=[model.sav, data.csv]"))
+
+
+def test_the_exported_workflow_declares_the_transfers_and_proactive_accepts_it(folder):
+    import xml.etree.ElementTree as ET
+
+    from pragma_kernel.pragmas import proactive_jvm
+
+    if proactive_jvm.java_executable() is None:
+        pytest.skip("no Java runtime: the SDK cannot start")
+    (folder / "data.csv").write_text("x\n")
+    notebook = Notebook()
+    _model_job(notebook)
+    notebook.run("#%export_xml(name=files_job)")
+    xml = (folder / "files_job.xml").read_text()
+    proactive_jvm.validate_workflow_xml(xml)
+    ns = {"pa": "urn:proactive:jobdescriptor:3.13"}
+    tasks = {t.get("name"): t for t in ET.fromstring(xml).findall("pa:taskFlow/pa:task", ns)}
+
+    def files(task: str, kind: str) -> list[tuple[str, str]]:
+        return [(f.get("includes"), f.get("accessMode"))
+                for f in tasks[task].findall(f"pa:{kind}/pa:files", ns)]
+
+    assert files("train", "outputFiles") == [("model.sav", "transferToOutputSpace"),
+                                             ("plots/**", "transferToOutputSpace")]
+    assert files("left", "inputFiles") == [("model.sav", "transferFromOutputSpace")]
+    assert files("right", "inputFiles") == [("model.sav", "transferFromOutputSpace"),
+                                            ("data.csv", "transferFromInputSpace")]
+    notebook.engine.shutdown()
+
+
+def test_on_the_proactive_stand_in_files_go_through_its_dataspaces(folder):
+    from tests.pragmas.proactive_standin import engine_on_the_standin
+
+    (folder / "data.csv").write_text("x\n")
+    notebook = Notebook()
+    notebook.engine = engine_on_the_standin()
+    _model_job(notebook)
+    notebook.run("#%task(name=bad, output_files=[never.txt])\npass")
+    with pytest.raises(Exception, match="1 of 4 tasks"):
+        notebook.run("#%submit_job()")
+    left, right = notebook.namespace["left_seen"], notebook.namespace["right_seen"]
+    assert left[0] == right[0] == {"slope": 3.0}
+    assert "model.sav" in left[3] and "data.csv" not in left[3]  # (beside the node's own)
+    assert {"data.csv", "model.sav"} <= set(right[3])
+    assert left[1] != right[1]  # each in its own local space
+    assert (folder / "model.sav").exists() and (folder / "plots" / "fit.txt").read_text() == "fit"
+    error = notebook.engine.submitted[-1].results["bad"].error
+    assert "did not write 'never.txt'" in "\n".join(error.traceback)
+    notebook.engine.shutdown()
