@@ -389,3 +389,36 @@ def test_on_the_proactive_stand_in_files_go_through_its_dataspaces(folder):
     error = notebook.engine.submitted[-1].results["bad"].error
     assert "did not write 'never.txt'" in "\n".join(error.traceback)
     notebook.engine.shutdown()
+
+
+# -- reuse (cache=on): input files in the key, output files in the store ------------------------
+
+
+def test_reuse_counts_input_files_and_brings_back_the_output_files(notebook, folder, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("PRAGMA_KERNEL_RESULTS", str(tmp_path / "results"))
+    _reuse_with_files(notebook, folder)
+
+
+def test_on_dask_reuse_brings_back_the_output_files(on_dask, folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRAGMA_KERNEL_RESULTS", str(tmp_path / "results"))
+    _reuse_with_files(on_dask[0], folder)
+
+
+def _reuse_with_files(notebook: Notebook, folder: Path) -> None:
+    (folder / "data.csv").write_text("1\n2\n")
+    notebook.run("#%task(name=fit, input_files=[data.csv], output_files=[model.txt])\n"
+                 "open('model.txt', 'w').write(str(sum(map(int, open('data.csv')))))")
+    notebook.run("#%task(name=use, dep=[fit], input_files=[model.txt], export=[m], cache=off)\n"
+                 "m = open('model.txt').read()")
+    notebook.run("#%submit_job(cache=on)")
+    assert notebook.namespace["m"] == "3"
+    (folder / "model.txt").unlink()
+    ctx = notebook.run("#%submit_job(cache=on)")
+    assert "fit: reused from job" in final_display(ctx)
+    assert notebook.namespace["m"] == "3"  # the stored file reached its dependent
+    assert (folder / "model.txt").read_text() == "3"  # and the notebook's folder
+    (folder / "data.csv").write_text("1\n2\n3\n")
+    ctx = notebook.run("#%submit_job(cache=on)")
+    assert "fit: ran because: input file data.csv changed" in final_display(ctx)
+    assert notebook.namespace["m"] == "6"
