@@ -422,3 +422,25 @@ def _reuse_with_files(notebook: Notebook, folder: Path) -> None:
     ctx = notebook.run("#%submit_job(cache=on)")
     assert "fit: ran because: input file data.csv changed" in final_display(ctx)
     assert notebook.namespace["m"] == "6"
+
+
+def test_on_dask_activeeons_ml_example_passes_its_model_file_declared(on_dask, folder):
+    """MLExample (adapted: no scikit-learn) with its file declared, on workers in folders of
+    their own: no shared folder carries finalized_model.sav."""
+    import shutil
+
+    import nbformat
+
+    source = Path(__file__).parents[1] / "e2e" / "notebooks" / "activeeon_adapted"
+    shutil.copy2(source / "fork_env.py", folder / "fork_env.py")
+    notebook, _ = on_dask
+    cells = [c.source for c in nbformat.read(source / "MLExample.ipynb", as_version=4).cells
+             if c.cell_type == "code"]
+    for code in cells[1:cells.index("#%submit_job()")]:  # its connect chooses local
+        if not code.startswith("#%draw_job"):
+            notebook.run(code)
+    ctx = notebook.run("#%submit_job()")
+    run = notebook.engine.submitted[-1]
+    assert run.results["predict"].state is TaskState.DONE
+    assert 0.9 < run.results["predict"].result < 1.0
+    assert "finalized_model.sav (new)" in text(ctx)
