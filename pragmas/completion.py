@@ -137,8 +137,10 @@ def _candidates(spec: PragmaSpec, key: str | None, partial: str, in_list: bool, 
         values = sorted(_exported(tasks) | set(variables))
     elif spec.name == "help" and key == "pragma":
         values = sorted(registry)
-    elif param.kind == "path":
+    elif param.kind == "path" or key == "input_files":
         values = _paths(partial)
+        if key == "input_files":  # what other tasks write comes too
+            values = sorted(set(values) | _written(tasks))
     elif param.suggestions:
         values = list(param.suggestions)
     else:
@@ -165,6 +167,12 @@ def _exported(tasks: Mapping[str, Any] | Iterable[str]) -> set[str]:
     if not isinstance(tasks, Mapping):
         return set()
     return {name for task in tasks.values() for name in getattr(task, "exports", None) or ()}
+
+
+def _written(tasks: Mapping[str, Any] | Iterable[str]) -> set[str]:
+    if not isinstance(tasks, Mapping):
+        return set()
+    return {p for task in tasks.values() for p in getattr(task, "output_files", None) or ()}
 
 
 def _paths(partial: str) -> list[str]:

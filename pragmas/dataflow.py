@@ -124,6 +124,8 @@ class JobFlow:
                     f"cannot infer what flows along it, '{other.name}' being a "
                     f"{other.language} task (keep it written)")))
                 continue
+            if _files_flow(task, job.tasks[dep]):
+                continue  # an order all the same: a file it writes is one the task reads
             if not any(s == dep or _is_ancestor(job, self, s, dep) for s in sources):
                 found.append(FlowFinding(task.name, "dataless_dep", dep, (
                     f"{_where(task, None)}task '{task.name}' depends on '{dep}' but takes no "
@@ -134,6 +136,12 @@ class JobFlow:
 #: above this many tasks offering a name, the nearest is searched for among the ancestors
 #: first (a breadth-first walk that stops at the first) rather than by testing each offer
 _FEW = 32
+
+
+def _files_flow(task: Task, dep: Task) -> bool:
+    from pragma_kernel.pragmas.task_files import may_overlap
+
+    return any(may_overlap(i, o) for i in task.input_files for o in dep.output_files)
 
 
 def _is_ancestor(job: Job, flow: JobFlow, candidate: str, of: str) -> bool:

@@ -267,13 +267,19 @@ class PragmaEngine:
 
     # ------------------------------------------------------------------ planning
 
-    def plan(self, ctx: OutputContext, name: str | None = None) -> JobPlan:
-        """Validate the job (every problem in one error) and freeze it for a backend."""
+    def plan(self, ctx: OutputContext, name: str | None = None,
+             files_needed: bool = True) -> JobPlan:
+        """Validate the job (every problem in one error) and freeze it for a backend;
+        ``files_needed`` False: an input file missing from the notebook's folder is no error
+        (the job is described, not run)."""
         if not self.job.tasks:
             raise PragmaStateError("the job has no task yet: define one with #%task(name=...)")
         flow = self.data_flow(ctx.namespace)
         frozen = flow.applied(self.job)  # a copy with the inferred lists (flow=auto)
-        report = validate(frozen, ctx.namespace)
+        folder = os.getcwd()
+        report = validate(frozen, ctx.namespace, folder)
+        if files_needed:
+            report.errors += report.missing_files
         for warning in report.warnings:
             ctx.stream("stderr", f"Warning: {warning}.\n")
         if report.errors:
@@ -281,12 +287,14 @@ class PragmaEngine:
         for note in flow.notes(frozen):
             ctx.stream("stdout", f"Note: {note.message}.\n")
         tasks = {
-            task: PlannedTask(frozen.tasks[task], report.deps[task], report.import_sources[task])
+            task: PlannedTask(frozen.tasks[task], report.deps[task], report.import_sources[task],
+                              report.file_sources[task])
             for task in report.order
         }
         local_inputs = self._local_inputs(tasks, ctx)
         return JobPlan(job=frozen, name=self.job_name(ctx, name), tasks=tasks,
-                       local_inputs=local_inputs)  # fmt: skip
+                       local_inputs=local_inputs, folder=folder,
+                       input_files=report.input_files)  # fmt: skip
 
     @staticmethod
     def _local_inputs(tasks: dict[str, PlannedTask], ctx: OutputContext) -> dict[str, bytes]:

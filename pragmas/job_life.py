@@ -110,6 +110,7 @@ class JobLife:
         result = self.results[task]
         result.exports, result.result = dict(earlier.exports), earlier.result
         result.variables, result.outputs = dict(earlier.variables), list(earlier.outputs)
+        result.files = list(earlier.files)
         result.started = result.finished = time.time()
         result.notes.append(REUSED_NOTE)
         return self.done(task)

@@ -128,6 +128,10 @@ class Task:
     #: False (``cache=off``): ``#%submit_job(cache=on)`` never reuses its result, and the
     #: tasks after it always run with it
     cache: bool = True
+    #: files the task reads and writes: patterns relative to its own working directory
+    #: (``pragma_kernel.pragmas.task_files``); ProActive's input and output files
+    input_files: list[str] = field(default_factory=list)
+    output_files: list[str] = field(default_factory=list)
 
 
 @dataclass

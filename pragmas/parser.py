@@ -28,14 +28,14 @@ from pragma_kernel.pragmas.cells import is_pragma_line
 from pragma_kernel.pragmas.declaration import Param, PragmaCall, PragmaSpec
 from pragma_kernel.pragmas.errors import Location, PragmaSyntaxError, PragmaUsageError
 
-WORD_CHARS = "letters, digits and _ - . / : @ ~ +"  # letters and digits of any script
+WORD_CHARS = "letters, digits and _ - . / : @ ~ + * ?"  # letters and digits of any script
 
 # Spaces are skipped inside the pattern (the group names say what follows them).
 _TOKEN = re.compile(
     r"""
     [ \t]*
     (?:
-     (?P<word>[\w\-./:@~+]+)
+     (?P<word>[\w\-./:@~+*?]+)  # * and ?: file patterns
     |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
     |(?P<punct>[()\[\],=])
     |(?P<comment>\#.*)

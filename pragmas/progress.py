@@ -35,6 +35,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas.backends.base import TaskEvent, TaskState
+from pragma_kernel.pragmas.task_files import FileTraffic, traffic_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -258,6 +259,11 @@ class JobProgress:
             text += f" · {len(self.reused)} reused from cache"
         if busy >= 0.01 and wall > 0:  # a ratio of two near-zero times says nothing
             text += f" · speed-up {busy / wall:.2f}x"
+        traffic = FileTraffic()
+        for result in self.run.results.values():
+            traffic.add(result.file_traffic)
+        if traffic_text(traffic):
+            text += f" · {traffic_text(traffic)}"
         return text
 
     def _notes(self) -> list[str]:

@@ -122,6 +122,12 @@ class ResultReuse:
         not_kept: dict[str, str] = {}
         if not report.cache:
             return not_kept
+        if run.plan.fetch_exports and any(r.files for r in run.results.values()):
+            try:
+                run.fetch_files()  # their content is stored with the values
+            except Exception:  # the tasks concerned are then said not kept, with why
+                log.warning("could not bring the output files of job %s", run.name,
+                            exc_info=True)
         for name, result in run.results.items():
             key = report.keys.get(name)
             if (key is None or not key.reusable or name in report.reused

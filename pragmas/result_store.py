@@ -156,6 +156,10 @@ class ResultStore:
             "exports": dict(result.exports.items()), "result": result.result,
             "variables": dict(result.variables), "outputs": list(result.outputs),
         }
+        try:  # output files are kept with their content, to be placed again when reused
+            values["files"] = [ref.with_data() for ref in result.files]
+        except (OSError, AssertionError) as error:
+            return f"its output files cannot be read here ({error})"
         try:
             payload = cloudpickle.dumps(values, protocol=5)
         except Exception as error:  # noqa: BLE001 - the user's values: said, never raised

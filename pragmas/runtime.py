@@ -35,6 +35,7 @@ the language's ``#%import`` code too, and every variable as ``$NAME`` and ``$var
 from __future__ import annotations
 
 import ast
+import contextlib
 import linecache
 import os
 import re
@@ -47,7 +48,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,13 @@ from pragma_kernel.pragmas.model import (
     SourceLocation,
 )
 from pragma_kernel.pragmas.output_batch import OutputBatcher
+from pragma_kernel.pragmas.task_files import (
+    FileRef,
+    FileTraffic,
+    TaskFileError,
+    TaskFolder,
+    select_inputs,
+)
 from pragma_kernel.pragmas.transfer import Packed, SerialisationError, pack
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -74,6 +82,7 @@ SHELL_LANGUAGES = frozenset({"linux_bash", "bash", "shell"})
 LOCAL_LANGUAGES = PYTHON_LANGUAGES | SHELL_LANGUAGES
 RESULT_KEY = "__result__"  #: key of ``result`` in ``TaskOutcome.packed``
 VARIABLES_KEY = "__variables__"  #: key of inherited variables in ``inputs``
+FILES_KEY = "__files__"  #: key of the files placed in the task's folder (``FileRef`` list)
 _UNSET = object()
 
 
@@ -110,6 +119,19 @@ class TaskSpec:
     #: task runs them one by one so a traceback names the right cell and line. Empty when
     #: ``body`` comes from one place (``source``).
     segments: tuple[CodeSegment, ...] = ()
+    #: ``input_files`` / ``output_files`` patterns, and for each input pattern the ancestors
+    #: whose outputs may serve it, nearest first (``pragma_kernel.pragmas.task_files``)
+    input_files: tuple[str, ...] = ()
+    output_files: tuple[str, ...] = ()
+    file_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: where the task's own working directory is made (None: the temporary folder) and, with
+    #: ``link_files``, where its outputs are kept by hard link (a backend whose tasks share
+    #: this machine) rather than read into bytes that travel
+    work_root: str | None = None
+    link_files: bool = False
+    #: the notebook's folder, when it is on this machine (the local backend): its modules
+    #: import from there, though the task runs in a folder of its own
+    module_folder: str | None = None
 
     @property
     def label(self) -> str:
@@ -166,6 +188,9 @@ class TaskSpec:
             flow_script=task.flow.script,
             max_rounds=task.flow.max_rounds,
             segments=tuple(task.segments) if body == task.code else (),
+            input_files=tuple(task.input_files),
+            output_files=tuple(task.output_files),
+            file_sources=dict(planned.file_sources),
         )
 
 
@@ -223,6 +248,8 @@ class TaskOutcome:
     packed: dict[str, Packed] = field(default_factory=dict, repr=False, compare=False)
     #: the flow script's decision: {"runs": N} | {"loop": bool} | {"branch": "if" | "else"}
     flow: dict[str, Any] = field(default_factory=dict)
+    files: list[FileRef] = field(default_factory=list)  #: its output_files, kept
+    file_traffic: FileTraffic = field(default_factory=FileTraffic)
 
 
 def gather_inputs(
@@ -230,11 +257,14 @@ def gather_inputs(
     local_inputs: dict[str, bytes],
     replica_exports: Callable[[str], list[dict[str, Any]]],
     replica_variables: Callable[[str], list[dict[str, Any]]],
+    notebook_files: list[FileRef] | tuple[FileRef, ...] = (),
+    written_by: Callable[[str], list[FileRef]] | None = None,
 ) -> dict[str, Any]:
     """The ``inputs`` of ``run_task`` from finished ancestors, for backends holding values.
 
     ``replica_exports(task)`` / ``replica_variables(task)``: one dict per replica of an
-    ancestor, in replica order.
+    ancestor, in replica order. ``notebook_files``: the files of the notebook's folder the
+    task reads; ``written_by(task)``: the output files of an ancestor (all its replicas').
     """
     import cloudpickle
 
@@ -250,6 +280,9 @@ def gather_inputs(
         for put in replica_variables(ancestor):
             inherited.update(put)
     inputs[VARIABLES_KEY] = inherited
+    if spec.input_files:
+        inputs[FILES_KEY] = select_inputs(spec.input_files, spec.file_sources, notebook_files,
+                                          written_by or (lambda task: []))
     return inputs
 
 
@@ -287,26 +320,48 @@ def run_task(
     *,
     keep_packed: bool = False,
     keep_outputs: bool = True,
+    in_place: bool = False,
 ) -> TaskOutcome:
-    """Run one replica of a task; see the module docstring."""
+    """Run one replica of a task; see the module docstring. It runs in a working directory
+    of its own (``pragma_kernel.pragmas.task_files.TaskFolder``) holding ``inputs[FILES_KEY]``;
+    ``in_place``: in the current one, which the caller made for it (ProActive's local space)."""
     capture = OutputCapture(spec.label, emit, keep=keep_outputs)
     outcome = TaskOutcome(ok=False, started=time.time())
+    folder = TaskFolder(spec.label, spec.work_root, "link" if spec.link_files else "data",
+                        in_place=in_place)
     try:
-        with capture:
-            _run(spec, inputs, capture, outcome, keep_packed)
+        with capture, folder.entered(inputs.get(FILES_KEY, [])), _importing_from(spec):
+            _run(spec, inputs, capture, outcome, keep_packed, folder)
         outcome.ok = True
-    except TaskFailure as failure:
-        outcome.error = TaskError(
-            failure.ename, failure.evalue, [f"{failure.ename}: {failure.evalue}"]
-        )
+    except (TaskFailure, TaskFileError) as failure:
+        ename = getattr(failure, "ename", "TaskFileError")
+        evalue = getattr(failure, "evalue", str(failure))
+        outcome.error = TaskError(ename, evalue, [f"{ename}: {evalue}"])
     except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything
         outcome.error = user_error(exc)
     finally:
         outcome.finished = time.time()
         outcome.outputs = capture.outputs
+        outcome.file_traffic = folder.traffic
     if not outcome.ok:
         outcome.exports, outcome.packed, outcome.result = {}, {}, None
+        outcome.files = []
     return outcome
+
+
+@contextlib.contextmanager
+def _importing_from(spec: TaskSpec) -> Iterator[None]:
+    """The notebook's folder on ``sys.path`` while the task runs (after its own folder)."""
+    folder = spec.module_folder
+    if not folder or folder in sys.path:
+        yield
+        return
+    sys.path.insert(1 if sys.path and sys.path[0] == "" else 0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
 
 
 def _run(
@@ -315,6 +370,7 @@ def _run(
     capture: OutputCapture,
     outcome: TaskOutcome,
     keep_packed: bool,
+    folder: TaskFolder,
 ) -> None:
     language = spec.language.lower()
     if language not in LOCAL_LANGUAGES:
@@ -329,6 +385,7 @@ def _run(
     variables.update((k, v) for k, v in spec.variables.items() if k.startswith("PA_"))
     variables.put_names.clear()  # only what the task itself puts travels on
     replication = spec.replication if spec.replication is not None else 0
+    folder.check_inputs(spec.task_name, spec.input_files, spec.file_sources)
     if spec.pre_script is not None:
         _run_script(spec.pre_script, spec, variables, replication, capture)
     if language in SHELL_LANGUAGES:
@@ -354,6 +411,7 @@ def _run(
     if spec.post_script is not None:
         _run_script(spec.post_script, spec, variables, replication, capture, result)
         capture.flush_figures()
+    _keep_files(spec, folder, capture, outcome)
     if spec.flow_script is not None and spec.flow_action in FLOW_VARIABLES:
         outcome.flow = run_flow_script(spec, variables, result)
     outcome.result = result
@@ -361,6 +419,20 @@ def _run(
     packed = _pack_all(spec, outcome)
     if keep_packed:
         outcome.packed = packed
+
+
+def _keep_files(spec: TaskSpec, folder: TaskFolder, capture: OutputCapture,
+                outcome: TaskOutcome) -> None:
+    """The task's declared outputs kept; files it left undeclared said (they go with its
+    folder)."""
+    folder.check_unchanged(spec.task_name)
+    outcome.files = folder.collect(spec.task_name, spec.output_files)
+    left = folder.undeclared(spec.output_files)
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        capture.write("stderr", f"Note: {spec.label} wrote {shown} in its working directory "
+                      "without declaring it: it is removed with that directory. Declare what "
+                      "should be kept with output_files=[...]\n")
 
 
 #: the variable each flow script sets, and its value when the script leaves it unset
@@ -429,7 +501,7 @@ def _task_namespace(
         "replication": replication,
         "display": capture.display_objects,
     }
-    namespace.update((k, v) for k, v in inputs.items() if k != VARIABLES_KEY)
+    namespace.update((k, v) for k, v in inputs.items() if k not in (VARIABLES_KEY, FILES_KEY))
     return namespace
 
 

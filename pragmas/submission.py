@@ -15,6 +15,7 @@ from pragma_kernel.pragmas import job_life
 from pragma_kernel.pragmas.backends.base import TaskResult, TaskState
 from pragma_kernel.pragmas.errors import PragmaError, PragmaStateError
 from pragma_kernel.pragmas.job_life import counts_text
+from pragma_kernel.pragmas.task_files import deliver, size_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.kernel.seam import OutputContext
@@ -52,6 +53,7 @@ class Submission:
     progress: JobProgress
     pull: bool
     pulled: list[str] | None = None  #: names brought into the notebook, once done
+    files_pulled: bool = False  #: the output files were brought into the notebook's folder
     reported: bool = False  #: its failure was raised in some cell already
 
 
@@ -104,6 +106,11 @@ def conclude(engine: Any, run: JobRun, submission: Submission, ctx: OutputContex
             source = " (from the tasks that succeeded)" if partly else ""
             ctx.stream("stdout", f"Pulled into the notebook{source}: "
                        f"{', '.join(submission.pulled)}\n")
+    if submission.pull and not submission.files_pulled:
+        submission.files_pulled = True
+        said = pull_files(run)
+        if said:
+            ctx.stream("stdout", said + "\n")
     if failed and not submission.reported:
         submission.reported = True
         raise job_failure(run, failed)
@@ -121,6 +128,27 @@ def pull_exports(run: JobRun, namespace: dict[str, Any]) -> list[str]:
             if variable not in names:
                 names.append(variable)
     return names
+
+
+def pull_files(run: JobRun) -> str:
+    """Bring the output files of the run's done tasks into the notebook's folder (in
+    topological order: a later task's file of the same path wins); what happened, in words
+    (a file replaced is named as such)."""
+    if not run.plan.folder or not any(r.files for r in run.results.values()):
+        return ""
+    run.fetch_files()
+    refs = [ref for name in run.plan.tasks for ref in run.results[name].files
+            if run.results[name].state is TaskState.DONE
+            and (ref.data is not None or ref.location is not None)]  # (else released)
+    done = deliver(refs, run.plan.folder)
+    parts = [f"{path} (new)" for path in done.new]
+    parts += [f"{path} (replaced: its content differed)" for path in done.replaced]
+    parts += [f"{path} (unchanged)" for path in done.unchanged]
+    if not parts:
+        return ""
+    shown = ", ".join(parts[:12]) + (f" and {len(parts) - 12} more" if len(parts) > 12 else "")
+    return (f"Output files into the notebook's folder ({size_text(done.bytes)} written): "
+            f"{shown}")
 
 
 def job_failure(run: JobRun, failed: list[TaskResult]) -> JobFailedError:

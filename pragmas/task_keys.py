@@ -10,6 +10,8 @@ A :class:`TaskKey` is made of components, each hashed on its own so that a chang
   code of its language (code normalized likewise).
 - ``inputs``: the hash of each value the task takes from the notebook (the cloudpickled
   ``JobPlan.local_inputs``).
+- ``files``: the content hash of each file of the notebook's folder its ``input_files`` name
+  (files an ancestor writes are covered by that ancestor's key).
 - ``ancestors``: the key of each task it depends on (control-flow edges included), so a change
   upstream reaches every descendant.
 - ``modules``: the source of the notebook-folder modules the code imports (``helper.py``,
@@ -33,13 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pragma_kernel.pragmas.backends.flow_graph import FlowGraph
+from pragma_kernel.pragmas.task_files import FileRef, file_digest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.base import JobPlan
     from pragma_kernel.pragmas.model import Job, Script, Task
 
 #: changes when what a key is made of changes: keys of an older version never match
-KEY_VERSION = 1
+KEY_VERSION = 2
 _PYTHON = frozenset({"python", "cpython", "python3"})
 
 
@@ -57,6 +60,7 @@ class TaskKey:
     inputs: dict[str, str] = field(default_factory=dict)  #: notebook variable -> value hash
     ancestors: dict[str, str] = field(default_factory=dict)  #: task -> its stable key
     modules: dict[str, str] = field(default_factory=dict)  #: file (relative) -> content hash
+    files: dict[str, str] = field(default_factory=dict)  #: input file -> content hash
     #: why the task is never reused ("it decides control flow", ...), None when it may be
     volatile: str | None = None
     #: a dependency that is volatile or follows one: the task always runs after it
@@ -93,6 +97,7 @@ def task_keys(plan: JobPlan, folder: str | Path | None = None) -> dict[str, Task
             "inputs": inputs,
             "ancestors": {dep: keys[dep].stable for dep in flow.deps[name] if dep in keys},
             "modules": modules.hashes(_python_sources(task, plan.job)),
+            "files": _file_hashes(plan.input_files.get(name, [])),
         }
         stable = _sha(json.dumps([KEY_VERSION, components], sort_keys=True))
         follows = next((dep for dep in flow.deps[name]
@@ -141,6 +146,12 @@ def explain(current: TaskKey, earlier: TaskKey | None) -> list[str]:
     for dep, key in current.ancestors.items():
         if earlier.ancestors.get(dep) != key:
             reasons.append(f"ancestor {dep} changed")
+    for path, digest in current.files.items():
+        if earlier.files.get(path) != digest:
+            reasons.append(f"input file {path} changed" if path in earlier.files
+                           else f"input file {path} is new")
+    for path in sorted(set(earlier.files) - set(current.files)):
+        reasons.append(f"input file {path} is gone")
     for path in sorted(set(current.modules) | set(earlier.modules)):
         if current.modules.get(path) != earlier.modules.get(path):
             reasons.append(f"module file {path} changed")
@@ -180,8 +191,20 @@ def _options_text(task: Task, job: Job) -> str:
         "pre_script": _script(task.pre_script), "post_script": _script(task.post_script),
         "flow": [flow.block, flow.action, _script(flow.script), flow.target, flow.if_target,
                  flow.else_target, flow.continuation_target],
+        "files": [task.input_files, task.output_files],
     }
     return json.dumps(options, sort_keys=True, default=str)
+
+
+def _file_hashes(refs: Iterable[FileRef]) -> dict[str, str]:
+    """Input file -> the hash of its content (remembered while the file is unchanged)."""
+    hashes = {}
+    for ref in sorted(refs, key=lambda r: r.path):
+        try:
+            hashes[ref.path] = file_digest(ref.location) if ref.location else _sha(ref.read())
+        except OSError as error:  # unreadable now: a hash of the error, so a later read differs
+            hashes[ref.path] = _sha(f"unreadable: {error}")
+    return hashes
 
 
 def _python_sources(task: Task, job: Job) -> list[str]:

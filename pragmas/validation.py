@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 from pragma_kernel.pragmas.errors import Location, TaskSyntaxError
 from pragma_kernel.pragmas.model import Job, SourceLocation, Task
+from pragma_kernel.pragmas.task_files import (
+    FileRef,
+    may_overlap,
+    notebook_files,
+    pattern_problem,
+)
 
 #: ``import_sources`` value meaning "from the notebook's namespace at submission"
 LOCAL_NAMESPACE = None
@@ -27,12 +33,19 @@ class ValidationReport:
     deps: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: existing deps only
     #: task -> import name -> nearest exporting ancestor, or None for the local namespace
     import_sources: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    #: task -> input_files pattern -> the ancestors whose output_files it may name, nearest first
+    file_sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: task -> the files of the notebook's folder its input_files name (with ``folder``)
+    input_files: dict[str, list[FileRef]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: input files found neither in the notebook's folder nor among ancestors' outputs: an
+    #: error for a job that runs, not for one only described (drawn, exported)
+    missing_files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.missing_files
 
 
 def unknown_deps(job: Job, task: Task) -> list[str]:
@@ -62,8 +75,10 @@ def _syntax_error(code: str, source: SourceLocation, error: SyntaxError) -> Task
     )
 
 
-def validate(job: Job, namespace: Mapping[str, object] | None = None) -> ValidationReport:
-    """Every problem of ``job``; ``namespace`` None skips the check of local imports."""
+def validate(job: Job, namespace: Mapping[str, object] | None = None,
+             folder: str | None = None) -> ValidationReport:
+    """Every problem of ``job``; ``namespace`` None skips the check of local imports,
+    ``folder`` (the notebook's) None the check that the input files exist."""
     report = ValidationReport()
     tasks = job.tasks
     for task in tasks.values():
@@ -85,7 +100,77 @@ def validate(job: Job, namespace: Mapping[str, object] | None = None) -> Validat
     _check_flow(job, report)
     _check_arm_imports(job, report)
     _check_shared_exports(job, report)
+    _check_files(job, report, folder)
     return report
+
+
+def _check_files(job: Job, report: ValidationReport, folder: str | None) -> None:
+    """Patterns inside the working directory; where each input comes from (an ancestor's
+    outputs, else the notebook's folder, where it must exist now); no two tasks, neither
+    after the other, writing the same file."""
+    for task in job.tasks.values():
+        for param in ("input_files", "output_files"):
+            for pattern in getattr(task, param):
+                problem = pattern_problem(pattern)
+                if problem is not None:
+                    report.errors.append(f"task '{task.name}', {param}: {problem}")
+    deps = _import_deps(job, report)
+    for task in job.tasks.values():
+        sources = {p: _writers(job, deps, task.name, p) for p in task.input_files}
+        report.file_sources[task.name] = {p: s for p, s in sources.items() if s}
+        if folder is None or not task.input_files:
+            continue
+        found, unmatched = notebook_files(folder, task.input_files)
+        report.input_files[task.name] = found
+        for pattern in unmatched:
+            if not sources[pattern]:
+                report.missing_files.append(
+                    f"task '{task.name}' reads {pattern!r} (input_files), but the notebook's "
+                    f"folder ({folder}) has no file it names, and no task it depends on "
+                    "writes one (output_files)")
+    _check_shared_outputs(job, report, deps)
+
+
+def _writers(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
+             pattern: str) -> tuple[str, ...]:
+    """The ancestors of ``task`` (breadth first: the nearest first) whose output_files may
+    name a file ``pattern`` names."""
+    seen, found = {task}, []
+    frontier = deque(deps.get(task, ()))
+    while frontier:
+        name = frontier.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        if any(may_overlap(pattern, out) for out in job.tasks[name].output_files):
+            found.append(name)
+        frontier.extend(deps.get(name, ()))
+    return tuple(found)
+
+
+def _check_shared_outputs(job: Job, report: ValidationReport,
+                          deps: Mapping[str, tuple[str, ...]]) -> None:
+    """Two tasks writing a file of the same name, neither after the other (nor the two arms
+    of a branch): which one the dependents and the notebook would get is not defined."""
+    writers = [t for t in job.tasks.values() if t.output_files]
+    if len(writers) < 2:
+        return
+    ancestors = _Ancestors(deps)
+    arms = {frozenset((t.flow.if_target, t.flow.else_target))
+            for t in job.tasks.values() if t.flow.action == "if"}
+    for first, second in itertools.combinations(writers, 2):
+        if (first.name in ancestors.of(second.name) or second.name in ancestors.of(first.name)
+                or frozenset((first.name, second.name)) in arms):
+            continue
+        shared = next(((a, b) for a in first.output_files for b in second.output_files
+                       if may_overlap(a, b)), None)
+        if shared is not None:
+            same = repr(shared[0]) if shared[0] == shared[1] else f"{shared[0]!r} and {shared[1]!r}"
+            report.errors.append(
+                f"tasks '{first.name}' and '{second.name}' both write {same} (output_files) "
+                "and neither runs after the other: which file their dependents and the "
+                "notebook would get is not defined. Rename one, or make one task depend on "
+                "the other")
 
 
 def _check_task(task: Task, report: ValidationReport) -> None:

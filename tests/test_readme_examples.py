@@ -10,6 +10,7 @@ done or be skipped by its branch, none may fail.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 
 import pytest
@@ -32,9 +33,11 @@ CELLS = readme_cells()
 
 @pytest.fixture(scope="module")
 def readme_kernel():
-    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, cwd=tempfile.mkdtemp(prefix="readme-"))
+    folder = tempfile.mkdtemp(prefix="readme-")  # the notebook's folder: files land there
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, cwd=folder)
     yield kc
     stop_kernel(km, kc)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_readme_has_examples_of_every_kind():

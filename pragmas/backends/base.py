@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pragma_kernel.pragmas.model import Job, Task
+from pragma_kernel.pragmas.task_files import FileRef, FileTraffic
 
 
 class TaskState(str, enum.Enum):
@@ -42,6 +43,9 @@ class PlannedTask:
     #: import name -> name of the nearest ancestor task exporting it, or None for the local
     #: namespace snapshot (``JobPlan.local_inputs``)
     import_sources: dict[str, str | None]
+    #: input_files pattern -> the ancestors declaring output_files it may name, nearest first
+    #: (none: only the notebook's folder serves it)
+    file_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -71,6 +75,10 @@ class JobPlan:
     #: ``#%submit_job``'s ProActive placement options (nodesource, host, token, input_path,
     #: output_path) that were given; other backends do not apply them
     placement: dict[str, str] = field(default_factory=dict)
+    #: the notebook's folder at submission: where input files come from, outputs go after
+    folder: str = ""
+    #: task -> the files of the notebook's folder its input_files name (snapshot at submission)
+    input_files: dict[str, list[FileRef]] = field(default_factory=dict)
 
     def dependents(self, name: str) -> list[str]:
         return [t.name for t in self.tasks.values() if name in t.deps]
@@ -116,6 +124,11 @@ class TaskResult:
     #: sum of its replicas' run times when runs > 1 (0: ``duration`` says it all)
     replica_time: float = 0.0
     notes: list[str] = field(default_factory=list)  #: e.g. "rescheduled after a lost worker"
+    #: the files it wrote that it declares in output_files (all replicas'); their content is on
+    #: this machine (``location``), carried (``data``), or still where it ran (neither: the
+    #: backend's ``JobRun.fetch_files`` brings it)
+    files: list[FileRef] = field(default_factory=list)
+    file_traffic: FileTraffic = field(default_factory=FileTraffic)  #: its files' bytes
 
     @property
     def duration(self) -> float:
@@ -219,6 +232,10 @@ class JobRun:
     def fetch(self) -> None:
         """Make sure the exports and results of the done tasks are in ``results`` (after a
         ``fetch_exports=False`` plan); backends that always bring them do nothing."""
+
+    def fetch_files(self) -> None:
+        """Make sure the output files of the done tasks have their content on this machine
+        (``TaskResult.files``); backends that always bring them do nothing."""
 
     def release(self, reason: str) -> None:
         """Let the backend drop the values it still holds for this finished run (a

@@ -22,10 +22,12 @@ from pragma_kernel.pragmas.backends.dask_task import (
     ReplicaCall,
     ReplicaOutcome,
     export_of,
+    files_of,
     run_replica,
     slim,
 )
 from pragma_kernel.pragmas.runtime import TaskSpec
+from pragma_kernel.pragmas.task_files import FileRef
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pragma_kernel.pragmas.backends.dask import DaskJobRun
@@ -49,6 +51,8 @@ class JobGraph:
         self.iteration = run.life.rounds  #: loop block task -> its round
         self.carried: dict[str, list[Future]] = {}  #: loop block task -> last round's outcomes
         self.local_inputs: dict[str, bytes | Future] = {}
+        #: the notebook's files the tasks read, with their content (large ones scattered)
+        self.local_files: dict[str, FileRef | Future] = {}
         self._slimmed: dict[tuple[str, tuple[str, ...], int], list[Future]] = {}
 
     def drop_futures(self) -> None:
@@ -56,6 +60,7 @@ class JobGraph:
         self._slimmed.clear()
         self.carried.clear()
         self.local_inputs.clear()
+        self.local_files.clear()
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -129,7 +134,7 @@ class JobGraph:
                                round_)
             futures.append(self.client.submit(
                 run_replica, call, local, upstream, self.carried.get(name),
-                key=(f"{name}-{self.run.token}", index, round_), pure=False,
+                self._files_of_notebook(name), key=(f"{name}-{self.run.token}", index, round_), pure=False,
                 retries=planned.task.retries or None))
         self.run.add_replicas(name, futures, round_)
         self.submitted.add(name)
@@ -155,7 +160,9 @@ class JobGraph:
         if futures is None:
             outcomes = [ReplicaOutcome(
                 {k: (v[i] if runs > 1 else v) for k, v in earlier.exports.items()},
-                dict(earlier.variables) if i == 0 else {}, {}) for i in range(runs)]
+                dict(earlier.variables) if i == 0 else {}, {},
+                files=[ref.with_data() for ref in earlier.files] if i == 0 else [])
+                for i in range(runs)]
             futures = self.client.scatter(outcomes, hash=False)
         self.run.add_reused(name, futures)
         self.submitted.add(name)
@@ -175,9 +182,25 @@ class JobGraph:
             else:
                 self.local_inputs[name] = value
 
+    def _files_of_notebook(self, name: str) -> list[FileRef | Future]:
+        """The notebook's files the task reads, read once here and sent with it (a large one
+        scattered to the cluster once, for every task reading it)."""
+        files = []
+        for ref in self.plan.input_files.get(name, []):
+            if ref.path not in self.local_files:
+                loaded = ref.with_data()
+                if ref.size > SCATTER_LIMIT:
+                    loaded = self.client.scatter(loaded, hash=False)
+                    self.run.add_helper(f"file {ref.path}", loaded)
+                self.local_files[ref.path] = loaded
+            files.append(self.local_files[ref.path])
+        return files
+
     def _upstream(self, name: str) -> list[str]:
-        """Dependencies (order, variables) and import sources (data) that have futures."""
+        """Dependencies (order, variables), import sources (data) and the ancestors whose
+        output files it reads, that have futures."""
         wanted = set(self.flow.deps[name]) | {s for s in self._sources(name).values() if s}
+        wanted |= {s for sources in self.plan.tasks[name].file_sources.values() for s in sources}
         return [t for t in self.plan.tasks if t in wanted and t in self.submitted]
 
     def _sources(self, name: str) -> dict[str, str | None]:
@@ -247,6 +270,11 @@ class RemoteExports(Mapping):
         return {name: [self._client.submit(export_of, f, name, pure=False)
                        for f in self._futures]
                 for name in self._names if name not in self._values}
+
+    def file_getters(self) -> list[Future]:
+        """Futures fetching each replica's output files (with their content)."""
+        return [] if self._released else [self._client.submit(files_of, f, pure=False)
+                                          for f in self._futures]
 
     def keep(self, name: str, values: list[Any]) -> None:
         self._values[name] = values if self._replicated else values[0]

@@ -139,6 +139,18 @@ class DaskJobRun(JobRun):
         for (exports_, name, _), gathered in zip(wanted, values):
             exports_.keep(name, gathered)
 
+    def fetch_files(self) -> None:
+        """Bring the done tasks' output files (their content) from the workers, in one
+        gather."""
+        wanted = [r for r in self.results.values() if r.state is TaskState.DONE and r.files
+                  and isinstance(r.exports, RemoteExports)
+                  and any(f.data is None and f.location is None for f in r.files)]
+        getters = [r.exports.file_getters() for r in wanted]
+        fetched = self.backend.client.gather(getters)
+        for result, replicas in zip(wanted, fetched):
+            if replicas:
+                result.files = [ref for files in replicas for ref in files]
+
     def _prefetch(self) -> None:
         """pull=on: the exports come to the kernel as the job ends, all at once, instead of
         one round trip per value as they are read."""
@@ -349,6 +361,8 @@ class DaskJobRun(JobRun):
         result.result = results if replicated else (results[0] if results else None)
         for report in reports:
             result.variables.update(report.variables)
+            result.files += report.files  # their content stays on the workers until fetched
+            result.file_traffic.add(report.file_traffic)
         if state == TaskState.DONE:
             names = tuple(self.plan.tasks[task].task.exports)
             result.exports = RemoteExports(self.backend.client, [t.future for t in tracks],

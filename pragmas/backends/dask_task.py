@@ -16,6 +16,7 @@ task runs at a time per worker process.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import pickle
 import threading
@@ -35,6 +36,7 @@ from pragma_kernel.pragmas.runtime import (
     gather_inputs,
     run_task,
 )
+from pragma_kernel.pragmas.task_files import FileRef, FileTraffic
 
 #: reports larger than this are fetched from the worker instead of riding on an event
 EVENT_REPORT_LIMIT = 1 << 20
@@ -65,11 +67,15 @@ class TaskReport:
     finished: float = 0.0
     worker: str = ""
     flow: dict[str, Any] = field(default_factory=dict)  #: a control-flow script's decision
+    #: its output files, without their content (which stays in the ReplicaOutcome)
+    files: list[FileRef] = field(default_factory=list)
+    file_traffic: FileTraffic = field(default_factory=FileTraffic)
 
     @classmethod
     def of(cls, outcome: TaskOutcome, worker: str) -> TaskReport:
         return cls(outcome.ok, outcome.result, outcome.variables, outcome.outputs,
-                   outcome.error, outcome.started, outcome.finished, worker, outcome.flow)
+                   outcome.error, outcome.started, outcome.finished, worker, outcome.flow,
+                   [ref.without_data() for ref in outcome.files], outcome.file_traffic)
 
 
 @dataclass
@@ -81,6 +87,8 @@ class ReplicaOutcome:
     #: variables put by every ancestor: task -> one dict per replica (as ``gather_inputs`` wants)
     ancestor_variables: dict[str, list[dict[str, Any]]]
     report: TaskReport | None = None  #: None in the slimmed copies sent to dependents
+    #: its output files with their content: they travel to dependents with the outcome
+    files: list[FileRef] = field(default_factory=list)
 
 
 @sizeof.register(ReplicaOutcome)
@@ -88,6 +96,7 @@ def _sizeof_outcome(outcome: ReplicaOutcome) -> int:
     # Dask places tasks and moves data by these sizes; without it an outcome holding a
     # 500 MB array would count as a few bytes.
     size = sizeof(outcome.exports) + sizeof(outcome.variables)
+    size += sum(ref.size for ref in outcome.files)
     if outcome.report is not None:
         size += sizeof(outcome.report.result)
     return size
@@ -125,12 +134,14 @@ class TaskCancelled(TaskInterrupt):
 
 def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
                 upstream: dict[str, list[ReplicaOutcome]],
-                carried: list[ReplicaOutcome] | None = None) -> ReplicaOutcome:
+                carried: list[ReplicaOutcome] | None = None,
+                files: list[FileRef] | None = None) -> ReplicaOutcome:
     """One replica: gather its inputs (``local_inputs``: cloudpickled values of the notebook's
     namespace; ``upstream``: outcomes of upstream tasks, per replica; ``carried``: the
-    outcomes of a loop block's previous round, whose variables it sees), run it, report, keep
-    its exports here."""
-    spec = call.spec
+    outcomes of a loop block's previous round, whose variables it sees; ``files``: the files
+    of the notebook's folder it reads, with their content), run it in a folder of its own
+    under this worker's directory, report, keep its exports and output files here."""
+    spec = dataclasses.replace(call.spec, work_root=_work_root())
     _one_task_at_a_time.acquire()  # released by the thread that runs the code, when it ends
     if call.job_token in _cancelled_jobs:  # cancelled while it waited for its turn here
         _one_task_at_a_time.release()
@@ -144,6 +155,8 @@ def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
             spec, local_inputs,
             lambda task: [outcome.exports for outcome in upstream[task]],
             lambda task: ancestor_variables.get(task, []),
+            files or [],
+            lambda task: [ref for outcome in upstream.get(task, []) for ref in outcome.files],
         )
         if carried:  # a loop's next round sees what the last one put (ancestors' puts win)
             seen: dict[str, Any] = {}
@@ -161,7 +174,16 @@ def run_replica(call: ReplicaCall, local_inputs: dict[str, bytes],
     events.end(report)
     if not outcome.ok:
         raise TaskFailed(spec.task_name, spec.replication, report)
-    return ReplicaOutcome(outcome.exports, outcome.variables, ancestor_variables, report)
+    return ReplicaOutcome(outcome.exports, outcome.variables, ancestor_variables, report,
+                          outcome.files)
+
+
+def _work_root() -> str:
+    """Where this worker's tasks get their folders: in its own directory, not the process's
+    working directory (which workers of one host may share)."""
+    from distributed import get_worker
+
+    return os.path.join(get_worker().local_directory, "pragma-tasks")
 
 
 def _ancestor_variables(upstream: dict[str, list[ReplicaOutcome]]) -> dict[str, list[dict]]:
@@ -176,7 +198,8 @@ def _ancestor_variables(upstream: dict[str, list[ReplicaOutcome]]) -> dict[str, 
 def slim(outcome: ReplicaOutcome, names: tuple[str, ...]) -> ReplicaOutcome:
     """The part of an outcome a dependent needs: only the exports it imports."""
     exports = {name: outcome.exports[name] for name in names}
-    return ReplicaOutcome(exports, outcome.variables, outcome.ancestor_variables)
+    return ReplicaOutcome(exports, outcome.variables, outcome.ancestor_variables,
+                          files=outcome.files)
 
 
 def export_of(outcome: ReplicaOutcome, name: str) -> Any:
@@ -185,6 +208,10 @@ def export_of(outcome: ReplicaOutcome, name: str) -> Any:
 
 def report_of(outcome: ReplicaOutcome) -> TaskReport | None:
     return outcome.report
+
+
+def files_of(outcome: ReplicaOutcome) -> list[FileRef]:
+    return outcome.files
 
 
 # --- events to the kernel ----------------------------------------------------------------

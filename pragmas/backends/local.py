@@ -28,7 +28,9 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections import deque
@@ -50,12 +52,15 @@ from pragma_kernel.pragmas.backends.base import (
 from pragma_kernel.pragmas.backends.local_worker import UnitReport, ValueStore, worker_main
 from pragma_kernel.pragmas.job_life import JobLife
 from pragma_kernel.pragmas.model import MAX_TIMEOUT
-from pragma_kernel.pragmas.runtime import RESULT_KEY, VARIABLES_KEY, TaskSpec
+from pragma_kernel.pragmas.runtime import FILES_KEY, RESULT_KEY, VARIABLES_KEY, TaskSpec
+from pragma_kernel.pragmas.task_files import FileRef, FileTraffic, place, select_inputs
 
 log = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
 #: finished pull=off jobs whose large values the workers keep for a later fetch (the latest)
 MAX_PARKED = 1
+#: finished jobs whose folder (their tasks' output files) is kept, the latest first
+KEPT_FOLDERS = 2
 
 
 class LocalBackend(Backend):
@@ -70,11 +75,22 @@ class LocalBackend(Backend):
         self._scheduler: _Scheduler | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._runs: deque[_LocalRun] = deque()  #: runs whose folder is still on disk
 
     def submit(self, plan: JobPlan, listener: Listener) -> JobRun:
         run = _LocalRun(str(next(_job_ids)), plan, self, listener)
+        self._drop_old_folders()
+        self._runs.append(run)
         self._get_scheduler().post("submit", run)
         return run
+
+    def _drop_old_folders(self) -> None:
+        """Remove the folders of finished runs beyond the latest few (their output files were
+        brought into the notebook's folder, or were not wanted: pull=off)."""
+        done = [run for run in self._runs if run.done]
+        for run in done[:-KEPT_FOLDERS] if len(done) > KEPT_FOLDERS else []:
+            self._runs.remove(run)
+            shutil.rmtree(run.folder, ignore_errors=True)
 
     def cancel(self, run: JobRun) -> None:
         if self._scheduler is None or run.done:
@@ -88,6 +104,8 @@ class LocalBackend(Backend):
             scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.close()
+        while self._runs:
+            shutil.rmtree(self._runs.popleft().folder, ignore_errors=True)
 
     def describe(self) -> str:
         return f"local: {self.workers} worker process{'es' if self.workers > 1 else ''}"
@@ -116,7 +134,14 @@ class LocalBackend(Backend):
 
 
 class _LocalRun(JobRun):
+    """A job on the workers; ``folder`` holds its tasks' working directories and the output
+    files they keep (hard links: the workers are on this machine)."""
+
     backend: LocalBackend
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.folder = tempfile.mkdtemp(prefix=f"pragma-job-{self.job_id}-")
 
     def fetch(self) -> None:
         scheduler = self.backend._scheduler
@@ -181,6 +206,8 @@ class _JobState:
     unfetched: dict[str, list[UnitReport]] = field(default_factory=dict)
     #: loop block task -> variables put in the previous round (seen by the next one)
     carried: dict[str, list[transfer.InlineValue]] = field(default_factory=dict)
+    #: task -> the output files its replicas kept (in the job's folder)
+    files: dict[str, list[FileRef]] = field(default_factory=dict)
 
 
 def _life(job: _JobState) -> JobLife:
@@ -335,7 +362,9 @@ class _Scheduler:
             )
         job.refs[name] = per_replica
         job.variables[name] = [transfer.to_inline(transfer.pack(earlier.variables))]
+        job.files[name] = _on_disk(earlier.files, os.path.join(job.run.folder, "reused", name))
         _life(job).reused(name, earlier)  # its dependents start with the first dispatch
+        job.run.results[name].files = job.files[name]
 
     def _enqueue(self, job: _JobState, name: str) -> None:
         life = _life(job)
@@ -346,6 +375,8 @@ class _Scheduler:
             spec = life.flow.follow_choices(TaskSpec.from_plan(
                 job.run.plan, name, replica if replicated else None, job_id=job.run.job_id))
             spec.ancestors = ancestors  # control-flow edges count too
+            spec.work_root, spec.link_files = job.run.folder, True
+            spec.module_folder = job.run.plan.folder or None
             if name in life.rounds:
                 spec.variables["PA_TASK_ITERATION"] = life.rounds[name]
             self.ready.append(_Unit(next(self.unit_ids), job, name, spec.replication, spec))
@@ -391,6 +422,10 @@ class _Scheduler:
         carried = job.carried.get(unit.task, [])
         inherited = [b for a in spec.ancestors for b in job.variables.get(a, [])]
         refs[VARIABLES_KEY] = carried + inherited
+        if spec.input_files:
+            refs[FILES_KEY] = select_inputs(
+                spec.input_files, spec.file_sources, job.run.plan.input_files.get(unit.task, []),
+                lambda task: job.files.get(task, []))
         return refs
 
     def _on_output(self, unit: _Unit, output: Output) -> None:
@@ -441,6 +476,11 @@ class _Scheduler:
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
         job.variables[name] = [r.variables for r in reports if r.variables is not None]
+        job.files[name] = [ref for r in reports for ref in r.files]
+        result.files = job.files[name]
+        result.file_traffic = FileTraffic()
+        for report in reports:
+            result.file_traffic.add(report.file_traffic)
         life = _life(job)
         decision = reports[0].flow
         if decision.get("loop"):
@@ -649,6 +689,18 @@ class _Scheduler:
             if worker.process.is_alive():
                 worker.kill()
                 worker.process.join(timeout=1)
+
+
+def _on_disk(files: list[FileRef], folder: str) -> list[FileRef]:
+    """Files whose content travelled (a stored result's) written into ``folder``, so the
+    tasks link them."""
+    kept = []
+    for ref in files:
+        if ref.data is not None:
+            place(ref, folder)
+            ref = FileRef(ref.path, ref.size, os.path.join(folder, ref.path), origin=ref.origin)
+        kept.append(ref)
+    return kept
 
 
 def _platform_failure(unit: _Unit, ename: str, evalue: str) -> UnitReport:

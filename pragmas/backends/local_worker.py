@@ -20,7 +20,8 @@ from typing import Any
 
 from pragma_kernel.pragmas import process_tree, transfer
 from pragma_kernel.pragmas.backends.base import Output, TaskError
-from pragma_kernel.pragmas.runtime import VARIABLES_KEY, TaskSpec, run_task
+from pragma_kernel.pragmas.runtime import FILES_KEY, VARIABLES_KEY, TaskSpec, run_task
+from pragma_kernel.pragmas.task_files import FileRef, FileTraffic
 
 #: seconds the processes a task left running get between SIGTERM and SIGKILL
 TERMINATE_GRACE = 1.0
@@ -199,13 +200,17 @@ def _run_unit(conn: Any, unit_id: int, spec: TaskSpec, refs: dict, store: ValueS
         if outcome.variables:
             report.variables = transfer.to_inline(transfer.pack(outcome.variables))
         report.flow = outcome.flow
+        report.files = outcome.files
+    report.file_traffic = outcome.file_traffic
     return report
 
 
 def _load_inputs(refs: dict[str, Any]) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for name, ref in refs.items():
-        if name == VARIABLES_KEY:
+        if name == FILES_KEY:
+            inputs[name] = ref
+        elif name == VARIABLES_KEY:
             inherited: dict[str, Any] = {}
             for blob in ref:
                 inherited.update(transfer.load(blob))
@@ -228,3 +233,5 @@ class UnitReport:
     values: dict[str, transfer.ValueRef] = field(default_factory=dict)  #: exports + result
     variables: transfer.InlineValue | None = None
     flow: dict[str, Any] = field(default_factory=dict)  #: the flow script's decision
+    files: list[FileRef] = field(default_factory=list)  #: its output files, kept (linked)
+    file_traffic: FileTraffic = field(default_factory=FileTraffic)

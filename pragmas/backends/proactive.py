@@ -56,6 +56,7 @@ from pragma_kernel.pragmas.backends.base import (
 )
 from pragma_kernel.pragmas.backends.proactive_job import Placement, Workflow, build_workflow
 from pragma_kernel.pragmas.errors import PragmaError
+from pragma_kernel.pragmas.task_files import FileRef
 
 #: ``ask_password(prompt, password=True) -> str``: the kernel's stdin (never echoed)
 AskPassword = Callable[..., str]
@@ -325,7 +326,7 @@ class ProActiveBackend(Backend):
         output_folder = options.get("output_path") or os.path.join(folder, "output")
         os.makedirs(input_folder, exist_ok=True)
         os.makedirs(output_folder, exist_ok=True)
-        workflow.write_input_files(input_folder)
+        workflow.write_input_files(input_folder, plan)
         try:
             job_id = str(self.session.submit(workflow, input_folder, output_folder))
         except ProActiveSubmitError:
@@ -631,6 +632,11 @@ class _JobMonitor:
                 exports.setdefault(key, []).append(value)
         for key, text in payload["variables"].items():
             result.variables[key] = proactive_task.decode_value(text, folder)
+        for path, size in payload.get("files", ()):  # pulled from the output space already
+            result.files.append(FileRef(path, size, location=os.path.join(folder, path),
+                                        origin=name))
+            result.file_traffic.outputs += 1
+            result.file_traffic.output_bytes += size
         started, finished = payload.get("started"), payload.get("finished")
         if started:
             result.started = min(result.started or started, started)
@@ -699,6 +705,8 @@ def _payload_of(report: TaskReport) -> dict | None:
 
 def _has_files(payload: dict) -> bool:
     """Whether some value of the payload waits in the output space."""
+    if payload.get("files"):
+        return True
     texts = [payload["result"], *payload["exports"].values(), *payload["variables"].values()]
     return any(isinstance(t, str) and t.startswith(proactive_task.FILE_PREFIX) for t in texts)
 

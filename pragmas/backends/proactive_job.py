@@ -22,6 +22,7 @@ from pragma_kernel.pragmas.backends.base import JobPlan, PlannedTask
 from pragma_kernel.pragmas.errors import PragmaError
 from pragma_kernel.pragmas.model import DEFAULT_LANGUAGE, Script, Task
 from pragma_kernel.pragmas.private_files import write_private
+from pragma_kernel.pragmas.task_files import ant_patterns, matches, place
 
 #: pragma language names -> ProActive script engine names (the SDK's table and the others its
 #: README lists); a name not here is passed on lower-cased.
@@ -120,12 +121,18 @@ class Workflow:
         transformer = gateway.proactive_factory.create_job2xml_transformer()
         return str(transformer.jobToxmlString(self.java_job))
 
-    def write_input_files(self, folder: str) -> None:
-        """Put the large local inputs where the job's input space will take them from."""
+    def write_input_files(self, folder: str, plan: JobPlan | None = None) -> None:
+        """Put the large local inputs where the job's input space will take them from, and
+        the notebook's files the tasks read (linked when the folder allows; a file already
+        in a folder of the user's, ``input_path=``, is left as it is)."""
         for relative, data in self.input_files.items():
             path = os.path.join(folder, relative)
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             write_private(path, data)
+        for refs in (plan.input_files.values() if plan is not None else ()):
+            for ref in refs:
+                if not os.path.lexists(os.path.join(folder, ref.path)):
+                    place(ref, folder)
 
 
 def export_workflow_xml(plan: JobPlan, gateway: Any = None) -> str:
@@ -170,6 +177,7 @@ def build_workflow(
 
     java_job = gateway.buildJob(model)
     _declare_dataspace(gateway, java_job, plan, input_files)
+    _declare_task_files(gateway, java_job, plan)
     task_of = {name: name for name in plan.tasks} | {name: None for name in layout.extra_tasks}
     return Workflow(plan.name, java_job, task_of, frozenset(layout.replicated), input_files,
                     _looping(plan, layout.deps))  # fmt: skip
@@ -489,6 +497,34 @@ def _declare_dataspace(gateway: Any, java_job: Any, plan: JobPlan, local_files: 
             relative = f"{proactive_task.data_dir('local')}/{name}.pkl"
             if relative in local_files:
                 java_task.addInputFiles(relative, from_input)
+
+
+def _declare_task_files(gateway: Any, java_job: Any, plan: JobPlan) -> None:
+    """The tasks' input_files and output_files as ProActive's: an input served by the
+    notebook's folder comes from the input space (the backend puts the files there), one an
+    ancestor writes from the output space, where every output_files goes."""
+    modes = gateway.proactive_factory
+    from_input = modes.get_input_access_mode().getAccessMode("transferFromInputSpace")
+    from_output = modes.get_input_access_mode().getAccessMode("transferFromOutputSpace")
+    to_output = modes.get_output_access_mode().getAccessMode("transferToOutputSpace")
+    for planned in plan.tasks.values():
+        task = planned.task
+        if not task.input_files and not task.output_files:
+            continue
+        java_task = java_job.getTask(planned.name)
+        given = plan.input_files.get(planned.name, [])
+        for pattern in task.input_files:
+            from_ancestors = pattern in planned.file_sources
+            from_notebook = not from_ancestors or any(
+                matches(pattern, ref.path) for ref in given)
+            for ant in ant_patterns(pattern):
+                if from_notebook:
+                    java_task.addInputFiles(ant, from_input)
+                if from_ancestors:
+                    java_task.addInputFiles(ant, from_output)
+        for pattern in task.output_files:
+            for ant in ant_patterns(pattern):
+                java_task.addOutputFiles(ant, to_output)
 
 
 # -- runtime_env -------------------------------------------------------------------------------

@@ -131,7 +131,9 @@ def run_proactive_task(
         replica = int(variables.get("PA_TASK_REPLICATION") or 0)
     spec = dataclasses.replace(spec, replication=replica, variables=own)
     inputs = read_inputs(sources, variables, localspace)
-    outcome = runtime.run_task(spec, inputs, emit=_echo_streams(sys.stdout, sys.stderr))
+    # ProActive made the local space for it and moves its files (the workflow's dataspaces)
+    outcome = runtime.run_task(spec, inputs, emit=_echo_streams(sys.stdout, sys.stderr),
+                               in_place=True)
     payload = _payload(spec.task_name, replica, outcome, variables, localspace)
     if not outcome.ok:
         error = outcome.error
@@ -214,6 +216,8 @@ def _payload(
         "error": dataclasses.asdict(outcome.error) if outcome.error else None,
         "started": outcome.started,
         "finished": outcome.finished,
+        #: the output files it wrote (the output space has them): (path, size)
+        "files": [(ref.path, ref.size) for ref in outcome.files],
     }
     return base64.b64encode(cloudpickle.dumps(payload)).decode("ascii")
 

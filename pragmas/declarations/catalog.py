@@ -158,7 +158,7 @@ def save_job(engine: Any, call: PragmaCall, ctx: Any) -> None:
 def _workflow_xml(engine: Any, ctx: Any, name: str) -> str:
     from pragma_kernel.pragmas.declarations.proactive import workflow_xml
 
-    return workflow_xml(engine.plan(ctx, name))
+    return workflow_xml(engine.plan(ctx, name, files_needed=False))  # describes; runs nothing
 
 
 def _check_clash(engine: Any, name: str, newest: JobFile, count: int) -> None:

@@ -30,7 +30,8 @@ def last_states(engine: Any) -> dict[str, str]:
 def reuse_states(engine: Any, ctx: Any) -> dict[str, str]:
     """'reused' or 'stale' per task: what a cache=on submission would do now."""
     last = engine.reuse.last
-    report = engine.reuse.assess(engine.plan(ctx, name=last.job if last else None))
+    report = engine.reuse.assess(engine.plan(ctx, name=last.job if last else None,
+                                                 files_needed=False))
     return {name: "reused" if name in report.reused else "stale" for name in report.keys}
 
 

@@ -35,7 +35,7 @@ PORTAL_PARAMS = [
     "must be installed, e.g. `apt-get install default-jre-headless`).",
 )
 def export_xml(engine: Any, call: PragmaCall, ctx: Any) -> None:
-    plan = engine.plan(ctx, call.args.get("name"))
+    plan = engine.plan(ctx, call.args.get("name"), files_needed=False)
     xml = workflow_xml(plan)
     file_name = f"{call.args.get('name') or plan.name}.xml"
     write_private(file_name, xml)

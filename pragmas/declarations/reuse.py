@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 )
 def why(engine: Any, call: PragmaCall, ctx: OutputContext) -> None:
     last = engine.reuse.last
-    plan = engine.plan(ctx, name=last.job if last is not None else None)
+    plan = engine.plan(ctx, name=last.job if last is not None else None,
+                       files_needed=False)
     wanted = call.args["task"]
     if wanted is not None and wanted not in plan.tasks:
         known = ", ".join(plan.tasks)

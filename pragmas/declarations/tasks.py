@@ -27,6 +27,7 @@ from pragma_kernel.pragmas.model import (
     SourceLocation,
     Task,
 )
+from pragma_kernel.pragmas.task_files import normalized, pattern_problem
 from pragma_kernel.pragmas.validation import check_python_syntax, unknown_deps
 
 #: ProActive's script languages (the SDK's ``ProactiveScriptLanguage``), Python first.
@@ -83,6 +84,14 @@ TASK_PARAMS = (
           "the job's flow)"),
     Param("cache", "flag", default=True, help="off: never reuse this task's result (it reads "
           "files, draws random numbers, has side effects...); the tasks after it run too"),
+    Param("input_files", "list", default=[], help="files it reads, placed in its own working "
+          "directory before it starts: paths or globs relative to it (data/*.csv, a folder: "
+          "plots/), from the notebook's folder or the output_files of its ancestors (the "
+          "nearest wins); ProActive: transferred from the input or output space"),
+    Param("output_files", "list", default=[], help="files it writes, kept when it ends for "
+          "its dependents' input_files and brought into the notebook's folder after the job "
+          "(pull=on); one it does not write is its error; ProActive: transferred to the "
+          "output space"),
 )  # fmt: skip
 
 
@@ -223,6 +232,20 @@ def _set_options(call: PragmaCall, task: Task) -> None:
     task.timeout = args.get("timeout")
     task.output_limit = output_limit(call)
     task.cache = args.get("cache", True)
+    task.input_files = _file_patterns(call, "input_files")
+    task.output_files = _file_patterns(call, "output_files")
+
+
+def _file_patterns(call: PragmaCall, param: str) -> list[str]:
+    """The patterns given, normalized; one that leaves the working directory is refused."""
+    patterns = []
+    for pattern in call.args.get(param) or []:
+        problem = pattern_problem(pattern)
+        if problem is not None:
+            raise call.error(problem, param)
+        if normalized(pattern) not in patterns:
+            patterns.append(normalized(pattern))
+    return patterns
 
 
 def existing_task(engine: Any, call: PragmaCall, param: str = "name") -> Task:

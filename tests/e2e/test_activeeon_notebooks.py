@@ -276,8 +276,17 @@ def test_demo_proactive_pragmas_say_plainly_they_need_a_server(demo):
 
 
 def test_ml_dependency_on_a_missing_task_is_a_warning(ml):
-    warned = text_of(cell(ml, "#%task(name=predict,dep=[train,split,kjhasdad])"))
+    warned = text_of(cell(ml, "#%task(name=predict,dep=[train,split,kjhasdad],"
+                              "input_files=[finalized_model.sav])"))
     assert "kjhasdad" in warned
+
+
+def test_ml_model_file_is_passed_declared_not_through_a_shared_folder(ml):
+    """train writes finalized_model.sav in a folder of its own; predict reads it because both
+    declare it, and it is in the notebook's folder after the job."""
+    submitted = text_of(cell(ml, "#%submit_job()"))
+    assert "finalized_model.sav (new)" in submitted
+    assert (Path(ml.metadata["folder"]) / "finalized_model.sav").is_file()
 
 
 def test_ml_tasks_pass_data_with_variables_and_a_file(ml):

@@ -203,3 +203,22 @@ def test_a_failure_skips_every_descendant_naming_the_cause(any_backend):
                                    "grandchild": "skipped", "other": "done"}
     assert run.results["grandchild"].notes == ["skipped: bad failed"]
     assert run.results["bad"].error.ename == "ZeroDivisionError"
+
+
+def test_a_file_one_task_writes_reaches_its_dependents_and_the_notebook(any_backend, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the notebook's folder
+    (tmp_path / "scale.txt").write_text("3")
+    any_backend.run("#%task(name=writer, input_files=[scale.txt], output_files=[out/])\n"
+                    "import os\nos.makedirs('out')\n"
+                    "open('out/model.txt', 'w').write(open('scale.txt').read() * 2)")
+    any_backend.run("#%task(name=reader, dep=[writer], input_files=[out/model.txt], "
+                    "export=[read])\nread = open('out/model.txt').read()")
+    any_backend.run("#%task(name=forgot, output_files=[never.txt])\npass")
+    with pytest.raises(Exception, match="1 of 3 tasks"):
+        any_backend.run("#%submit_job()")
+    assert states(any_backend) == {"writer": "done", "reader": "done", "forgot": "failed"}
+    assert any_backend.namespace["read"] == "33"
+    assert (tmp_path / "out" / "model.txt").read_text() == "33"
+    error = any_backend.engine.submitted[-1].results["forgot"].error
+    assert "did not write 'never.txt'" in error.evalue

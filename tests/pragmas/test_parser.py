@@ -181,7 +181,7 @@ def test_line_and_lineno_kept():
         ("#%task(name=x, path=/some dir/impl.py)", 26, ["',' or ')'", "'dir/impl.py'"]),
         ("#%task(name=myTask2, dep=[myTask1], import[var1,var2])", 42,
          ["parameter 'import'", "'=' after the parameter name"]),
-        ("#%task(name=n*2)", 13, ["parameter 'name'", "'*' cannot appear in a bare word",
+        ("#%task(name=n!2)", 13, ["parameter 'name'", "'!' cannot appear in a bare word",
                                   "quotes"]),
         ("#%task(name=a#b)", 13, ["comment may only follow the closing ')'"]),
         ("#%task(name=a) extra", 15, ["end of the line or a '#' comment"]),
