@@ -324,11 +324,17 @@ def run_task(
 ) -> TaskOutcome:
     """Run one replica of a task; see the module docstring. It runs in a working directory
     of its own (``pragma_kernel.pragmas.task_files.TaskFolder``) holding ``inputs[FILES_KEY]``;
-    ``in_place``: in the current one, which the caller made for it (ProActive's local space)."""
+    ``in_place``: in the current one, which the caller made for it (ProActive's local space).
+    A task that declares no file runs in the current one too."""
     capture = OutputCapture(spec.label, emit, keep=keep_outputs)
     outcome = TaskOutcome(ok=False, started=time.time())
+    # A task that declares no file runs where tasks always ran (the notebook's folder on the
+    # local backend, the worker's on Dask), so notebooks that read and write files without
+    # declaring them (Activeeon's as they ship) keep working; declaring files opts in to a
+    # folder of its own.
+    own_folder = bool(spec.input_files or spec.output_files)
     folder = TaskFolder(spec.label, spec.work_root, "link" if spec.link_files else "data",
-                        in_place=in_place)
+                        in_place=in_place or not own_folder)
     try:
         with capture, folder.entered(inputs.get(FILES_KEY, [])), _importing_from(spec):
             _run(spec, inputs, capture, outcome, keep_packed, folder)

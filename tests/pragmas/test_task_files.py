@@ -220,11 +220,25 @@ def test_notebook_inputs_are_linked_and_a_change_in_place_is_refused(notebook, f
     assert "changed its input file 'data.csv' in place" in error.evalue
 
 
-def test_a_file_a_task_does_not_declare_is_said_and_not_kept(notebook, folder):
-    ctx = notebook.run("#%task(name=scratch)\nopen('tmp.bin', 'w').write('x')")
+def test_a_file_a_task_with_files_does_not_declare_is_said_and_not_kept(notebook, folder):
+    notebook.run("#%task(name=scratch, output_files=[kept.txt])\n"
+                 "open('tmp.bin', 'w').write('x')\nopen('kept.txt', 'w').write('k')")
     ctx = notebook.run("#%submit_job()")
     assert "scratch wrote tmp.bin in its working directory without declaring it" in text(ctx)
     assert not (folder / "tmp.bin").exists()
+    assert (folder / "kept.txt").read_text() == "k"
+
+
+def test_a_task_declaring_no_file_works_in_the_notebooks_folder_as_before(notebook, folder):
+    """Notebooks written before files could be declared (Activeeon's as they ship) read and
+    write the notebook's folder from their tasks; they keep working on the local backend."""
+    (folder / "given.txt").write_text("from the user")
+    notebook.run("#%task(name=writer)\nopen('made.txt', 'w').write(open('given.txt').read())")
+    notebook.run("#%task(name=reader, dep=[writer], export=[seen])\nseen = open('made.txt').read()")
+    ctx = notebook.run("#%submit_job()")
+    assert notebook.namespace["seen"] == "from the user"
+    assert (folder / "made.txt").read_text() == "from the user"
+    assert "without declaring" not in text(ctx)
 
 
 def test_a_users_file_that_differs_is_replaced_and_said_so(notebook, folder):
