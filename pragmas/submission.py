@@ -63,7 +63,12 @@ KEPT_RESULTS = 2
 
 def release_old_values(engine: Any) -> None:
     """Let go of the values of older jobs (the notebook keeps what it pulled, the result store
-    what cache=on stored), so memory does not grow with every run."""
+    what cache=on stored), so memory does not grow with every run. The notebook's values a
+    run was given (pickled at submission) were needed only to start it: every finished run
+    lets them go."""
+    for run in engine.submitted:
+        if run.done:
+            run.plan.local_inputs = {}
     for run in engine.submitted[:-KEPT_RESULTS]:
         if not run.done:
             continue

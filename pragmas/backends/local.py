@@ -23,6 +23,7 @@ kills its running workers (replaced at once) and cancels what was queued.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import multiprocessing
@@ -361,7 +362,8 @@ class _Scheduler:
                 {k: self._kernel_ref(job, transfer.pack(v)) for k, v in values.items()}
             )
         job.refs[name] = per_replica
-        job.variables[name] = [transfer.to_inline(transfer.pack(earlier.variables))]
+        if earlier.variables:
+            job.variables[name] = [transfer.to_inline(transfer.pack(earlier.variables))]
         job.files[name] = _on_disk(earlier.files, os.path.join(job.run.folder, "reused", name))
         _life(job).reused(name, earlier)  # its dependents start with the first dispatch
         job.run.results[name].files = job.files[name]
@@ -405,7 +407,10 @@ class _Scheduler:
             unit.deadline = time.monotonic() + timeout
         _life(unit.job).started(unit.task, unit.attempts)
         try:
-            worker.conn.send(("run", unit.id, unit.spec, self._input_refs(unit)))
+            # the worker gets the ancestors' variables in the refs: a chain's link need not
+            # carry its whole ancestry
+            spec = dataclasses.replace(unit.spec, ancestors=())
+            worker.conn.send(("run", unit.id, spec, self._input_refs(unit)))
         except (BrokenPipeError, OSError):
             pass  # the worker is dead; its sentinel reports it and fails the unit
 
@@ -420,7 +425,10 @@ class _Scheduler:
             as_list = len(values) > 1 or source in _life(job).replicated_by_flow
             refs[name] = values if as_list or spec.source_runs.get(source, 1) > 1 else values[0]
         carried = job.carried.get(unit.task, [])
-        inherited = [b for a in spec.ancestors for b in job.variables.get(a, [])]
+        # (a scan of the ancestors only when some task put variables: a long chain that puts
+        # none costs nothing per link)
+        inherited = [b for a in spec.ancestors if a in job.variables
+                     for b in job.variables[a]] if job.variables else []
         refs[VARIABLES_KEY] = carried + inherited
         if spec.input_files:
             refs[FILES_KEY] = select_inputs(
@@ -475,7 +483,11 @@ class _Scheduler:
         reports: list[UnitReport] = job.replicas[name]  # type: ignore[assignment]
         result = job.run.results[name]
         job.refs[name] = [r.values for r in reports]
-        job.variables[name] = [r.variables for r in reports if r.variables is not None]
+        put = [r.variables for r in reports if r.variables is not None]
+        if put:  # only tasks that put variables: their descendants look them up
+            job.variables[name] = put
+        else:
+            job.variables.pop(name, None)  # (a loop's earlier round may have put some)
         job.files[name] = [ref for r in reports for ref in r.files]
         result.files = job.files[name]
         result.file_traffic = FileTraffic()
@@ -521,7 +533,7 @@ class _Scheduler:
         }
         results = [v[RESULT_KEY] for v in values]
         result.result = results if replicated else results[0]
-        for blob in job.variables[name]:
+        for blob in job.variables.get(name, []):
             result.variables.update(transfer.load(blob))
         return None
 

@@ -51,8 +51,6 @@ def test_a_50_mb_array_made_by_a_task_reaches_its_dependent_and_the_notebook_and
     assert after[-1] - after[2] < 40, after
 
 
-@pytest.mark.xfail(strict=True, reason="each submitted run keeps its plan's pickled notebook "
-                   "inputs (JobPlan.local_inputs) for the kernel's life: +50 MB per job")
 def test_a_50_mb_array_from_the_notebook_goes_both_ways_and_is_let_go(fresh_kernel):
     after = resident_after_jobs(fresh_kernel[1], FROM_NOTEBOOK, 6)
     assert after[-1] - after[2] < 40, after
