@@ -4,7 +4,9 @@ JupyterLab's debugger computes the same path from ``debugInfo`` (``hashMethod`` 
 ``hashSeed``, ``tmpFilePrefix``, ``tmpFileSuffix``) to show a cell's breakpoints before the kernel
 is asked, and asks ``dumpCell`` to write the file. While the debugger is on, cells are compiled
 under that path, so breakpoints set in the file bind to the code that runs. The scheme is
-ipykernel's (its ``compiler.py``); only the folder's name differs.
+ipykernel's (its ``compiler.py``); the folder is ``pragma_ipykernel_<pid>``: JupyterLab (4.5 and
+later) names a frame, a breakpoint or a source ``Cell [n]`` only when its path contains
+``ipykernel_``, and shows any other path as it is.
 
 Pure functions and the file system; no debugpy.
 """
@@ -44,8 +46,9 @@ def murmur2_x86(text: str, seed: int = HASH_SEED) -> int:
 
 def cells_directory() -> str:
     """The folder of this kernel process's cell files (one per process, as the hash of a cell
-    says nothing of which kernel ran it)."""
-    return os.path.join(tempfile.gettempdir(), f"pragma_kernel_{os.getpid()}")
+    says nothing of which kernel ran it). Its name holds ``ipykernel_``: JupyterLab's debugger
+    panels show a path with it as the cell it is (``Cell [3]``, ``Cell [*]`` while it runs)."""
+    return os.path.join(tempfile.gettempdir(), f"pragma_ipykernel_{os.getpid()}")
 
 
 def cell_path(code: str) -> str:

@@ -179,6 +179,21 @@ def test_debug_info_tells_how_cell_files_are_named(debugged):
     assert source["body"]["content"] == CELL
 
 
+def test_cell_files_are_named_as_jupyterlab_recognises_cells(debugged):
+    """JupyterLab (4.5+) shows a frame, breakpoint or source as ``Cell [n]`` only when its path
+    contains ``ipykernel_``; any other path is shown as it is, a temporary file's name."""
+    kc, dap = debugged
+    assert "ipykernel_" in dap.request("debugInfo")["body"]["tmpFilePrefix"]
+    path = dap.request("dumpCell", code=CELL)["body"]["sourcePath"]
+    assert "ipykernel_" in path
+    dap.request("setBreakpoints", source={"path": path}, breakpoints=[{"line": 4}])
+    msg_id = kc.execute(CELL)
+    thread = dap.event("stopped")["body"]["threadId"]
+    assert dap.top_frame(thread)["source"]["path"] == path
+    dap.request("continue", threadId=thread)
+    assert shell_reply(kc, msg_id, TIMEOUT)["content"]["status"] == "ok"
+
+
 def test_the_namespace_is_inspected_while_no_cell_is_stopped(debugged):
     kc, dap = debugged
     execute(kc, "answer = 42\n_hidden = 1")
@@ -197,7 +212,7 @@ def test_tracebacks_still_name_the_cell_while_debugging(debugged):
     error = next(m for m in outputs if m["msg_type"] == "error")
     text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["content"]["traceback"]))
     assert "Cell In[1], line 1" in text
-    assert "pragma_kernel_" not in text  # the cell's file is the debugger's business
+    assert "pragma_ipykernel_" not in text  # the cell's file is the debugger's business
 
 
 def test_run_local_stops_at_a_breakpoint_in_the_tasks_cell(debugged):
