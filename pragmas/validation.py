@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pragma_kernel.pragmas.errors import Location, TaskSyntaxError
@@ -135,17 +135,8 @@ def _writers(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
              pattern: str) -> tuple[str, ...]:
     """The ancestors of ``task`` (breadth first: the nearest first) whose output_files may
     name a file ``pattern`` names."""
-    seen, found = {task}, []
-    frontier = deque(deps.get(task, ()))
-    while frontier:
-        name = frontier.popleft()
-        if name in seen:
-            continue
-        seen.add(name)
-        if any(may_overlap(pattern, out) for out in job.tasks[name].output_files):
-            found.append(name)
-        frontier.extend(deps.get(name, ()))
-    return tuple(found)
+    return tuple(name for name in nearest_first(deps, task)
+                 if any(may_overlap(pattern, out) for out in job.tasks[name].output_files))
 
 
 def _check_shared_outputs(job: Job, report: ValidationReport,
@@ -243,9 +234,8 @@ def _cycles(deps: Mapping[str, tuple[str, ...]], left: list[str]) -> list[list[s
     return cycles
 
 
-def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
-                     variable: str) -> str | None:
-    """The nearest ancestor of ``task`` (breadth first, deps in order) exporting ``variable``."""
+def nearest_first(deps: Mapping[str, tuple[str, ...]], task: str) -> Iterator[str]:
+    """The ancestors of ``task``, breadth first (deps in order): the nearest first."""
     seen = {task}
     frontier = deque(deps.get(task, ()))
     while frontier:
@@ -253,10 +243,14 @@ def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
         if name in seen:
             continue
         seen.add(name)
-        if variable in job.tasks[name].exports:
-            return name
+        yield name
         frontier.extend(deps.get(name, ()))
-    return None
+
+
+def nearest_exporter(job: Job, deps: Mapping[str, tuple[str, ...]], task: str,
+                     variable: str) -> str | None:
+    """The nearest ancestor of ``task`` (breadth first, deps in order) exporting ``variable``."""
+    return next((n for n in nearest_first(deps, task) if variable in job.tasks[n].exports), None)
 
 
 def _import_deps(job: Job, report: ValidationReport) -> dict[str, tuple[str, ...]]:
