@@ -359,6 +359,9 @@ class TaskFolder:
     def check_inputs(self, task: str, patterns: Iterable[str],
                      sources: dict[str, tuple[str, ...]]) -> None:
         """Every input pattern names at least one file here, else the task's error."""
+        patterns = list(patterns)
+        if not patterns:
+            return  # (a task declaring no file runs in place: its folder is not walked)
         present = files_under(self.path) if self.in_place else sorted(self._given)
         for pattern in patterns:
             if not any(matches(pattern, path) for path in present):
