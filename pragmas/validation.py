@@ -305,30 +305,62 @@ def _check_shared_exports(job: Job, report: ValidationReport) -> None:
     arms = {frozenset((t.flow.if_target, t.flow.else_target))
             for t in job.tasks.values() if t.flow.action == "if"}
     for variable, names in shared.items():
-        rivals = _rivals(names, ancestors, arms)
+        rivals = _independent(_latest(names, deps), ancestors, arms)
         if rivals:
             report.warnings.append(
                 f"the tasks {' and '.join(repr(n) for n in rivals[0])} both export "
                 f"'{variable}' and neither runs after the other: the notebook gets the one "
                 "that comes last in the job's order")
+        exporting = set(names)
         for task in job.tasks.values():
             if variable not in task.imports:
                 continue
-            candidates = [n for n in names if n in ancestors.of(task.name)]
-            for pair in _rivals(candidates, ancestors, arms):
+            found = _nearest_exporters(deps, task.name, exporting)
+            for pair in _independent(found, ancestors, arms)[:1]:
                 report.errors.append(
                     f"task '{task.name}' imports '{variable}', which both '{pair[0]}' and "
                     f"'{pair[1]}' export, and neither runs after the other: which one it would "
                     "get is not defined. Rename one export, or make one task depend on the other")
-                break
 
 
-def _rivals(names: list[str], ancestors: _Ancestors,
-            arms: set[frozenset[str | None]]) -> list[tuple[str, str]]:
+def _latest(names: list[str], deps: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The ``names`` no other of them runs after (one walk up the graph, however many)."""
+    overridden: set[str] = set()
+    stack = [d for name in names for d in deps.get(name, ())]
+    while stack:
+        task = stack.pop()
+        if task not in overridden:
+            overridden.add(task)
+            stack.extend(deps.get(task, ()))
+    return [n for n in names if n not in overridden]
+
+
+def _nearest_exporters(deps: Mapping[str, tuple[str, ...]], task: str,
+                       exporting: set[str]) -> list[str]:
+    """The exporters ``task`` reaches without passing another exporter (usually one: in a
+    chain that overrides a name, its parent)."""
+    seen, found = {task}, []
+    frontier = deque(deps.get(task, ()))
+    while frontier:
+        name = frontier.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in exporting:
+            found.append(name)
+        else:
+            frontier.extend(deps.get(name, ()))
+    return found
+
+
+def _independent(names: list[str], ancestors: _Ancestors,
+                 arms: set[frozenset[str | None]]) -> list[tuple[str, str]]:
     """The pairs of ``names`` of which neither is the other's ancestor (nor branch arms)."""
-    latest = [n for n in names if not any(n in ancestors.of(m) for m in names if m != n)]
-    return [(a, b) for a, b in itertools.combinations(latest, 2)
-            if frozenset((a, b)) not in arms]
+    if len(names) < 2:
+        return []
+    return [(a, b) for a, b in itertools.combinations(names, 2)
+            if frozenset((a, b)) not in arms
+            and a not in ancestors.of(b) and b not in ancestors.of(a)]
 
 
 class _Ancestors:
