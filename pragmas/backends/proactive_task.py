@@ -51,6 +51,15 @@ def export_key(task: str, name: str, replica: int | None = None) -> str:
     return key if replica is None else f"{key}#{replica}"
 
 
+def typed_key(name: str) -> str:
+    """The variable holding the Python value of a number or boolean a task put as text."""
+    return f"{INTERNAL_PREFIX}typed.{name}"
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (bool, int, float)) and not isinstance(value, str)
+
+
 def local_key(name: str) -> str:
     """The job variable holding a value read from the kernel's namespace at submission."""
     return f"{INTERNAL_PREFIX}local.{name}"
@@ -179,7 +188,8 @@ def read_inputs(
             )
         inputs[name] = [decode_value(variables.get(k), localspace) for _, k in replicas]
     inputs["__variables__"] = {
-        str(k): decode_value(variables.get(k), localspace)
+        str(k): decode_value(variables.get(typed_key(k) if typed_key(k) in keys else k),
+                             localspace)
         for k in keys
         if not str(k).startswith(INTERNAL_PREFIX)
     }
@@ -198,9 +208,13 @@ def _payload(
         exports[name] = text
     put = {}
     for name, value in outcome.variables.items():
-        # strings stay strings so Bash/Groovy descendants and the portal read them
-        put[name] = value if isinstance(value, str) else encode_value(value)
-        variables.put(name, put[name])
+        # strings stay strings, and numbers and booleans are put as their text, so flow
+        # scripts on the server, Bash/Groovy descendants and the portal read them; Python
+        # descendants get the value itself from its typed twin
+        put[name] = value if isinstance(value, str) else encode_value(value)  # (the kernel's)
+        if _is_scalar(value):
+            variables.put(typed_key(name), put[name])
+        variables.put(name, str(value) if _is_scalar(value) else put[name])
     displays = [
         {"data": o.data, "metadata": o.metadata} for o in outcome.outputs if o.kind == "display"
     ]

@@ -185,7 +185,10 @@ class ProActiveTaskHarness:
         if names and task.branch:
             script, if_task, else_task, _ = task.branch
             chosen = self._decide(script, names[-1], "branch")
-            self._not_chosen.add(else_task if chosen == "if" else if_task)
+            if chosen is None:  # the script failed: neither arm runs
+                self._not_chosen.update((if_task, else_task))
+            else:
+                self._not_chosen.add(else_task if chosen == "if" else if_task)
         if names and task.loop:
             script, target = task.loop
             block = self._block(target, task.name)
@@ -241,10 +244,15 @@ class ProActiveTaskHarness:
         return [self.tasks[n] for n in inside]
 
     def _decide(self, script: str, name: str, variable: str) -> Any:
-        """A branch or loop flow script, run with the task's variables and result."""
+        """A branch or loop flow script, run with the task's variables and result. A script
+        that raises makes its task faulty, as on a server (its decision: none)."""
         run = self.runs[name]
         scope: dict[str, Any] = {"variables": dict(run.variables), "result": run.result}
-        exec(script, scope)  # noqa: S102 - the flow scripts of these tests are Python
+        try:
+            exec(script, scope)  # noqa: S102 - the flow scripts of these tests are Python
+        except Exception as exc:  # noqa: BLE001 - the user's script: its task's failure
+            run.status, run.exception = "FAULTY", f"the flow script failed: {exc!r}"
+            return None
         return scope[variable]
 
     # -- one task ------------------------------------------------------------------------------

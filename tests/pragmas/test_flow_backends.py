@@ -222,3 +222,35 @@ def test_a_file_one_task_writes_reaches_its_dependents_and_the_notebook(any_back
     assert (tmp_path / "out" / "model.txt").read_text() == "33"
     error = any_backend.engine.submitted[-1].results["forgot"].error
     assert "did not write 'never.txt'" in error.evalue
+
+
+def test_a_branch_condition_that_raises_fails_the_branch_task(any_backend):
+    """On every backend a flow script that raises fails its task (on ProActive the server
+    runs it; the stand-in does as a server does) and what follows is skipped."""
+    any_backend.run("#%branch(name=branch7)\npass")
+    any_backend.run("#%condition()\nbranch = undefined_name")
+    any_backend.run("#%if(name=if7)\npass")
+    any_backend.run("#%else(name=else7)\npass")
+    any_backend.run("#%continuation(name=cont7)\npass")
+    with pytest.raises(Exception, match="tasks of job .* failed \\(branch7\\)"):
+        any_backend.run("#%submit_job()")
+    assert states(any_backend)["branch7"] == "failed"
+    assert {states(any_backend)[t] for t in ("if7", "else7", "cont7")} == {"skipped"}
+
+
+def test_on_proactive_a_number_put_is_text_for_the_server_and_a_number_for_python():
+    """On ProActive the condition runs on the server (in any of its script languages), where
+    variables are text: a number or boolean a Python task put arrives as its text there (not
+    pickled), while Python descendants get the number itself, as on local and Dask."""
+    notebook = Notebook()
+    notebook.engine = engine_on_the_standin()
+    notebook.run("#%branch(name=branch8)\nvariables.put('x', 5)")
+    notebook.run("#%condition()\nbranch = 'if' if variables.get('x') == '5' else 'else'")
+    notebook.run("#%if(name=if8, export=[picked])\npicked = 'if'")
+    notebook.run("#%else(name=else8, export=[picked])\npicked = 'else'")
+    notebook.run("#%continuation(name=cont8, export=[seen])\nseen = variables.get('x')")
+    notebook.run("#%submit_job()")
+    assert notebook.namespace["picked"] == "if"
+    assert notebook.namespace["seen"] == 5
+    assert notebook.engine.submitted[-1].results["branch8"].variables == {"x": 5}
+    notebook.engine.shutdown()
