@@ -145,7 +145,10 @@ class IOPubPublisher:
             except zmq.Again:
                 return
             if event[:1] != b"\x01":
-                continue  # unsubscribe
+                if event[:1] == b"\x00":  # unsubscribe (manual mode: applied by us)
+                    self._xpub.setsockopt(zmq.UNSUBSCRIBE, event[1:])
+                continue
+            self._xpub.setsockopt(zmq.SUBSCRIBE, event[1:])  # from now on it gets messages
             try:
                 topic = event[1:].decode("utf-8")
             except UnicodeDecodeError:

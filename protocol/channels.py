@@ -46,6 +46,10 @@ def open_sockets(
         if channel == "iopub":
             # Every subscription must be reported (JEP 65), not only the first one to a topic.
             socket.setsockopt(zmq.XPUB_VERBOSE, 1)
+            # A subscription takes effect only when the kernel applies it, after reading it,
+            # right before its welcome: a message published meanwhile cannot reach the new
+            # subscriber ahead of the welcome (JEP 65: the welcome is its first message).
+            socket.setsockopt(zmq.XPUB_MANUAL, 1)
             # A slow subscriber must not silently lose interior output chunks: the default
             # 1000-message high-water mark is far below what a chatty cell may publish.
             socket.setsockopt(zmq.SNDHWM, 100_000)
